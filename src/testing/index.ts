@@ -1,0 +1,5 @@
+/** Test helpers shared by unit tests: manual clock, seeded randomness and fake upstreams. */
+export { createManualClock, settle, sequenceRandom, seededRandom } from "./clock.ts";
+export type { ManualClock } from "./clock.ts";
+export { fakeUpstream } from "./upstream.ts";
+export type { Answer, FakeUpstream, FakeUpstreamOptions } from "./upstream.ts";
