@@ -1,0 +1,143 @@
+import { describe, expect, it } from "vitest";
+import {
+  AuthorizationPolicySchema,
+  ResourceSchema,
+  RouteSchema,
+  ServiceSchema,
+  SnapshotSchema,
+  durationMs,
+  formatDuration,
+  parseDuration,
+  referenceIssues,
+  validate,
+} from "./index.ts";
+
+describe("durations", () => {
+  it.each([
+    ["250ms", 250],
+    ["10s", 10_000],
+    ["1.5s", 1_500],
+    ["1m", 60_000],
+    ["2h", 7_200_000],
+    ["0ms", 0],
+  ])("parses %s as %i ms", (text, ms) => {
+    expect(parseDuration(text)).toEqual({ ok: true, ms });
+  });
+
+  it.each(["", "10", "ms", "-1s", "1d", "1 s", "1e3ms", "10S", "١s"])("refuses %j", (text) => {
+    expect(parseDuration(text).ok).toBe(false);
+  });
+
+  it("writes the shortest exact form back", () => {
+    expect([1500, 1000, 60_000, 3_600_000, 0, 90_000].map(formatDuration)).toEqual(["1500ms", "1s", "1m", "1h", "0ms", "90s"]);
+    expect(durationMs(formatDuration(12_345))).toBe(12_345);
+  });
+});
+
+describe("service schema", () => {
+  it("fills Linkerd's defaults", () => {
+    const result = validate(ServiceSchema, { name: "orders", retry: {}, failureAccrual: {} });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.value.balancer).toBe("p2c-ewma");
+    expect(result.value.defaultPolicy).toBe("all-unauthenticated");
+    expect(result.value.retry).toEqual({
+      limit: 1,
+      on: ["5xx", "reset"],
+      budget: { ratio: 0.2, minPerSecond: 10, ttl: "10s" },
+      backoff: { base: "25ms", max: "250ms" },
+    });
+    expect(result.value.failureAccrual).toEqual({ consecutiveFailures: 7, backoff: { min: "1s", max: "60s", jitter: 0.5 } });
+  });
+
+  it("lists every problem at once, each with its path", () => {
+    const result = validate(ServiceSchema, {
+      name: "Orders_1",
+      balancer: "fastest",
+      timeout: "soon",
+      endpoints: [{ id: "a", address: "ftp://x" }, { id: "", address: "http://127.0.0.1:8080/path" }],
+      extra: true,
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const paths = result.issues.map((i) => i.path.join("."));
+    expect(paths).toEqual(expect.arrayContaining(["name", "balancer", "timeout", "endpoints.0.address", "endpoints.1.id", "endpoints.1.address", ""]));
+    expect(result.issues.length).toBeGreaterThanOrEqual(7);
+  });
+
+  it("accepts origins and service bindings as endpoint addresses", () => {
+    for (const address of ["http://127.0.0.1:8080", "https://orders.example.com", "binding:ORDERS_V1", "http://[::1]:9000"]) {
+      expect(validate(ServiceSchema, { name: "orders", endpoints: [{ id: "e1", address }] }).ok, address).toBe(true);
+    }
+    for (const address of ["binding:", "binding:1X", "http://user:pw@host:1", "http://host:1/path", "orders:80"]) {
+      expect(validate(ServiceSchema, { name: "orders", endpoints: [{ id: "e1", address }] }).ok, address).toBe(false);
+    }
+  });
+
+  it("refuses a retry budget window outside Linkerd's 1s..60s", () => {
+    expect(validate(ServiceSchema, { name: "a", retry: { budget: { ttl: "500ms" } } }).ok).toBe(false);
+    expect(validate(ServiceSchema, { name: "a", retry: { budget: { ttl: "2m" } } }).ok).toBe(false);
+    expect(validate(ServiceSchema, { name: "a", retry: { budget: { ttl: "60s" } } }).ok).toBe(true);
+  });
+});
+
+describe("route schema", () => {
+  it("defaults an empty match list and backend weights", () => {
+    const result = validate(RouteSchema, { name: "r", service: "orders", backends: [{ service: "orders-v1" }] });
+    expect(result.ok && result.value.matches).toEqual([]);
+    expect(result.ok && result.value.backends).toEqual([{ service: "orders-v1", weight: 1 }]);
+  });
+
+  it("checks paths and regular expressions", () => {
+    const bad = validate(RouteSchema, {
+      name: "r",
+      service: "orders",
+      matches: [{ path: { type: "PathPrefix", value: "api" } }, { path: { type: "RegularExpression", value: "([a-z" } }, { headers: [{ name: "x", value: "(", type: "RegularExpression" }] }],
+      backends: [],
+    });
+    expect(bad.ok).toBe(false);
+    if (bad.ok) return;
+    expect(bad.issues.map((i) => i.path.join("."))).toEqual(
+      expect.arrayContaining(["matches.0.path.value", "matches.1.path.value", "matches.2.headers.0.value", "backends"]),
+    );
+  });
+});
+
+describe("authorization policy schema", () => {
+  it("accepts SPIFFE globs and refuses other identities", () => {
+    const policy = { name: "p", target: { service: "orders" }, action: "ALLOW", from: [{ identities: ["spiffe://weft.local/ns/*/sa/web"] }] };
+    expect(validate(AuthorizationPolicySchema, policy).ok).toBe(true);
+    const bad = { ...policy, action: "MAYBE", from: [{ identities: ["web"] }] };
+    const result = validate(AuthorizationPolicySchema, bad);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.issues.map((i) => i.path.join("."))).toEqual(["action", "from.0.identities.0"]);
+  });
+});
+
+describe("resources and snapshots", () => {
+  it("tells resources apart by kind", () => {
+    expect(validate(ResourceSchema, { kind: "Service", name: "a" }).ok).toBe(true);
+    const result = validate(ResourceSchema, { kind: "Gateway", name: "a" });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.issues[0]?.path).toEqual(["kind"]);
+  });
+
+  it("finds dangling references and duplicates across resources", () => {
+    const snapshot = validate(SnapshotSchema, {
+      version: 3,
+      services: [{ name: "orders" }, { name: "orders" }],
+      routes: [{ name: "r", service: "orders", backends: [{ service: "orders-v2", weight: 0 }] }],
+      policies: [{ name: "p", target: { service: "web", route: "r" }, action: "DENY" }],
+      jwks: { keys: [] },
+    });
+    expect(snapshot.ok).toBe(true);
+    if (!snapshot.ok) return;
+    expect(referenceIssues(snapshot.value).map((i) => i.path.join("."))).toEqual([
+      "services.1.name",
+      "routes.0.backends.0.service",
+      "routes.0.backends",
+      "policies.0.target.service",
+      "policies.0.target.route",
+    ]);
+  });
+});

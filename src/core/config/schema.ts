@@ -1,0 +1,245 @@
+/**
+ * The zod schemas of SPEC.md section 3: services, endpoints, routes (Gateway API HTTPRoute),
+ * retries, failure accrual, authorization policies and the snapshot. Shared by the control
+ * API (which validates what users send) and the data plane (which validates what it reads
+ * back from KV). Defaults follow Linkerd and Gateway API; each says where it comes from.
+ */
+import { z } from "zod";
+import { DURATION_PATTERN, parseDuration } from "./duration.ts";
+
+/** A name: an RFC 1123 DNS label, as Kubernetes names services (lower case, ≤ 63). */
+export const NameSchema = z
+  .string()
+  .max(63, "must be at most 63 characters")
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit");
+
+/** A duration such as "250ms", "10s", "1m" (at most 24 hours). */
+export const DurationSchema = z
+  .string()
+  .max(20)
+  .regex(DURATION_PATTERN, 'must be a duration such as "250ms", "10s", "1m" or "1h"')
+  .refine((text) => {
+    const parsed = parseDuration(text);
+    return parsed.ok && parsed.ms <= 86_400_000;
+  }, "must be at most 24h");
+
+const Identifier = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9._:-]*[A-Za-z0-9])?$/, "must be letters, digits, '.', '_', ':' or '-'");
+
+const Labels = z
+  .record(z.string().min(1).max(63).regex(/^[A-Za-z0-9._/-]+$/, "label keys are letters, digits, '.', '_', '/', '-'"), z.string().max(256))
+  .refine((labels) => Object.keys(labels).length <= 32, "at most 32 labels");
+
+/** An endpoint's address: an http(s) origin (scheme, host, port; no path) or `binding:NAME`. */
+export const AddressSchema = z
+  .string()
+  .max(512)
+  .refine((text) => {
+    if (/^binding:[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(text)) return true;
+    if (!/^https?:\/\//.test(text)) return false;
+    try {
+      const url = new URL(text);
+      return url.origin === text.replace(/\/$/, "") && url.username === "" && url.password === "";
+    } catch {
+      return false;
+    }
+  }, "must be an http(s)://host:port origin or binding:NAME");
+
+/** One instance of a service (SPEC.md section 3). `leaseExpiresAt` is an ISO 8601 time. */
+export const EndpointSchema = z.strictObject({
+  id: Identifier,
+  address: AddressSchema,
+  // Gateway API backendRef weights are 0..1,000,000; an endpoint of weight 0 gets no traffic.
+  weight: z.number().int().min(0).max(1_000_000).optional(),
+  zone: z.string().max(63).optional(),
+  labels: Labels.optional(),
+  leaseExpiresAt: z.iso.datetime({ offset: true }).optional(),
+});
+
+/** What a retry is for (SPEC.md section 3). */
+export const RetryOnSchema = z.enum(["5xx", "gateway-error", "reset", "429", "deadline-per-try"]);
+
+/** Linkerd's retry budget: ratio 0.2, 10 retries a second minimum, over a 10 s window. */
+export const RetryBudgetSchema = z.strictObject({
+  ratio: z.number().min(0).max(1000).default(0.2),
+  minPerSecond: z.number().int().min(0).max(100_000).default(10),
+  ttl: DurationSchema.refine((t) => {
+    const ms = parseDuration(t);
+    // Linkerd's proxy rejects a budget window outside 1 s..60 s.
+    return ms.ok && ms.ms >= 1_000 && ms.ms <= 60_000;
+  }, "must be between 1s and 60s").default("10s"),
+});
+
+/** Retries: a limit, what to retry on, a budget and backoff (Linkerd: 1 retry, 25 ms → 250 ms). */
+export const RetrySchema = z.strictObject({
+  limit: z.number().int().min(0).max(10).default(1),
+  on: z.array(RetryOnSchema).min(1).max(5).default(["5xx", "reset"]),
+  budget: RetryBudgetSchema.prefault({}),
+  backoff: z
+    .strictObject({ base: DurationSchema.default("25ms"), max: DurationSchema.default("250ms") })
+    .prefault({}),
+});
+
+/** Linkerd's consecutive-failure accrual: 7 failures, penalty 1 s → 60 s, jitter 0.5. */
+export const FailureAccrualSchema = z.strictObject({
+  consecutiveFailures: z.number().int().min(1).max(1000).default(7),
+  backoff: z
+    .strictObject({
+      min: DurationSchema.default("1s"),
+      max: DurationSchema.default("60s"),
+      jitter: z.number().min(0).max(1).default(0.5),
+    })
+    .prefault({}),
+});
+
+/** A local rate limit: sustained requests per second and a burst above it. */
+export const RateLimitSchema = z.strictObject({
+  rps: z.number().positive().max(1_000_000),
+  burst: z.number().int().min(0).max(1_000_000).default(0),
+});
+
+const Version = z.number().int().min(0).optional();
+
+/** A service (SPEC.md section 3). Linkerd's cluster default policy is all-unauthenticated. */
+export const ServiceSchema = z.strictObject({
+  name: NameSchema,
+  version: Version,
+  endpoints: z.array(EndpointSchema).max(1000).optional(),
+  balancer: z.enum(["p2c-ewma", "round-robin"]).default("p2c-ewma"),
+  defaultPolicy: z.enum(["all-authenticated", "all-unauthenticated", "deny"]).default("all-unauthenticated"),
+  retry: RetrySchema.optional(),
+  timeout: DurationSchema.optional(),
+  failureAccrual: FailureAccrualSchema.optional(),
+  rateLimit: RateLimitSchema.optional(),
+});
+
+const compiles = (source: string) => {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const StringMatch = z
+  .strictObject({
+    name: z.string().min(1).max(256),
+    value: z.string().max(4096),
+    type: z.enum(["Exact", "RegularExpression"]).default("Exact"),
+  })
+  .refine((m) => m.type !== "RegularExpression" || compiles(m.value), { message: "is not a valid regular expression", path: ["value"] });
+
+/** A path match: Gateway API's Exact, PathPrefix (default, "/") or RegularExpression. */
+export const PathMatchSchema = z
+  .strictObject({
+    type: z.enum(["Exact", "PathPrefix", "RegularExpression"]).default("PathPrefix"),
+    value: z.string().min(1).max(1024).default("/"),
+  })
+  .refine((p) => p.type === "RegularExpression" || p.value.startsWith("/"), { message: "must start with '/'", path: ["value"] })
+  .refine((p) => p.type !== "RegularExpression" || compiles(p.value), { message: "is not a valid regular expression", path: ["value"] });
+
+/** One HTTPRouteMatch: every condition given must hold. Gateway API caps headers and query at 16. */
+export const RouteMatchSchema = z.strictObject({
+  path: PathMatchSchema.optional(),
+  method: z.enum(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]).optional(),
+  headers: z.array(StringMatch).max(16).optional(),
+  query: z.array(StringMatch).max(16).optional(),
+});
+
+const HeaderModifier = z.strictObject({
+  set: z.array(z.strictObject({ name: z.string().min(1).max(256), value: z.string().max(4096) })).max(16).optional(),
+  add: z.array(z.strictObject({ name: z.string().min(1).max(256), value: z.string().max(4096) })).max(16).optional(),
+  remove: z.array(z.string().min(1).max(256)).max(16).optional(),
+});
+
+/** Gateway API's header-modifier filters; other filter types are not supported yet. */
+export const FilterSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("RequestHeaderModifier"), requestHeaderModifier: HeaderModifier }),
+  z.strictObject({ type: z.literal("ResponseHeaderModifier"), responseHeaderModifier: HeaderModifier }),
+]);
+
+/** A backend of a route and its share of the traffic (Gateway API weights, default 1). */
+export const BackendSchema = z.strictObject({
+  service: NameSchema,
+  weight: z.number().int().min(0).max(1_000_000).default(1),
+});
+
+/** A route (SPEC.md section 3, after Gateway API HTTPRoute). No matches = everything ("/" prefix). */
+export const RouteSchema = z.strictObject({
+  name: NameSchema,
+  version: Version,
+  service: NameSchema,
+  matches: z.array(RouteMatchSchema).max(64).default([]),
+  backends: z.array(BackendSchema).min(1).max(16),
+  timeouts: z.strictObject({ request: DurationSchema.optional(), backendRequest: DurationSchema.optional() }).optional(),
+  retry: RetrySchema.optional(),
+  filters: z.array(FilterSchema).max(16).optional(),
+});
+
+/** A glob on SPIFFE IDs: `*` matches within one path segment, `**` across segments. */
+const IdentityGlob = z
+  .string()
+  .min(1)
+  .max(512)
+  .regex(/^(spiffe:\/\/[^\s]+|\*\*?)$/, "must be a SPIFFE ID or a glob of one (spiffe://domain/ns/*/sa/*), or * / **");
+
+/** An authorization policy (SPEC.md section 3): DENY first, then ALLOW, then the default. */
+export const AuthorizationPolicySchema = z.strictObject({
+  name: NameSchema,
+  version: Version,
+  target: z.strictObject({ service: NameSchema, route: NameSchema.optional() }),
+  action: z.enum(["ALLOW", "DENY", "AUDIT"]),
+  from: z
+    .array(z.strictObject({ identities: z.array(IdentityGlob).max(64).optional(), unauthenticated: z.boolean().optional() }))
+    .max(16)
+    .optional(),
+  to: z
+    .array(
+      z.strictObject({
+        methods: z.array(z.string().min(1).max(16).regex(/^[A-Z]+$/, "must be an upper-case HTTP method")).max(16).optional(),
+        paths: z.array(z.string().min(1).max(1024).regex(/^\//, "must start with '/'")).max(64).optional(),
+      }),
+    )
+    .max(16)
+    .optional(),
+});
+
+/** A JWK in the trust bundle; checked loosely here, strictly by the identity verifier. */
+export const JwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1).max(128) });
+
+/** The whole config the data plane needs, versioned (SPEC.md section 3). */
+export const SnapshotSchema = z.strictObject({
+  version: z.number().int().min(0),
+  services: z.array(ServiceSchema).max(10_000),
+  routes: z.array(RouteSchema).max(10_000),
+  policies: z.array(AuthorizationPolicySchema).max(10_000),
+  jwks: z.looseObject({ keys: z.array(JwkSchema).max(64) }),
+});
+
+/** A resource document as `weft apply` and `POST /v1/apply` take it, with its `kind`. */
+export const ResourceSchema = z.discriminatedUnion("kind", [
+  ServiceSchema.extend({ kind: z.literal("Service") }),
+  RouteSchema.extend({ kind: z.literal("Route") }),
+  AuthorizationPolicySchema.extend({ kind: z.literal("AuthorizationPolicy") }),
+]);
+
+export type Duration = z.infer<typeof DurationSchema>;
+export type Endpoint = z.infer<typeof EndpointSchema>;
+export type RetryOn = z.infer<typeof RetryOnSchema>;
+export type Retry = z.infer<typeof RetrySchema>;
+export type FailureAccrual = z.infer<typeof FailureAccrualSchema>;
+export type RateLimit = z.infer<typeof RateLimitSchema>;
+export type Service = z.infer<typeof ServiceSchema>;
+export type RouteMatch = z.infer<typeof RouteMatchSchema>;
+export type Filter = z.infer<typeof FilterSchema>;
+export type Backend = z.infer<typeof BackendSchema>;
+export type Route = z.infer<typeof RouteSchema>;
+export type AuthorizationPolicy = z.infer<typeof AuthorizationPolicySchema>;
+export type Snapshot = z.infer<typeof SnapshotSchema>;
+export type Resource = z.infer<typeof ResourceSchema>;
+/** The kinds of resource users write. */
+export type ResourceKind = Resource["kind"];
