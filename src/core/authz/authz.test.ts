@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import type { AuthorizationPolicy } from "./index.ts";
+import { authorize, pathMatches, spiffeGlob } from "./index.ts";
+
+const WEB = "spiffe://weft.local/ns/shop/sa/web";
+const BATCH = "spiffe://weft.local/ns/jobs/sa/batch";
+const call = (identity?: string, extra: Partial<{ route: string; method: string; path: string }> = {}) => ({
+  service: "orders",
+  identity,
+  method: "GET",
+  path: "/api/items",
+  ...extra,
+});
+const policy = (p: Partial<AuthorizationPolicy> & Pick<AuthorizationPolicy, "name" | "action">): AuthorizationPolicy => ({
+  target: { service: "orders" },
+  ...p,
+});
+
+describe("authorize", () => {
+  it("lets the default policy decide when no ALLOW policy targets the service", () => {
+    expect(authorize([], "all-unauthenticated", call())).toMatchObject({ allowed: true, reason: "default:all-unauthenticated" });
+    expect(authorize([], "all-authenticated", call())).toMatchObject({ allowed: false, code: "unauthenticated" });
+    expect(authorize([], "all-authenticated", call(WEB))).toMatchObject({ allowed: true });
+    expect(authorize([], "deny", call(WEB))).toMatchObject({ allowed: false, code: "forbidden", reason: "default:deny" });
+  });
+
+  it("denies on any matching DENY, even when an ALLOW also matches", () => {
+    const policies = [policy({ name: "allow-all", action: "ALLOW" }), policy({ name: "no-batch", action: "DENY", from: [{ identities: ["spiffe://weft.local/ns/jobs/**"] }] })];
+    expect(authorize(policies, "all-unauthenticated", call(BATCH))).toMatchObject({ allowed: false, reason: "no-batch", code: "forbidden" });
+    expect(authorize(policies, "all-unauthenticated", call(WEB))).toMatchObject({ allowed: true, reason: "allow-all" });
+  });
+
+  it("requires a matching ALLOW once any ALLOW targets the service", () => {
+    const policies = [policy({ name: "web-only", action: "ALLOW", from: [{ identities: [WEB] }] })];
+    expect(authorize(policies, "all-unauthenticated", call(WEB))).toMatchObject({ allowed: true, reason: "web-only" });
+    expect(authorize(policies, "all-unauthenticated", call(BATCH))).toMatchObject({ allowed: false, code: "forbidden" });
+    expect(authorize(policies, "all-unauthenticated", call())).toMatchObject({ allowed: false, code: "unauthenticated" });
+  });
+
+  it("applies route-targeted policies only to that route", () => {
+    const policies = [policy({ name: "admin-deny", action: "DENY", target: { service: "orders", route: "admin" } })];
+    expect(authorize(policies, "all-unauthenticated", call(WEB, { route: "admin" })).allowed).toBe(false);
+    expect(authorize(policies, "all-unauthenticated", call(WEB, { route: "api" })).allowed).toBe(true);
+    expect(authorize(policies, "all-unauthenticated", call(WEB)).allowed).toBe(true);
+  });
+
+  it("ignores policies for other services", () => {
+    const policies = [policy({ name: "deny-web", action: "DENY", target: { service: "web" } })];
+    expect(authorize(policies, "all-unauthenticated", call(WEB)).allowed).toBe(true);
+  });
+
+  it("matches methods and Istio path patterns in `to`", () => {
+    const policies = [policy({ name: "read-only", action: "ALLOW", to: [{ methods: ["GET", "HEAD"], paths: ["/api/*"] }] })];
+    expect(authorize(policies, "deny", call(WEB)).allowed).toBe(true);
+    expect(authorize(policies, "deny", call(WEB, { method: "post" })).allowed).toBe(false);
+    expect(authorize(policies, "deny", call(WEB, { path: "/admin" })).allowed).toBe(false);
+  });
+
+  it("treats unauthenticated: true as every caller, as Linkerd does", () => {
+    const policies = [policy({ name: "open", action: "ALLOW", from: [{ unauthenticated: true }] })];
+    expect(authorize(policies, "deny", call()).allowed).toBe(true);
+    expect(authorize(policies, "deny", call(WEB)).allowed).toBe(true);
+  });
+
+  it("reports AUDIT policies without letting them decide", () => {
+    const policies = [policy({ name: "watch", action: "AUDIT", to: [{ paths: ["/api/*"] }] })];
+    expect(authorize(policies, "deny", call(WEB))).toEqual({ allowed: false, reason: "default:deny", audited: ["watch"], code: "forbidden" });
+  });
+});
+
+describe("SPIFFE globs", () => {
+  it("match one segment with * and many with **", () => {
+    expect(spiffeGlob("spiffe://weft.local/ns/*/sa/web").test(WEB)).toBe(true);
+    expect(spiffeGlob("spiffe://weft.local/ns/*/sa/web").test("spiffe://weft.local/ns/a/b/sa/web")).toBe(false);
+    expect(spiffeGlob("spiffe://weft.local/**").test(BATCH)).toBe(true);
+    expect(spiffeGlob("spiffe://other.local/**").test(BATCH)).toBe(false);
+    expect(spiffeGlob("**").test(WEB)).toBe(true);
+  });
+
+  it("take dots and other regex characters literally", () => {
+    expect(spiffeGlob("spiffe://weft.local/worker/a").test("spiffe://weftXlocal/worker/a")).toBe(false);
+  });
+});
+
+describe("path patterns", () => {
+  it("support exact, prefix, suffix and any", () => {
+    expect([pathMatches("/a", "/a"), pathMatches("/a", "/ab"), pathMatches("/a*", "/ab"), pathMatches("*.png", "/x.png"), pathMatches("*", "/z")]).toEqual([true, false, true, true, true]);
+  });
+});

@@ -1,0 +1,127 @@
+/**
+ * Authorization as a pure function (SPEC.md section 3): any matching DENY denies; else, if
+ * any ALLOW policy targets the service or route, the call must match one; else the
+ * service's default policy decides. AUDIT policies only report that they matched.
+ */
+import type { AuthorizationPolicy } from "../config/schema.ts";
+
+export type { AuthorizationPolicy } from "../config/schema.ts";
+
+/** A service's policy for calls no ALLOW policy speaks of (Linkerd's default policies). */
+export type DefaultPolicy = "all-authenticated" | "all-unauthenticated" | "deny";
+
+/** What authorization looks at: the call's target, its verified caller, its method and path. */
+export interface AuthzInput {
+  service: string;
+  route?: string;
+  /** The caller's verified SPIFFE ID; undefined for an unauthenticated caller. */
+  identity?: string;
+  method: string;
+  path: string;
+}
+
+/** The verdict, what decided it, and the AUDIT policies the call matched. */
+export interface AuthzDecision {
+  allowed: boolean;
+  /** The name of the policy that decided, or `default:<policy>`. */
+  reason: string;
+  /** Names of matching AUDIT policies, for logs. */
+  audited: string[];
+  /**
+   * For a denial: `unauthenticated` when the call was refused for lack of an identity it
+   * could have presented (401), `forbidden` when its identity is not allowed (403).
+   */
+  code?: "unauthenticated" | "forbidden";
+}
+
+/** Decides whether `input` may proceed under `policies` and the service's `defaultPolicy`. */
+export function authorize(policies: readonly AuthorizationPolicy[], defaultPolicy: DefaultPolicy, input: AuthzInput): AuthzDecision {
+  const audited: string[] = [];
+  let allowTargets = false;
+  let allowedBy: string | undefined;
+  let allowNeedsIdentity = false;
+  for (const policy of policies) {
+    if (!targets(policy, input)) continue;
+    if (policy.action === "ALLOW") allowTargets = true;
+    if (!matches(policy, input)) {
+      // An ALLOW an authenticated caller could have matched: the refusal is for lack of identity.
+      if (policy.action === "ALLOW" && input.identity === undefined && policy.from?.some((f) => f.identities?.length)) allowNeedsIdentity = true;
+      continue;
+    }
+    if (policy.action === "DENY") return { allowed: false, reason: policy.name, audited, code: "forbidden" };
+    if (policy.action === "AUDIT") audited.push(policy.name);
+    else allowedBy ??= policy.name;
+  }
+  if (allowTargets) {
+    if (allowedBy !== undefined) return { allowed: true, reason: allowedBy, audited };
+    return { allowed: false, reason: "no ALLOW policy matched", audited, code: allowNeedsIdentity ? "unauthenticated" : "forbidden" };
+  }
+  const reason = `default:${defaultPolicy}`;
+  switch (defaultPolicy) {
+    case "all-unauthenticated":
+      return { allowed: true, reason, audited };
+    case "all-authenticated":
+      return input.identity !== undefined ? { allowed: true, reason, audited } : { allowed: false, reason, audited, code: "unauthenticated" };
+    case "deny":
+      return { allowed: false, reason, audited, code: "forbidden" };
+  }
+}
+
+function targets(policy: AuthorizationPolicy, input: AuthzInput): boolean {
+  return policy.target.service === input.service && (policy.target.route === undefined || policy.target.route === input.route);
+}
+
+/**
+ * Whether the call matches a policy's `from` and `to`. An absent list matches everything.
+ * A `from` entry matches a caller whose identity fits one of its globs; `unauthenticated:
+ * true` matches every caller, authenticated or not, as Linkerd's unauthenticated
+ * authorizations do. An entry with neither field matches anyone.
+ */
+function matches(policy: AuthorizationPolicy, input: AuthzInput): boolean {
+  const fromOk =
+    !policy.from ||
+    policy.from.some((from) => {
+      if (from.unauthenticated) return true;
+      if (!from.identities) return true;
+      return input.identity !== undefined && from.identities.some((glob) => spiffeGlob(glob).test(input.identity!));
+    });
+  if (!fromOk) return false;
+  return (
+    !policy.to ||
+    policy.to.some(
+      (to) => (!to.methods || to.methods.includes(input.method.toUpperCase())) && (!to.paths || to.paths.some((pattern) => pathMatches(pattern, input.path))),
+    )
+  );
+}
+
+/**
+ * Istio's path patterns: exact, a prefix ending in `*`, a suffix starting with `*`, or `*`.
+ */
+export function pathMatches(pattern: string, path: string): boolean {
+  if (pattern === "*") return true;
+  if (pattern.endsWith("*")) return path.startsWith(pattern.slice(0, -1));
+  if (pattern.startsWith("*")) return path.endsWith(pattern.slice(1));
+  return path === pattern;
+}
+
+// Compiled globs, per isolate; bounded because policies come from users.
+const globs = new Map<string, RegExp>();
+const MAX_CACHED_GLOBS = 1024;
+
+/**
+ * A SPIFFE ID glob as a regular expression: `*` matches within one path segment, `**` any
+ * run of segments, everything else literally. `*` or `**` alone match every identity.
+ */
+export function spiffeGlob(glob: string): RegExp {
+  let compiled = globs.get(glob);
+  if (!compiled) {
+    const source = glob
+      .split(/(\*\*|\*)/)
+      .map((part) => (part === "**" ? ".*" : part === "*" ? "[^/]*" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+      .join("");
+    compiled = new RegExp(`^${source}$`);
+    if (globs.size >= MAX_CACHED_GLOBS) globs.clear();
+    globs.set(glob, compiled);
+  }
+  return compiled;
+}
