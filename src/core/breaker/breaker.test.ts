@@ -1,0 +1,231 @@
+import { describe, expect, it } from "vitest";
+import { createManualClock, fakeUpstream, sequenceRandom } from "../../testing/index.ts";
+import { MeshError } from "../errors.ts";
+import { createFailureAccrual, failureAccrual, isFailure, penalty, type FailureAccrual, type FailureAccrualOptions } from "./index.ts";
+
+const request = () => new Request("http://orders/items");
+
+/** A breaker on a manual clock whose jitter draws are `draws` in turn (0 = no jitter). */
+function setup(options: FailureAccrualOptions = {}, draws = [0]) {
+  const clock = createManualClock();
+  const ejected: string[] = [];
+  const restored: string[] = [];
+  const accrual = createFailureAccrual(
+    { clock, random: sequenceRandom(draws), observe: { ejected: (id) => ejected.push(id), restored: (id) => restored.push(id) }, ...options },
+    "orders-1",
+  );
+  return { clock, accrual, ejected, restored };
+}
+
+/** Admits and reports `n` requests with `outcome`, one after another. */
+function report(accrual: FailureAccrual, outcome: "success" | "failure" | "ignored", n = 1) {
+  for (let i = 0; i < n; i++) {
+    const ticket = accrual.admit();
+    if (!ticket) throw new Error(`request ${i + 1} was not admitted`);
+    ticket(outcome);
+  }
+}
+
+describe("createFailureAccrual", () => {
+  it("ejects an endpoint on its seventh failure in a row, not its sixth", () => {
+    const { accrual, ejected } = setup();
+    report(accrual, "failure", 6);
+    expect(accrual.state()).toBe("available");
+    report(accrual, "failure");
+    expect(accrual.state()).toBe("ejected");
+    expect(accrual.ready()).toBe(false);
+    expect(accrual.admit()).toBeUndefined();
+    expect(ejected).toEqual(["orders-1"]);
+  });
+
+  it("starts counting again after a success", () => {
+    const { accrual } = setup();
+    report(accrual, "failure", 6);
+    report(accrual, "success");
+    report(accrual, "failure", 6);
+    expect(accrual.state()).toBe("available");
+  });
+
+  it("honours a configured number of consecutive failures", () => {
+    const { accrual } = setup({ consecutiveFailures: 2 });
+    report(accrual, "failure", 2);
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("keeps the endpoint out for the minimum penalty, then puts it on probation", async () => {
+    const { clock, accrual } = setup();
+    report(accrual, "failure", 7);
+    expect(accrual.ejectedUntil()).toBe(1_000);
+    await clock.advance(999);
+    expect(accrual.state()).toBe("ejected");
+    await clock.advance(1);
+    expect(accrual.state()).toBe("probation");
+    expect(accrual.ejectedUntil()).toBeUndefined();
+  });
+
+  it("adds up to half the base penalty as jitter", async () => {
+    const { clock, accrual } = setup({}, [0.998]);
+    report(accrual, "failure", 7);
+    expect(accrual.ejectedUntil()).toBe(1_499);
+    await clock.advance(1_498);
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("admits exactly one request on probation, and its success brings the endpoint back", async () => {
+    const { clock, accrual, restored } = setup();
+    report(accrual, "failure", 7);
+    await clock.advance(1_000);
+    const trial = accrual.admit();
+    expect(trial).toBeDefined();
+    expect(accrual.ready()).toBe(false);
+    expect(accrual.admit()).toBeUndefined();
+    trial!("success");
+    expect(accrual.state()).toBe("available");
+    expect(restored).toEqual(["orders-1"]);
+    report(accrual, "failure", 6);
+    expect(accrual.state()).toBe("available");
+  });
+
+  it("ejects again for twice as long when the trial fails, up to the maximum", async () => {
+    const { clock, accrual, ejected } = setup();
+    report(accrual, "failure", 7);
+    const penalties: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const start = clock.now();
+      const until = accrual.ejectedUntil()!;
+      penalties.push(until - start);
+      await clock.advance(until - start);
+      report(accrual, "failure");
+    }
+    expect(penalties).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]);
+    expect(ejected).toHaveLength(9);
+  });
+
+  it("starts the penalty over from the minimum after a passed probation", async () => {
+    const { clock, accrual } = setup();
+    report(accrual, "failure", 7);
+    await clock.advance(1_000);
+    report(accrual, "failure");
+    await clock.advance(2_000);
+    report(accrual, "success");
+    report(accrual, "failure", 7);
+    expect(accrual.ejectedUntil()! - clock.now()).toBe(1_000);
+  });
+
+  it("frees the probation slot when the trial's outcome is ignored", async () => {
+    const { clock, accrual } = setup();
+    report(accrual, "failure", 7);
+    await clock.advance(1_000);
+    accrual.admit()!("ignored");
+    expect(accrual.state()).toBe("probation");
+    expect(accrual.ready()).toBe(true);
+  });
+
+  it("ignores answers to requests sent before the ejection", async () => {
+    const { clock, accrual } = setup();
+    const early = [accrual.admit()!, accrual.admit()!];
+    report(accrual, "failure", 7);
+    early[0]!("failure");
+    expect(accrual.ejectedUntil()).toBe(1_000);
+    await clock.advance(1_000);
+    early[1]!("success");
+    expect(accrual.state()).toBe("probation");
+  });
+
+  it("counts each ticket once", () => {
+    const { accrual } = setup();
+    const ticket = accrual.admit()!;
+    for (let i = 0; i < 7; i++) ticket("failure");
+    expect(accrual.state()).toBe("available");
+  });
+
+  it("refuses options Linkerd would refuse", () => {
+    expect(() => createFailureAccrual({ consecutiveFailures: 0 })).toThrow(RangeError);
+    expect(() => createFailureAccrual({ backoff: { min: 2_000, max: 1_000 } })).toThrow(RangeError);
+    expect(() => createFailureAccrual({ backoff: { jitter: -1 } })).toThrow(RangeError);
+  });
+});
+
+describe("penalty", () => {
+  it("never goes past the maximum, whatever the jitter", () => {
+    const backoff = { min: 1_000, max: 60_000, jitter: 0.5 };
+    expect(penalty({ ...backoff, jitter: 2 }, 5, () => 0.99)).toBe(60_000);
+    expect(penalty(backoff, 5, () => 0.5)).toBe(40_000);
+    expect(penalty(backoff, 1_000_000, () => 0.5)).toBe(60_000);
+    expect(penalty({ min: 0, max: 10, jitter: 0.5 }, 5_000, () => 0.5)).toBe(0);
+  });
+});
+
+describe("isFailure", () => {
+  it("counts thrown errors, 5xx and failing gRPC statuses, and nothing else", () => {
+    const req = request();
+    const grpc = (status: number) => new Response(null, { headers: { "content-type": "application/grpc", "grpc-status": String(status) } });
+    expect(isFailure({ error: new TypeError("refused") }, req)).toBe(true);
+    expect(isFailure({ response: new Response(null, { status: 500 }) }, req)).toBe(true);
+    expect(isFailure({ response: new Response(null, { status: 503 }) }, req)).toBe(true);
+    expect(isFailure({ response: grpc(14) }, req)).toBe(true);
+    expect(isFailure({ response: new Response(null, { status: 200 }) }, req)).toBe(false);
+    expect(isFailure({ response: new Response(null, { status: 404 }) }, req)).toBe(false);
+    expect(isFailure({ response: new Response(null, { status: 429 }) }, req)).toBe(false);
+    expect(isFailure({ response: grpc(5) }, req)).toBe(false);
+  });
+});
+
+describe("failureAccrual", () => {
+  it("passes 5xx responses through and ejects after seven of them", async () => {
+    const { accrual } = setup();
+    const upstream = fakeUpstream([503]);
+    const fetch = failureAccrual(accrual)(upstream);
+    for (let i = 0; i < 7; i++) expect((await fetch(request())).status).toBe(503);
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("refuses with no-endpoints while ejected, without calling the endpoint", async () => {
+    const { accrual } = setup();
+    const upstream = fakeUpstream([503]);
+    const fetch = failureAccrual(accrual)(upstream);
+    for (let i = 0; i < 7; i++) await fetch(request());
+    const refused = await fetch(request()).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(MeshError);
+    expect((refused as MeshError).code).toBe("no-endpoints");
+    expect(upstream.calls()).toBe(7);
+  });
+
+  it("rethrows an endpoint's error and counts it as a failure", async () => {
+    const { accrual } = setup({ consecutiveFailures: 1 });
+    const refused = new TypeError("connection refused");
+    const fetch = failureAccrual(accrual)(fakeUpstream([refused]));
+    await expect(fetch(request())).rejects.toBe(refused);
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("does not hold a caller's own abort against the endpoint", async () => {
+    const { clock, accrual } = setup({ consecutiveFailures: 1 });
+    const fetch = failureAccrual(accrual)(fakeUpstream([200], { clock, delay: 100 }));
+    const controller = new AbortController();
+    const pending = fetch(new Request("http://orders/", { signal: controller.signal }));
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    expect(accrual.state()).toBe("available");
+  });
+
+  it("uses the configured classifier", async () => {
+    const { accrual } = setup({ consecutiveFailures: 2, classify: (result) => result.response?.status === 429 });
+    const fetch = failureAccrual(accrual)(fakeUpstream([500, 500, 429, 429]));
+    for (let i = 0; i < 3; i++) await fetch(request());
+    expect(accrual.state()).toBe("available");
+    await fetch(request());
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("lets one probation request through and returns the endpoint on its success", async () => {
+    const { clock, accrual } = setup();
+    const fetch = failureAccrual(accrual)(fakeUpstream([503, 503, 503, 503, 503, 503, 503, 200], { clock, delay: 10 }));
+    for (let i = 0; i < 7; i++) await clock.run(fetch(request()));
+    await clock.advance(1_000);
+    const trial = fetch(request());
+    await expect(fetch(request())).rejects.toMatchObject({ code: "no-endpoints" });
+    expect((await clock.run(trial)).status).toBe(200);
+    expect(accrual.state()).toBe("available");
+  });
+});
