@@ -1,0 +1,13 @@
+/**
+ * Routing after Gateway API HTTPRoute: match a request to one of its service's routes by
+ * Gateway API precedence, split its traffic among weighted backends, and bound it by the
+ * route's request and per-try timeouts.
+ */
+export { DEFAULT_ROUTE_NAME, createRouteTable, defaultRoute } from "./table.ts";
+export type { MatchedRoute, RouteRequest, RouteTable } from "./table.ts";
+export { split } from "./split.ts";
+export type { SplitOptions } from "./split.ts";
+export { headerFilters, modifyHeaders } from "./filters.ts";
+export { route } from "./route.ts";
+export type { RouteOptions } from "./route.ts";
+export type { Backend, Filter, Route, RouteMatch } from "../config/schema.ts";
