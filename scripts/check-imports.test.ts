@@ -17,6 +17,12 @@ describe("import rules", () => {
     expect(breach("src/core/retry/index.ts", "../../identity/index.ts")).toMatch(/only src\/core/);
   });
 
+  it("lets core tests use test packages, and only *.node.test.ts use Node", () => {
+    expect(breach("src/core/metrics/expose.test.ts", "parse-prometheus-text-format")).toBeUndefined();
+    expect(breach("src/core/metrics/expose.test.ts", "node:child_process")).toMatch(/may not import/);
+    expect(breach("src/core/metrics/expose.node.test.ts", "node:child_process")).toBeUndefined();
+  });
+
   it("keeps the workers apart", () => {
     expect(breach("workers/router/app.ts", "../control/app.ts")).toMatch(/may not import/);
     expect(breach("workers/control/app.ts", "../router/app.ts")).toMatch(/may not import/);
