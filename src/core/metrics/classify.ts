@@ -46,15 +46,16 @@ const GRPC_FROM_HTTP: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 
  * - Otherwise HTTP: 5xx is a failure, everything else a success.
  */
 export function classify(outcome: unknown, request?: Request): Outcome {
-  const grpc = request !== undefined && isGrpc(request);
   if (!(outcome instanceof Response)) {
     const error = toMeshError(outcome);
+    const grpc = request !== undefined && isGrpc(request);
     return { status_code: grpc ? 200 : error.status, classification: "failure", error: error.code };
   }
   const status = outcome.status;
   const meshError = outcome.headers.get(ERROR_HEADER);
   if (meshError !== null) return { status_code: status, classification: "failure", error: isErrorCode(meshError) ? meshError : "" };
-  const grpcStatus = grpcStatusOf(outcome) ?? (grpc && status !== 200 ? (GRPC_FROM_HTTP[status] ?? 2) : undefined);
+  // The request's content-type matters only for a non-200 answer without grpc-status.
+  const grpcStatus = grpcStatusOf(outcome) ?? (status !== 200 && request !== undefined && isGrpc(request) ? (GRPC_FROM_HTTP[status] ?? 2) : undefined);
   const failed = grpcStatus !== undefined ? GRPC_FAILURE_CODES.has(grpcStatus) : status >= 500;
   return { status_code: status, classification: failed ? "failure" : "success", error: "" };
 }

@@ -126,7 +126,9 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
     countRetry: (labels, count = 1) => add(retrySeries(store, labels), "weft_retry_total", count),
     countRetryBudgetExhausted: (labels) => add(budgetSeries(store, labels), "weft_retry_budget_exhausted_total", 1),
     countEjection: (labels) => add(ejectionSeries(store, labels), "weft_endpoint_ejections_total", 1),
-    setConfigVersion: (version) => void store.configVersions.set("", version),
+    setConfigVersion(version) {
+      store.configVersions.set("", version);
+    },
     expose: () => exposeStore(store),
     snapshot: () => snapshotOf(store),
     takeDelta: () => takeStoreDelta(store),

@@ -178,7 +178,6 @@ export interface Slot {
 /** A route's ring of per-second slots; `live` turns false when the store evicts it. */
 export interface RouteWindow {
   labels: RouteLabels;
-  key: string;
   slots: (Slot | undefined)[];
   /** The newest second recorded, for finding idle windows to evict. */
   last: number;
@@ -326,7 +325,7 @@ export function routeWindow(store: Store, key: string, labels: RouteLabels): Rou
   if (window !== undefined) return window;
   if (store.windows.size >= store.limits.maxRoutes && !evictIdle(store)) return undefined;
   const { direction, dst_service, route } = labels;
-  window = { labels: { direction, dst_service, route }, key, slots: new Array(WINDOW_SECONDS), last: -Infinity, live: true };
+  window = { labels: { direction, dst_service, route }, slots: new Array(WINDOW_SECONDS), last: -Infinity, live: true };
   store.windows.set(key, window);
   return window;
 }
@@ -414,7 +413,7 @@ const HELP = {
   budget: "Retries not sent because the service's retry budget was exhausted.",
   ejection: "Times failure accrual ejected an endpoint from load balancing.",
   config: "Version of the config snapshot in use.",
-  dropped: "Observations not recorded because a metric reached its series cap.",
+  dropped: "Observations not recorded because a series cap was reached, by metric (window: the last-minute stats).",
 };
 
 const LE = [...LATENCY_BOUNDS_MS.map(String), "+Inf"].map((bound) => `le="${bound}"`);
