@@ -37,12 +37,12 @@ const SLOTS = 10;
 const UNIT = 10_000;
 
 /**
- * A retry budget with Tower's `TpsBudget` semantics (what Linkerd's proxy uses), on `clock`.
- * Deposits and withdrawals land in the current of 10 slots spanning `ttl` and are forgotten
+ * A retry budget whose state lives per process (per isolate on Workers): create one per
+ * destination. It has Tower's `TpsBudget` semantics (what Linkerd's proxy uses), on `clock`:
+ * deposits and withdrawals land in the current of 10 slots spanning `ttl` and are forgotten
  * once their slot falls out of the window; a constant reserve of `minPerSecond × ttl` retries
  * is always added, so at most `minPerSecond × ttl + ratio × deposits` retries happen in any
- * window. State lives per process (or per isolate on Workers); create one per destination.
- * Throws a `RangeError` for a ttl outside 1 s to 60 s or a ratio outside 0 to 1000, the
+ * window. Throws a `RangeError` for a ttl outside 1 s to 60 s or a ratio outside 0 to 1000, the
  * bounds Tower asserts and Linkerd's proxy refuses.
  */
 export function createRetryBudget(options: Partial<RetryBudgetOptions> & { clock?: Clock } = {}): RetryBudget {
