@@ -1,0 +1,172 @@
+/**
+ * `weft identity`: what a workload identity token says (subject, audience, issuer, expiry,
+ * the key that signed it) and whether the control plane's trust bundle verifies it. Never
+ * prints the token or its signature.
+ */
+import type { Command, Context } from "../command.ts";
+import { CliError, EXIT, outputFormat, outputOption, UsageError } from "../command.ts";
+import type { ControlApi } from "../control-api.ts";
+import { json, span } from "../output.ts";
+import type { DecodedToken } from "../token.ts";
+import { ACCEPTED_ALGORITHMS, decodeToken } from "../token.ts";
+
+const FORMATS = ["text", "json"] as const;
+
+/** What checking a token against the trust bundle found. */
+export type Verification =
+  | { status: "verified"; detail: string }
+  | { status: "unknown-key" | "invalid" | "rejected-algorithm"; detail: string }
+  | { status: "unchecked"; detail: string };
+
+/** Everything `weft identity` reports about a token. */
+export interface IdentityReport {
+  subject: string | undefined;
+  audience: string | string[] | undefined;
+  issuer: string | undefined;
+  issuedAt: string | undefined;
+  expiresAt: string | undefined;
+  /** Seconds until expiry (negative once expired). */
+  expiresInSeconds: number | undefined;
+  expired: boolean;
+  lifetimeSeconds: number | undefined;
+  keyId: string | undefined;
+  algorithm: string | undefined;
+  tokenId: string | undefined;
+  verification: Verification;
+}
+
+const str = (value: unknown) => (typeof value === "string" ? value : undefined);
+const num = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
+const iso = (seconds: number | undefined) => (seconds === undefined ? undefined : new Date(seconds * 1000).toISOString());
+
+/** Checks the token's signature against the trust bundle (`jose`, loaded only for this). */
+export async function verify(token: string, decoded: DecodedToken, keys: Record<string, unknown>[]): Promise<Verification> {
+  const { alg, kid } = decoded.header;
+  if (alg === undefined || !ACCEPTED_ALGORITHMS.includes(alg)) {
+    return { status: "rejected-algorithm", detail: `algorithm ${alg ?? "(none)"} is refused by the mesh (accepted: ${ACCEPTED_ALGORITHMS.join(", ")})` };
+  }
+  if (kid === undefined || !keys.some((k) => k.kid === kid)) return { status: "unknown-key", detail: `key ${kid ?? "(no kid)"} is not in the trust bundle` };
+  const { compactVerify, createLocalJWKSet } = await import("jose");
+  try {
+    await compactVerify(token.trim(), createLocalJWKSet({ keys: keys as never[] }), { algorithms: ACCEPTED_ALGORITHMS });
+    return { status: "verified", detail: `signature verified with key ${kid}` };
+  } catch (error) {
+    return { status: "invalid", detail: `the signature does not verify with key ${kid} (${(error as { code?: string }).code ?? "invalid"})` };
+  }
+}
+
+/** The report for `decoded` at wall-clock `nowMs`. */
+export function reportOf(decoded: DecodedToken, verification: Verification, nowMs: number): IdentityReport {
+  const { claims, header } = decoded;
+  const exp = num(claims.exp);
+  const iat = num(claims.iat);
+  const aud = claims.aud;
+  return {
+    subject: str(claims.sub),
+    audience: typeof aud === "string" || (Array.isArray(aud) && aud.every((a) => typeof a === "string")) ? (aud as string | string[]) : undefined,
+    issuer: str(claims.iss),
+    issuedAt: iso(iat),
+    expiresAt: iso(exp),
+    expiresInSeconds: exp === undefined ? undefined : Math.round(exp - nowMs / 1000),
+    expired: exp !== undefined && exp * 1000 <= nowMs,
+    lifetimeSeconds: exp !== undefined && iat !== undefined ? exp - iat : undefined,
+    keyId: header.kid,
+    algorithm: header.alg,
+    tokenId: str(claims.jti),
+    verification,
+  };
+}
+
+async function tokenFor(ctx: Context, api: ControlApi, service: string): Promise<string> {
+  const answer = await api.call("POST", "/v1/identity/token", { body: { service } });
+  if (answer.status !== 200 && answer.status !== 201) {
+    const { errorOf } = await import("../control-api.ts");
+    throw errorOf(answer, api.connection);
+  }
+  const body = answer.body as Record<string, unknown> | undefined;
+  const token = typeof body?.token === "string" ? body.token : undefined;
+  if (!token) throw new CliError("the control API's answer held no token");
+  return token;
+}
+
+function text(report: IdentityReport, ctx: Context): string {
+  const { style } = ctx;
+  const rows: [string, string][] = [
+    ["Subject", report.subject ?? "(none)"],
+    ["Audience", Array.isArray(report.audience) ? report.audience.join(", ") : (report.audience ?? "(none)")],
+    ["Issuer", report.issuer ?? "(none)"],
+  ];
+  const now = ctx.io.now();
+  if (report.issuedAt) rows.push(["Issued", `${report.issuedAt} (${span(now - Date.parse(report.issuedAt))} ago)`]);
+  if (report.expiresAt && report.expiresInSeconds !== undefined) {
+    const when = report.expired ? style.red(`expired ${span(-report.expiresInSeconds * 1000)} ago`) : `in ${span(report.expiresInSeconds * 1000)}`;
+    const lifetime = report.lifetimeSeconds === undefined ? "" : `; lifetime ${span(report.lifetimeSeconds * 1000)}`;
+    rows.push(["Expires", `${report.expiresAt} (${when}${lifetime})`]);
+  } else rows.push(["Expires", style.red("never (no exp claim: the mesh refuses such a token)")]);
+  rows.push(["Key", `${report.keyId ?? "(no kid)"} (${report.algorithm ?? "no alg"})`]);
+  if (report.tokenId) rows.push(["Token ID", report.tokenId]);
+  const v = report.verification;
+  const mark = v.status === "verified" ? style.green("✓") : v.status === "unchecked" ? style.yellow("?") : style.red("✗");
+  rows.push(["Signature", `${mark} ${v.detail}`]);
+  const width = Math.max(...rows.map(([k]) => k.length)) + 1;
+  return rows.map(([k, value]) => `${`${k}:`.padEnd(width)} ${value}`).join("\n") + "\n";
+}
+
+async function run(ctx: Context): Promise<number> {
+  const format = outputFormat(ctx, FORMATS);
+  const given = ctx.values.token as string | undefined;
+  const service = ctx.values.service as string | undefined;
+  if (ctx.positionals.length) throw new UsageError(`unexpected argument "${ctx.positionals[0]!.slice(0, 20)}…"; give a token with --token (or --token - to read it from standard input)`);
+  if ((given === undefined) === (service === undefined)) throw new UsageError("give either --token TOKEN (or --token -) or --service NAME");
+
+  let api: ControlApi | undefined;
+  let token: string;
+  if (given !== undefined) token = given === "-" ? (await ctx.io.readStdin()).trim() : given;
+  else {
+    api = await ctx.api();
+    token = await tokenFor(ctx, api, service!);
+  }
+  const decoded = decodeToken(token);
+
+  let verification: Verification = { status: "unchecked", detail: "not checked (--offline)" };
+  if (ctx.values.offline !== true) {
+    try {
+      api ??= await ctx.api();
+      verification = await verify(token, decoded, (await api.jwks()).keys);
+      if (verification.status !== "unchecked") verification.detail += ` (trust bundle of ${api.connection.url})`;
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      verification = { status: "unchecked", detail: `not checked: ${error.message}` };
+    }
+  }
+  const report = reportOf(decoded, verification, ctx.io.now());
+  ctx.io.stdout.write(format === "json" ? json(report) : text(report, ctx));
+  const bad = report.expired || report.expiresAt === undefined || ["invalid", "unknown-key", "rejected-algorithm"].includes(verification.status);
+  return bad ? EXIT.failure : EXIT.ok;
+}
+
+/** `weft identity`. */
+export const command: Command = {
+  name: "identity",
+  usage: ["identity --token TOKEN|- [--offline] [-o text|json]", "identity --service NAME [-o text|json]"],
+  description: `Decodes a workload identity token (a JWT-SVID-like token, docs/identity.md) and shows
+its subject (the SPIFFE ID), audience, issuer, issue and expiry times, and the key that
+signed it; unless --offline, it checks the signature against the control plane's trust
+bundle (/.well-known/jwks.json). The token itself and its signature are never printed.
+--token - reads the token from standard input (keeps it out of shell history).
+--service NAME asks the control plane for a token for that service's workload (admin
+credential from WEFT_TOKEN, the config file or .weft/admin-token: here --token is the
+token to decode). Exits 1 when the token has expired, never expires, or does not verify.`,
+  options: {
+    token: { type: "string", value: "TOKEN", description: "the token to decode, or - to read it from standard input" },
+    service: { type: "string", value: "NAME", description: "decode a token the control plane issues for this service" },
+    offline: { type: "boolean", description: "decode only; do not fetch the trust bundle" },
+    output: outputOption([...FORMATS]),
+  },
+  examples: [
+    ["weft identity --token \"$TOKEN\"", "Decode a token"],
+    ["pbpaste | weft identity --token -", "Decode a token from standard input"],
+    ["weft identity --service orders", "What identity the orders service gets"],
+  ],
+  run,
+};

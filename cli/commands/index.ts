@@ -1,0 +1,30 @@
+/**
+ * The table of `weft` commands: a name, the one line `weft --help` shows, and a loader, so
+ * a command's module (and what it imports) loads only when that command runs. A new command
+ * is one module here and one row below.
+ */
+import type { Command } from "../command.ts";
+
+/** One row of the command table. */
+export interface CommandEntry {
+  name: string;
+  /** One line for `weft --help`. */
+  summary: string;
+  load(): Promise<Command>;
+}
+
+/** Every command, in the order `weft --help` lists them. */
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: "check", summary: "check that the control plane, identity and data plane are healthy", load: async () => (await import("./check.ts")).command },
+  { name: "stat", summary: "golden metrics per service and route: success rate, RPS, latency", load: async () => (await import("./stat.ts")).command },
+  { name: "get", summary: "show services, routes or authorization policies", load: async () => (await import("./get.ts")).command },
+  { name: "apply", summary: "create or update resources from YAML or JSON files, all or none", load: async () => (await import("./apply.ts")).command },
+  { name: "diff", summary: "show what `weft apply` would change, changing nothing", load: async () => (await import("./diff.ts")).command },
+  { name: "delete", summary: "delete a service, route or authorization policy", load: async () => (await import("./delete.ts")).command },
+  { name: "identity", summary: "decode a workload identity token: subject, audience, expiry, key", load: async () => (await import("./identity.ts")).command },
+];
+
+/** The command named `name`, or undefined. */
+export function findCommand(name: string): CommandEntry | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
