@@ -1,0 +1,185 @@
+/**
+ * The control API as a Hono app (SPEC.md section 6): routes per resource family, one access
+ * rule per route (public, any verified caller, admin), 404 and 405 as JSON errors, and
+ * `onError` as the one place an error becomes a response.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { MeshError, errorResponse } from "../../src/core/errors.ts";
+import type { Authenticate, Caller } from "./auth.ts";
+import {
+  DEFAULT_LEASE_TTL_MS,
+  DEFAULT_MAX_APPLY_RESOURCES,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_JSON_DEPTH,
+  DEFAULT_MAX_WAIT_SECONDS,
+} from "./limits.ts";
+import { applyRoutes } from "./routes/apply.ts";
+import { auditRoutes } from "./routes/audit.ts";
+import { identityRoutes } from "./routes/identity.ts";
+import { policyRoutes } from "./routes/policies.ts";
+import { routeRoutes } from "./routes/routes.ts";
+import { serviceRoutes } from "./routes/services.ts";
+import { snapshotRoutes } from "./routes/snapshot.ts";
+import { statsRoutes } from "./routes/stats.ts";
+import type { Stats } from "./stats/index.ts";
+import type { Failure, Outcome, Store } from "./store/index.ts";
+
+/** The store's RPC surface as the app uses it (the Durable Object stub, or a fake in tests). */
+export type StoreApi = Pick<
+  Store,
+  | "get"
+  | "list"
+  | "write"
+  | "endpoints"
+  | "register"
+  | "deregister"
+  | "snapshot"
+  | "audit"
+  | "jwks"
+  | "issueToken"
+  | "rotateKeys"
+  | "maintainKeys"
+  | "setWorkerSecret"
+  | "deleteWorkerSecret"
+  | "workerSecrets"
+  | "putCluster"
+  | "deleteCluster"
+  | "clusters"
+>;
+
+/** The metrics aggregator's RPC surface. */
+export type StatsApi = Pick<Stats, "push" | "stats" | "expose">;
+
+/** The limits the API enforces at its edge. */
+export interface ControlLimits {
+  maxBodyBytes: number;
+  maxJsonDepth: number;
+  maxApplyResources: number;
+  maxWaitSeconds: number;
+  defaultLeaseTtlMs: number;
+}
+
+/** What the app needs; `store` and `stats` are called per request (stubs belong to one request). */
+export interface ControlDeps {
+  store: () => StoreApi;
+  stats: () => StatsApi;
+  authenticate: Authenticate;
+  trustDomain: string;
+  limits?: Partial<ControlLimits>;
+}
+
+/** Hono's typing of the app: the verified caller travels in `c.var.caller`. */
+export type ControlHono = { Variables: { caller: Caller } };
+
+/** A request's context inside a route. */
+export type ControlContext = Context<ControlHono>;
+
+/** Who may call a route: anyone, any verified caller (admin or workload), or the admin only. */
+export type Access = "public" | "caller" | "admin";
+
+/** One method of a route. */
+export interface Handler {
+  access: Access;
+  handle: (c: ControlContext) => Promise<Response> | Response;
+}
+
+/** Registers a path with its methods; other methods on it answer 405. */
+export type Mount = (path: string, methods: Partial<Record<"GET" | "PUT" | "POST" | "DELETE", Handler>>) => void;
+
+/** A route file's view of the app: the mount function, the deps and the resolved limits. */
+export interface RouteKit {
+  mount: Mount;
+  deps: ControlDeps;
+  limits: ControlLimits;
+}
+
+/** A 405: the path exists, the method does not. Answered with `bad-request` (SPEC.md has no 405 code) and `allow`. */
+export class MethodNotAllowed extends MeshError {
+  readonly allow: string;
+
+  constructor(method: string, allow: string[]) {
+    super("bad-request", `method ${method.slice(0, 16)} is not allowed here; use ${allow.join(", ")}`);
+    this.allow = allow.join(", ");
+  }
+}
+
+/** Turns a store failure into the error it stands for. */
+export function raise(failure: Failure): never {
+  const options: { issues?: Failure["issues"]; retryAfter?: number } = {};
+  if (failure.issues) options.issues = failure.issues;
+  if (failure.retryAfter !== undefined) options.retryAfter = failure.retryAfter;
+  throw new MeshError(failure.code, failure.message, options);
+}
+
+/** The value of an outcome, or its failure raised. */
+export function unwrap<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) raise(outcome);
+  return outcome.value;
+}
+
+/** The caller of an authenticated route (always set by the time a non-public handler runs). */
+export function callerOf(c: ControlContext): Caller {
+  return c.get("caller");
+}
+
+/** Creates the control API. The app is stateless; create it once per isolate. */
+export function createControlApp(deps: ControlDeps): Hono<ControlHono> {
+  const limits: ControlLimits = {
+    maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+    maxJsonDepth: DEFAULT_MAX_JSON_DEPTH,
+    maxApplyResources: DEFAULT_MAX_APPLY_RESOURCES,
+    maxWaitSeconds: DEFAULT_MAX_WAIT_SECONDS,
+    defaultLeaseTtlMs: DEFAULT_LEASE_TTL_MS,
+    ...deps.limits,
+  };
+  const app = new Hono<ControlHono>();
+
+  const mount: Mount = (path, methods) => {
+    const allow = Object.keys(methods);
+    if (allow.includes("GET")) allow.push("HEAD");
+    for (const [method, handler] of Object.entries(methods)) {
+      app.on(method, path, async (c) => {
+        if (handler.access !== "public") {
+          const caller = await deps.authenticate(c.req.raw);
+          // One answer for a missing, malformed, expired or unknown credential: no hint of what exists.
+          if (!caller) throw new MeshError("unauthenticated", "a valid credential is required (authorization: Bearer ...)");
+          if (handler.access === "admin" && !caller.admin) throw new MeshError("forbidden", "this needs the admin credential");
+          c.set("caller", caller);
+        }
+        return handler.handle(c);
+      });
+    }
+    app.all(path, (c) => {
+      throw new MethodNotAllowed(c.req.method, allow);
+    });
+  };
+
+  const kit: RouteKit = { mount, deps, limits };
+  snapshotRoutes(kit);
+  serviceRoutes(kit);
+  routeRoutes(kit);
+  policyRoutes(kit);
+  applyRoutes(kit);
+  auditRoutes(kit);
+  identityRoutes(kit);
+  statsRoutes(kit);
+
+  app.all("*", (c) => {
+    throw new MeshError("unknown-service", `no control API at ${c.req.method.slice(0, 16)} ${new URL(c.req.url).pathname.slice(0, 200)}`);
+  });
+
+  app.onError((error, c) => {
+    if (!(error instanceof MeshError)) console.error(`weft-control: unexpected ${error.name}: ${error.message}`);
+    const response = errorResponse(error, c.req.raw);
+    if (error instanceof MethodNotAllowed) {
+      const headers = new Headers(response.headers);
+      headers.set("allow", error.allow);
+      return new Response(response.body, { status: 405, headers });
+    }
+    if (error instanceof MeshError && error.code === "unauthenticated") response.headers.set("www-authenticate", 'Bearer realm="weft-control"');
+    return response;
+  });
+
+  return app;
+}

@@ -1,0 +1,159 @@
+/**
+ * Reading requests at the control API's edge: bodies with a size cap and a nesting cap,
+ * zod validation into `bad-request` with every issue, version preconditions (`If-Match`,
+ * `If-None-Match`) and the `ETag` of a version. Everything here fails with a `MeshError`.
+ */
+import type { z } from "zod";
+import { validate } from "../../src/core/config/index.ts";
+import { MeshError } from "../../src/core/errors.ts";
+import type { Expectation } from "./store/index.ts";
+import { MAX_ISSUES } from "./limits.ts";
+
+/** The `ETag` of a store version: a strong tag holding the number, e.g. `"42"`. */
+export function etag(version: number): string {
+  return `"${version}"`;
+}
+
+/** Validates `input` with `schema`, or throws `bad-request` listing every issue (capped). */
+export function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const result = validate(schema, input);
+  if (result.ok) return result.value;
+  const issues = result.issues.slice(0, MAX_ISSUES);
+  const more = result.issues.length > issues.length ? ` (first ${issues.length} of ${result.issues.length} shown)` : "";
+  throw new MeshError("bad-request", `${what} is not valid${more}`, { issues });
+}
+
+/** Options of `readJson`. */
+export interface ReadJsonOptions {
+  maxBytes: number;
+  maxDepth: number;
+}
+
+/**
+ * The request's body as JSON: 413 `payload-too-large` past `maxBytes` (by `content-length`
+ * or while streaming), 400 `bad-request` for an empty body, bad UTF-8, bad JSON or nesting
+ * deeper than `maxDepth`. The parser's message is not echoed: it quotes the body, which may
+ * hold a secret.
+ */
+export async function readJson(request: Request, options: ReadJsonOptions): Promise<unknown> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > options.maxBytes) {
+    throw new MeshError("payload-too-large", `the body is larger than ${options.maxBytes} bytes`);
+  }
+  const bytes = await readCapped(request, options.maxBytes);
+  if (bytes.length === 0) throw new MeshError("bad-request", "the request needs a JSON body");
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new MeshError("bad-request", "the body is not valid UTF-8");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new MeshError("bad-request", "the body is not valid JSON");
+  }
+  if (depthOf(value, options.maxDepth) > options.maxDepth) throw new MeshError("bad-request", `the body nests deeper than ${options.maxDepth} levels`);
+  return value;
+}
+
+async function readCapped(request: Request, maxBytes: number): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new MeshError("payload-too-large", `the body is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/** How deep `value` nests (a scalar is 0), walking iteratively and stopping once past `limit`. */
+export function depthOf(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [item, depth] = stack.pop()!;
+    if (item === null || typeof item !== "object") continue;
+    const level = depth + 1;
+    if (level > deepest) deepest = level;
+    if (deepest > limit) return deepest;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) {
+      if (child !== null && typeof child === "object") stack.push([child, level]);
+    }
+  }
+  return deepest;
+}
+
+const TAG = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/;
+
+/** Parses one entity tag holding a version (`"7"`, `7`, `W/"7"`), or undefined. */
+function versionOfTag(tag: string): number | undefined {
+  const match = TAG.exec(tag);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * The precondition of a write: `If-Match: "7"` (the version must be 7), `If-Match: *` (it
+ * must exist), `If-None-Match: *` (it must not), else the body's `version` (0 meaning "must
+ * not exist"), else none. A header and a body version that disagree are a `bad-request`.
+ */
+export function expectationOf(headers: Headers, bodyVersion: number | undefined): Expectation {
+  const ifMatch = headers.get("if-match");
+  const ifNoneMatch = headers.get("if-none-match");
+  let fromHeader: Expectation;
+  if (ifMatch !== null && ifNoneMatch !== null) throw new MeshError("bad-request", "send If-Match or If-None-Match, not both");
+  if (ifMatch !== null) {
+    if (ifMatch.trim() === "*") fromHeader = "present";
+    else {
+      const version = versionOfTag(ifMatch);
+      if (version === undefined) throw new MeshError("bad-request", 'If-Match must be one version tag such as "7", or *');
+      fromHeader = { version };
+    }
+  } else if (ifNoneMatch !== null) {
+    if (ifNoneMatch.trim() !== "*") throw new MeshError("bad-request", "a write takes If-None-Match: * only");
+    fromHeader = "absent";
+  }
+  const fromBody: Expectation = bodyVersion === undefined ? undefined : bodyVersion === 0 ? "absent" : { version: bodyVersion };
+  if (fromHeader !== undefined && fromBody !== undefined && JSON.stringify(fromHeader) !== JSON.stringify(fromBody)) {
+    throw new MeshError("bad-request", "If-Match and the body's version disagree");
+  }
+  return fromHeader ?? fromBody;
+}
+
+/**
+ * The versions a reader holds, from `If-None-Match` (`"7"`, a list, or `*` meaning "whatever
+ * is current"): null when absent. A tag that is not a version matches nothing.
+ */
+export function versionsOf(header: string | null): number[] | "any" | null {
+  if (header === null) return null;
+  if (header.trim() === "*") return "any";
+  const versions: number[] = [];
+  for (const part of header.split(",").slice(0, 32)) {
+    const version = versionOfTag(part);
+    if (version !== undefined) versions.push(version);
+  }
+  return versions;
+}
+
+/** A JSON response with `cache-control: no-store` (control-plane answers are never cached). */
+export function json(value: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(value), {
+    status,
+    headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
+  });
+}

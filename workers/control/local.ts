@@ -1,0 +1,129 @@
+/**
+ * Runs the control worker locally, without a Cloudflare account: bundles it with esbuild and
+ * serves it from workerd through Miniflare, with KV and the Durable Objects persisted on disk
+ * when asked. Tests, `weft dev`, the Node sidecar's tests and the CLI's tests start it here.
+ */
+import { createHash } from "node:crypto";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { build } from "esbuild";
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+
+/** The project's root: the bundle's module path must sit under workerd's working directory. */
+const ROOT = resolve(import.meta.dirname, "../..");
+
+/** The compatibility date of `wrangler.toml`, which the local runtime must match. */
+export const COMPATIBILITY_DATE = "2026-11-01";
+
+/** The local control plane's address when no port is given: SPEC.md section 9's default `WEFT_CONTROL_URL`. */
+export const DEFAULT_LOCAL_PORT = 8788;
+
+/** Options of `startControl`. */
+export interface StartControlOptions {
+  /** The admin bearer secret; only its SHA-256 reaches the worker. */
+  adminToken: string;
+  /** Port to listen on: 0 picks a free one; default 8788. */
+  port?: number;
+  /** Address to listen on; default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** Folder for KV and Durable Object data; absent keeps everything in memory. */
+  persistDir?: string;
+  /** Trust domain of issued identities; default `cluster.local`. */
+  trustDomain?: string;
+  /** The tokens' `iss`; default the local URL (`http://host:port`). */
+  issuerUrl?: string;
+  /** Least ms between KV snapshot publishes (default the worker's 1 s). */
+  publishIntervalMs?: number;
+  /** SPIFFE IDs whose control-plane tokens count as admin. */
+  adminIdentities?: string[];
+}
+
+/** A running local control plane. */
+export interface RunningControl {
+  /** Its base URL, e.g. `http://127.0.0.1:8788` (no trailing slash). */
+  url: string;
+  /** The Miniflare instance, for `getKVNamespace("WEFT_CONFIG")` and `getWorker()` in tests. */
+  mf: Miniflare;
+  /** Stops workerd and frees the port; the persisted data stays. */
+  stop(): Promise<void>;
+}
+
+let bundled: Promise<string> | undefined;
+
+/** The worker bundled once per process (~150 ms): ESM for workerd, `cloudflare:*` left to the runtime. */
+export function bundleControl(): Promise<string> {
+  bundled ??= build({
+    entryPoints: [join(ROOT, "workers/control/index.ts")],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "browser",
+    conditions: ["workerd", "worker", "browser"],
+    target: "es2023",
+    external: ["cloudflare:*", "node:*"],
+    logLevel: "silent",
+  }).then((result) => result.outputFiles[0]!.text);
+  bundled.catch(() => {
+    bundled = undefined;
+  });
+  return bundled;
+}
+
+/** A free TCP port on `host`, found by binding port 0 and letting it go. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * Starts the control worker in workerd on `host:port` and resolves once it answers. The
+ * port is chosen before start (when 0) so the issuer URL can name it.
+ */
+export async function startControl(options: StartControlOptions): Promise<RunningControl> {
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port === 0 ? await freePort(host) : (options.port ?? DEFAULT_LOCAL_PORT);
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const script = await bundleControl();
+  const bindings: Record<string, string> = {
+    WEFT_TRUST_DOMAIN: options.trustDomain ?? "cluster.local",
+    WEFT_ISSUER_URL: options.issuerUrl ?? url,
+    WEFT_ADMIN_TOKEN_SHA256: createHash("sha256").update(options.adminToken).digest("hex"),
+  };
+  if (options.publishIntervalMs !== undefined) bindings.WEFT_PUBLISH_INTERVAL_MS = String(options.publishIntervalMs);
+  if (options.adminIdentities?.length) bindings.WEFT_ADMIN_IDENTITIES = options.adminIdentities.join(",");
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      name: "weft-control",
+      modules: [{ type: "ESModule", path: join(ROOT, ".weft/build/control/index.js"), contents: script }],
+      modulesRoot: ROOT,
+      compatibilityDate: COMPATIBILITY_DATE,
+      bindings,
+      kvNamespaces: ["WEFT_CONFIG"],
+      durableObjects: { STORE: { className: "Store", useSQLite: true }, STATS: { className: "Stats", useSQLite: true } },
+      kvPersist: options.persistDir ? join(resolve(options.persistDir), "kv") : false,
+      durableObjectsPersist: options.persistDir ? join(resolve(options.persistDir), "do") : false,
+      cf: false,
+      host,
+      port,
+    }),
+  );
+  try {
+    await mf.ready;
+  } catch (error) {
+    await mf.dispose().catch(() => {});
+    throw error;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    mf,
+    stop: () => (stopped ??= mf.dispose()),
+  };
+}
