@@ -72,7 +72,7 @@ export interface Verifier {
 interface CacheEntry {
   result: VerifiedToken;
   key: CryptoKey;
-  /** Epoch ms after which the entry is no good: `exp` plus the skew. */
+  /** Epoch ms from which the entry is no good: `exp` plus the skew, as jose counts it. */
   until: number;
 }
 
@@ -156,7 +156,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     verify(token) {
       const hit = cache.get(token);
       if (hit) {
-        if (now() <= hit.until && bundle.get(hit.result.kid)?.key === hit.key) return Promise.resolve(hit.result);
+        if (now() < hit.until && bundle.get(hit.result.kid)?.key === hit.key) return Promise.resolve(hit.result);
         cache.delete(token);
       }
       return cold(token);
