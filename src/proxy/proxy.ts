@@ -1,0 +1,289 @@
+/**
+ * The data plane assembled from config: the outbound and inbound stacks of one workload,
+ * built from the snapshot and rebuilt when it changes, with the per-isolate (or per-process)
+ * state of balancers, breakers, retry budgets and rate limiters kept across rebuilds. The
+ * router worker and the Node sidecar are thin hosts around this.
+ */
+import { balance, createEndpointSet, type Balancer, type EndpointInit, type EndpointSet } from "../core/balance/index.ts";
+import { systemClock, type Clock, type Random } from "../core/clock.ts";
+import { durationMs, type Endpoint, type Route, type Service, type Snapshot } from "../core/config/index.ts";
+import { deadline, propagateDeadline } from "../core/deadline/index.ts";
+import { MeshError } from "../core/errors.ts";
+import { stack, type Fetch, type Layer } from "../core/fetch.ts";
+import { classify, metrics, type Registry } from "../core/metrics/index.ts";
+import { createRateLimiter, rateLimit, type RateLimiter } from "../core/ratelimit/index.ts";
+import { createRetryBudget, retry, type RetryBudget } from "../core/retry/index.ts";
+import { createRouteTable, defaultRoute, route as routeLayer, type RouteTable } from "../core/route/index.ts";
+import { attachIdentity, requireIdentity, type TokenSource, type Verifier } from "../identity/index.ts";
+
+/** How a host reaches one endpoint: a service binding, or `fetch` to an origin. */
+export type Connect = (endpoint: Endpoint, service: Service) => Fetch;
+
+/** Options of `createProxy`. */
+export interface ProxyOptions {
+  /** The service this workload is (`WEFT_SERVICE`): what its inbound side fronts. */
+  service: string;
+  /** This workload's SPIFFE ID, the `src` label of its outbound metrics. */
+  identity?: string;
+  registry: Registry;
+  /** Reaches an endpoint of a destination service (outbound). */
+  connect: Connect;
+  /** The app behind the inbound side. */
+  app: Fetch;
+  /** Outbound identity: tokens per destination audience. Without it, calls go without `weft-identity`. */
+  tokens?: TokenSource;
+  /** Inbound identity: verifies callers' tokens. Without it every caller is unauthenticated. */
+  verifier?: Verifier;
+  clock?: Clock;
+  random?: Random;
+  /** Wall-clock epoch ms, for endpoint leases; `Date.now` unless a test fixes it. */
+  now?: () => number;
+}
+
+/** One workload's data plane: its two sides and the config they run on. */
+export interface Proxy {
+  /** Calls from the app to other services; the request's host names the destination service. */
+  outbound: Fetch;
+  /** Calls from other services (or the internet) to this one. */
+  inbound: Fetch;
+  /** Applies a new snapshot; state of endpoints, budgets and limiters that stay is kept. */
+  update(snapshot: Snapshot): void;
+  /** The version of the snapshot in force, or -1 before the first. */
+  version(): number;
+}
+
+/**
+ * The destination service a request names: the first label of its host, so `orders`,
+ * `orders:80` and `orders.shop.svc.cluster.local` all name `orders`.
+ */
+export function serviceOf(request: Request): string {
+  const host = new URL(request.url).hostname;
+  return host.split(".")[0]!.toLowerCase();
+}
+
+/**
+ * A copy of `request` addressed to `origin` (same path and query), for endpoints that are
+ * http(s) origins. Redirects are never followed: they are the app's to see, and following one
+ * would carry headers to another host.
+ */
+export function toOrigin(request: Request, origin: string): Request {
+  const url = new URL(request.url);
+  const target = new URL(url.pathname + url.search, origin);
+  return new Request(target, { method: request.method, headers: request.headers, body: request.body, signal: request.signal, redirect: "manual", duplex: "half" } as RequestInit);
+}
+
+interface Backend {
+  set: EndpointSet;
+  balancer: Balancer;
+  /** What the set was built for: a change of balancer or failure accrual rebuilds it. */
+  key: string;
+}
+
+const EMPTY: Snapshot = { version: -1, services: [], routes: [], policies: [], jwks: { keys: [] } };
+
+/**
+ * Builds a workload's data plane. The outbound stack, per destination service: route match →
+ * metrics → request deadline → header filters → retry → per-try timeout → split → balance →
+ * per endpoint: failure accrual → identity → deadline propagation → `connect`. The inbound
+ * stack: identity and authorization → metrics → rate limit → deadline → deadline
+ * propagation → the app. Refusals by identity or policy are counted in the metrics too.
+ */
+export function createProxy(options: ProxyOptions): Proxy {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const now = options.now ?? Date.now;
+  const { registry, service: self } = options;
+
+  let snapshot = EMPTY;
+  let services = new Map<string, Service>();
+  // Per destination: state that must outlive snapshot updates.
+  const backends = new Map<string, Backend>();
+  const budgets = new Map<string, { key: string; budget: RetryBudget }>();
+  const connections = new Map<string, Fetch>();
+  // Per destination, rebuilt on every update: the route stacks.
+  let routers = new Map<string, Fetch>();
+
+  const endpointStack = (service: Service, endpoint: Endpoint): Fetch => {
+    const key = `${service.name}\u0000${endpoint.address}`;
+    let fetch = connections.get(key);
+    if (!fetch) {
+      const layers: Layer[] = [];
+      if (options.tokens) layers.push(attachIdentity({ tokens: options.tokens, audience: service.name }));
+      layers.push(propagateDeadline({ clock }));
+      fetch = stack(options.connect(endpoint, service), ...layers);
+      connections.set(key, fetch);
+    }
+    return fetch;
+  };
+
+  const live = (endpoint: Endpoint) => endpoint.leaseExpiresAt === undefined || Date.parse(endpoint.leaseExpiresAt) > now();
+
+  const backendOf = (name: string): Backend => {
+    const service = services.get(name);
+    if (!service) throw new MeshError("unknown-service", `no service "${name}" in the mesh's config`);
+    const accrual = service.failureAccrual;
+    const key = JSON.stringify([service.balancer, accrual ?? null]);
+    let backend = backends.get(name);
+    if (!backend || backend.key !== key) {
+      const set = createEndpointSet([], {
+        failureAccrual: {
+          ...(accrual && {
+            consecutiveFailures: accrual.consecutiveFailures,
+            backoff: { min: durationMs(accrual.backoff.min), max: durationMs(accrual.backoff.max), jitter: accrual.backoff.jitter },
+          }),
+          clock,
+          random,
+          observe: { ejected: (endpoint) => registry.countEjection({ dst_service: name, endpoint }) },
+        },
+      });
+      backend = { set, balancer: balance(set, { algorithm: service.balancer, clock, random }), key };
+      backends.set(name, backend);
+    }
+    const endpoints: EndpointInit[] = (service.endpoints ?? []).filter(live).map((endpoint) => {
+      const init: EndpointInit = { id: endpoint.id, fetch: endpointStack(service, endpoint) };
+      if (endpoint.weight !== undefined) init.weight = endpoint.weight;
+      return init;
+    });
+    backend.set.update(endpoints);
+    return backend;
+  };
+
+  const budgetOf = (destination: string, config: NonNullable<Route["retry"]>): RetryBudget => {
+    const { ratio, minPerSecond, ttl } = config.budget;
+    const key = `${ratio}/${minPerSecond}/${ttl}`;
+    let entry = budgets.get(destination);
+    if (!entry || entry.key !== key) {
+      entry = { key, budget: createRetryBudget({ ratio, minPerSecond, ttl: durationMs(ttl), clock }) };
+      budgets.set(destination, entry);
+    }
+    return entry.budget;
+  };
+
+  const routerFor = (destination: string, service: Service): Fetch => {
+    const routes = snapshot.routes.filter((r) => r.service === destination);
+    // The service's own timeout and retry apply to routes that set none (Linkerd: route
+    // config overrides the service's).
+    const effective = (routes.length ? routes : [defaultRoute(destination)]).map((r) => ({
+      ...r,
+      timeouts: { ...r.timeouts, request: r.timeouts?.request ?? service.timeout },
+      retry: r.retry ?? service.retry,
+    }));
+    const table: RouteTable = createRouteTable(effective, destination);
+    const balancers = new Map<string, Fetch>();
+    return routeLayer({
+      table,
+      clock,
+      random,
+      backend: (name) => {
+        let fetch = balancers.get(name);
+        if (!fetch) {
+          const backend = backendOf(name);
+          fetch = (request) => backend.balancer(request);
+          balancers.set(name, fetch);
+        }
+        return fetch;
+      },
+      outer: (r) => [metrics({ registry, direction: "outbound", dst_service: destination, route: r.name, clock, ...(options.identity && { src: options.identity }) })],
+      inner: (r) => {
+        if (!r.retry || r.retry.limit === 0) return [];
+        const config = r.retry;
+        return [
+          retry({
+            limit: config.limit,
+            on: config.on,
+            budget: budgetOf(destination, config),
+            backoff: { base: durationMs(config.backoff.base), max: durationMs(config.backoff.max) },
+            clock,
+            random,
+            observe: {
+              retry: () => registry.countRetry({ dst_service: destination }),
+              budgetExhausted: () => registry.countRetryBudgetExhausted({ dst_service: destination }),
+            },
+          }),
+        ];
+      },
+    });
+  };
+
+  const outbound: Fetch = async (request) => {
+    const destination = serviceOf(request);
+    let router = routers.get(destination);
+    if (!router) {
+      const service = services.get(destination);
+      if (!service) throw new MeshError("unknown-service", `no service "${destination}" in the mesh's config`);
+      router = routerFor(destination, service);
+      routers.set(destination, router);
+    }
+    return router(request);
+  };
+
+  // Inbound: one stack per route label, built lazily and dropped on update.
+  let inboundTable: RouteTable = createRouteTable([], self);
+  let inboundStacks = new Map<string, Fetch>();
+  let limiter: { key: string; limiter: RateLimiter } | undefined;
+  const selfService = () => services.get(self);
+  const routeName = (request: Request) => inboundTable.match(request)?.route.name;
+
+  const inboundStack = (name: string): Fetch => {
+    let fetch = inboundStacks.get(name);
+    if (!fetch) {
+      const service = selfService();
+      const layers: Layer[] = [metrics({ registry, direction: "inbound", dst_service: self, route: name, clock })];
+      const limit = service?.rateLimit;
+      if (limit) {
+        // Linkerd's local rate limit (governor) lets a second's worth through at once; the
+        // burst is on top of that.
+        const key = `${limit.rps}/${limit.burst}`;
+        if (limiter?.key !== key) limiter = { key, limiter: createRateLimiter({ rps: limit.rps, burst: Math.ceil(limit.rps) - 1 + limit.burst, clock }) };
+        layers.push(rateLimit(limiter.limiter));
+      }
+      layers.push(deadline({ clock }), propagateDeadline({ clock }));
+      fetch = stack(options.app, ...layers);
+      inboundStacks.set(name, fetch);
+    }
+    return fetch;
+  };
+
+  const verify = requireIdentity({
+    verifier: options.verifier ?? { verify: async () => Promise.reject(new MeshError("unauthenticated", "this workload verifies no identities")) },
+    service: self,
+    policy: () => ({ policies: snapshot.policies, defaultPolicy: selfService()?.defaultPolicy ?? "all-unauthenticated" }),
+    route: routeName,
+  })((request) => inboundStack(routeName(request) ?? "")(request));
+
+  const inbound: Fetch = async (request) => {
+    const started = clock.now();
+    try {
+      return await verify(request);
+    } catch (error) {
+      // Only identity and authorization throw these on the inbound side, before the metrics
+      // layer sees the request: count the refusal here, with no (verified) source.
+      if (error instanceof MeshError && (error.code === "unauthenticated" || error.code === "forbidden")) {
+        const labels = { direction: "inbound", src: "", dst_service: self, route: routeName(request) ?? "" } as const;
+        registry.countRequest(labels);
+        registry.recordResponse(labels, classify(error, request), clock.now() - started);
+      }
+      throw error;
+    }
+  };
+
+  return {
+    outbound,
+    inbound,
+    update(next) {
+      snapshot = next;
+      services = new Map(next.services.map((s) => [s.name, s]));
+      routers = new Map();
+      inboundTable = createRouteTable(next.routes.filter((r) => r.service === self), self);
+      inboundStacks = new Map();
+      // Endpoint sets of services that stay keep their state; those of removed ones go.
+      for (const name of backends.keys()) if (!services.has(name)) backends.delete(name);
+      for (const name of budgets.keys()) if (!services.has(name)) budgets.delete(name);
+      for (const name of backends.keys()) backendOf(name);
+      const addresses = new Set(next.services.flatMap((s) => (s.endpoints ?? []).map((e) => `${s.name}\u0000${e.address}`)));
+      for (const key of connections.keys()) if (!addresses.has(key)) connections.delete(key);
+      registry.setConfigVersion(next.version);
+    },
+    version: () => snapshot.version,
+  };
+}
