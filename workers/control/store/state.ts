@@ -333,6 +333,12 @@ export class ConfigState {
       if (count > this.#limits.maxResourcesPerKind) issues.push({ path: [kind], message: `at most ${this.#limits.maxResourcesPerKind} resources of kind ${kind}` });
     }
     const services = byKind("Service").map((r) => r.body as Service);
+    for (const service of services) {
+      const ids = new Set([...(service.endpoints ?? []).map((e) => e.id), ...this.leases(service.name).map((l) => l.endpoint.id)]);
+      if (ids.size > this.#limits.maxEndpointsPerService) {
+        issues.push({ path: ["Service", service.name, "endpoints"], message: `at most ${this.#limits.maxEndpointsPerService} endpoints, static and registered together` });
+      }
+    }
     const routes = byKind("Route").map((r) => r.body as Route);
     const policies = byKind("AuthorizationPolicy").map((r) => r.body as AuthorizationPolicy);
     const lists = { services, routes, policies } as const;
