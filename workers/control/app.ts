@@ -66,6 +66,8 @@ export interface ControlDeps {
   stats: () => StatsApi;
   authenticate: Authenticate;
   trustDomain: string;
+  /** Called after the admin rotates keys, so this isolate's verifier drops revoked keys at once. */
+  onKeysRotated?: () => Promise<void>;
   limits?: Partial<ControlLimits>;
 }
 

@@ -41,6 +41,8 @@ function appFor(rawEnv: object): Hono<ControlHono> {
       verifyToken: (token) => verifier.verify(token),
     }),
     trustDomain: env.WEFT_TRUST_DOMAIN,
+    // Other isolates pick a revoked key's removal up at their next refresh (the bundle's 5-minute hint).
+    onKeysRotated: () => bundle.refresh(),
   });
   apps.set(rawEnv, app);
   return app;

@@ -107,8 +107,8 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
       bindings,
       kvNamespaces: ["WEFT_CONFIG"],
       durableObjects: { STORE: { className: "Store", useSQLite: true }, STATS: { className: "Stats", useSQLite: true } },
-      kvPersist: options.persistDir ? join(resolve(options.persistDir), "kv") : false,
-      durableObjectsPersist: options.persistDir ? join(resolve(options.persistDir), "do") : false,
+      // Miniflare 5 persists every resource under one root; v4's kvPersist/durableObjectsPersist are ignored.
+      ...(options.persistDir ? { resourcePersistencePath: resolve(options.persistDir) } : {}),
       cf: false,
       host,
       port,

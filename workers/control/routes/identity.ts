@@ -80,7 +80,9 @@ export function identityRoutes(kit: RouteKit): void {
       access: "admin",
       handle: async (c) => {
         const options = parse(RotateSchema, await optionalBody(c, kit), "the rotation request");
-        return json(await deps.store().rotateKeys(options, callerOf(c).id));
+        const rotated = await deps.store().rotateKeys(options, callerOf(c).id);
+        await deps.onKeysRotated?.();
+        return json(rotated);
       },
     },
   });
