@@ -52,19 +52,32 @@ export interface RouteStats {
   latencyMs: { p50: number | null; p95: number | null; p99: number | null };
 }
 
-/** A router or sidecar that pushed metrics, and when it last did. */
+/**
+ * A router or sidecar that pushed metrics with its config version within the last 10 minutes
+ * (the control plane forgets a silent host after that, `DEFAULT_HOST_TTL_MS`).
+ */
 export interface Reporter {
-  id: string;
-  /** Wall-clock milliseconds of its last report. */
-  lastSeen: number;
-  configVersion?: number;
+  /** The pushing host: its identity (or `admin`), then the host name it gave. */
+  host: string;
+  configVersion: number;
 }
 
-/** `GET /v1/stats`. */
+/** `GET /v1/stats`: golden metrics per direction, service and route over the window. */
 export interface StatsAnswer {
   windowSeconds: number;
   routes: RouteStats[];
-  reporters: Reporter[];
+}
+
+/** One line of the audit log (`GET /v1/audit`). */
+export interface AuditEntry {
+  seq: number;
+  /** ISO 8601 time of the change. */
+  at: string;
+  actor: string;
+  action: string;
+  changes: { kind: string; name: string; outcome: string }[];
+  fromVersion: number;
+  toVersion: number;
 }
 
 /** `GET /v1/snapshot`. */
@@ -80,9 +93,10 @@ export interface SnapshotAnswer {
 export interface ApplyOutcome {
   kind: string;
   name: string;
-  /** "created", "configured" or "unchanged". */
-  action: string;
-  version: number | undefined;
+  /** `created`, `updated` or `unchanged`. */
+  outcome: string;
+  /** The version the resource has now. */
+  version: number;
 }
 
 /** The control API's calls the CLI makes. */
@@ -93,10 +107,14 @@ export interface ControlApi {
   get(kind: KindInfo, name: string): Promise<StoredResource | undefined>;
   /** Deletes; false when there was none of that name. */
   remove(kind: KindInfo, name: string): Promise<boolean>;
-  /** Applies every document, all or none. */
-  apply(documents: KindedResource[]): Promise<ApplyOutcome[]>;
+  /** Applies every document, all or none, as one new version. */
+  apply(documents: KindedResource[]): Promise<{ version: number; results: ApplyOutcome[] }>;
   snapshot(): Promise<SnapshotAnswer>;
   stats(): Promise<StatsAnswer>;
+  /** Hosts that reported their config version recently, from `GET /metrics`. */
+  reporters(): Promise<Reporter[]>;
+  /** The whole audit log, oldest first (paged through `after`). */
+  audit(): Promise<AuditEntry[]>;
   /** The public trust bundle; sent without the admin credential. */
   jwks(): Promise<{ keys: Record<string, unknown>[] }>;
   /** A raw call, for checks that look at status codes themselves. */
@@ -108,6 +126,8 @@ export interface CallOptions {
   body?: unknown;
   /** Send the admin credential (default true). */
   auth?: boolean;
+  /** The body holds a secret (a bootstrap secret): warn, as for the credential, before sending it over plain http. */
+  secretBody?: boolean;
   headers?: Record<string, string>;
 }
 
@@ -161,14 +181,15 @@ export function createControlApi(options: ControlApiOptions): ControlApi {
 
   async function call(method: string, path: string, callOptions: CallOptions = {}): Promise<ApiResponse> {
     const headers: Record<string, string> = { accept: "application/json", ...callOptions.headers };
-    if (callOptions.auth !== false && connection.token !== undefined) {
+    const sendsToken = callOptions.auth !== false && connection.token !== undefined;
+    if ((sendsToken || callOptions.secretBody) && !warned) {
       const url = new URL(connection.url);
-      if (url.protocol === "http:" && !isLocalDefault(connection.url) && !["127.0.0.1", "localhost", "[::1]"].includes(url.hostname) && !warned) {
+      if (url.protocol === "http:" && !["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
         warned = true;
-        options.warn?.(`sending the admin credential to ${url.host} over plain http; use https for a remote control plane`);
+        options.warn?.(`sending a credential to ${url.host} over plain http; use https for a remote control plane`);
       }
-      headers.authorization = `Bearer ${connection.token}`;
     }
+    if (sendsToken) headers.authorization = `Bearer ${connection.token}`;
     let body: string | undefined;
     if (callOptions.body !== undefined) {
       body = JSON.stringify(callOptions.body);
@@ -221,15 +242,10 @@ export function createControlApi(options: ControlApiOptions): ControlApi {
       return answer.status !== 404;
     },
     async apply(documents) {
-      const answer = await expect("POST", "/v1/apply", [200, 201], { body: { resources: documents } });
-      const results = isRecord(answer.body) ? (answer.body.results ?? answer.body.resources) : undefined;
-      if (!Array.isArray(results)) return documents.map((d) => ({ kind: d.kind, name: d.name, action: "configured", version: undefined }));
-      return results.map((r: Record<string, unknown>, i) => ({
-        kind: typeof r.kind === "string" ? r.kind : documents[i]!.kind,
-        name: typeof r.name === "string" ? r.name : documents[i]!.name,
-        action: typeof r.action === "string" ? r.action : "configured",
-        version: typeof r.version === "number" ? r.version : undefined,
-      }));
+      const answer = await expect("POST", "/v1/apply", [200], { body: { resources: documents } });
+      const body = answer.body as { version?: unknown; results?: unknown } | undefined;
+      if (!isRecord(body) || typeof body.version !== "number" || !Array.isArray(body.results)) throw new CliError("the control API answered an unexpected shape for apply");
+      return { version: body.version, results: body.results as ApplyOutcome[] };
     },
     async snapshot() {
       const answer = await expect("GET", "/v1/snapshot", [200]);
@@ -238,13 +254,26 @@ export function createControlApi(options: ControlApiOptions): ControlApi {
     },
     async stats() {
       const answer = await expect("GET", "/v1/stats", [200]);
-      if (!isRecord(answer.body)) throw new CliError("the control API answered an unexpected stats shape");
       const body = answer.body;
-      return {
-        windowSeconds: typeof body.windowSeconds === "number" ? body.windowSeconds : 60,
-        routes: Array.isArray(body.routes) ? (body.routes as RouteStats[]) : [],
-        reporters: Array.isArray(body.reporters) ? (body.reporters as Reporter[]) : [],
-      };
+      if (!isRecord(body) || !Array.isArray(body.routes)) throw new CliError("the control API answered an unexpected stats shape");
+      return { windowSeconds: typeof body.windowSeconds === "number" ? body.windowSeconds : 60, routes: body.routes as RouteStats[] };
+    },
+    async reporters() {
+      const answer = await expect("GET", "/metrics", [200], { headers: { accept: "text/plain" } });
+      return reportersIn(typeof answer.body === "string" ? answer.body : "");
+    },
+    async audit() {
+      const entries: AuditEntry[] = [];
+      let after = 0;
+      // The log keeps at most 10,000 entries (DEFAULT_AUDIT_CAP): ten pages of the largest size.
+      for (let page = 0; page < 100; page++) {
+        const answer = await expect("GET", `/v1/audit?after=${after}&limit=1000`, [200]);
+        const body = answer.body as { entries?: AuditEntry[]; next?: number | null } | undefined;
+        entries.push(...(body?.entries ?? []));
+        if (typeof body?.next !== "number") break;
+        after = body.next;
+      }
+      return entries;
     },
     async jwks() {
       const answer = await expect("GET", "/.well-known/jwks.json", [200], { auth: false });
@@ -252,6 +281,16 @@ export function createControlApi(options: ControlApiOptions): ControlApi {
       return answer.body as { keys: Record<string, unknown>[] };
     },
   };
+}
+
+const CONFIG_VERSION = /^weft_config_version\{host="((?:[^"\\]|\\.)*)"\} (\d+(?:\.\d+)?(?:e\+?\d+)?)$/gm;
+
+/** The hosts and config versions in a Prometheus exposition's `weft_config_version{host}` gauge. */
+export function reportersIn(exposition: string): Reporter[] {
+  return [...exposition.matchAll(CONFIG_VERSION)].map((m) => ({
+    host: m[1]!.replace(/\\n/g, "\n").replace(/\\(["\\])/g, "$1"),
+    configVersion: Number(m[2]),
+  }));
 }
 
 /** The `ControlError` for a refused call, with a hint where one helps. */

@@ -24,14 +24,17 @@ export interface Change {
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
-/** `value` with object keys in one order: `kind`, `name`, then alphabetical. */
+/**
+ * `value` with `kind` and `name` first and undefined fields dropped; other keys keep their
+ * order, which is the schema's for both sides, since both were read through it.
+ */
 export function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (!isRecord(value)) return value;
   const rank = (k: string) => (k === "kind" ? 0 : k === "name" ? 1 : 2);
   const keys = Object.keys(value)
     .filter((k) => value[k] !== undefined)
-    .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+    .sort((a, b) => rank(a) - rank(b));
   return Object.fromEntries(keys.map((k) => [k, canonical(value[k])]));
 }
 

@@ -273,14 +273,26 @@ export async function loadResources(paths: string[], options: ReadOptions): Prom
 
 /**
  * Problems the control API found in a `POST /v1/apply` body, placed back in the files: a path
- * `[<list key>, i, ...field]` names the i-th document sent; other paths are kept as they are.
+ * `["resources", i, ...field]` (or `[i, ...]`) names the i-th document sent, and
+ * `[Kind, name, ...field]` (a check across resources) names a document by kind and name.
+ * Other paths (about resources not in the files) are kept as they are.
  */
 export function placeApiIssues(issues: { path: (string | number)[]; message: string }[], sent: LoadedResource[]): Problem[] {
   return issues.map((issue) => {
-    const [head, index, ...rest] = issue.path;
-    const target = typeof head === "string" && typeof index === "number" ? sent[index] : typeof head === "number" ? sent[head] : undefined;
+    const [head, second, ...rest] = issue.path;
+    let target: LoadedResource | undefined;
+    let path: (string | number)[] = issue.path;
+    if (typeof head === "number") {
+      target = sent[head];
+      path = issue.path.slice(1);
+    } else if (head === "resources" && typeof second === "number") {
+      target = sent[second];
+      path = rest;
+    } else if (typeof head === "string" && typeof second === "string") {
+      target = sent.find((l) => l.resource.kind === head && l.resource.name === second);
+      path = rest;
+    }
     if (!target) return { file: "(control API)", index: undefined, line: undefined, column: undefined, label: undefined, path: issue.path, message: issue.message };
-    const path = typeof head === "number" ? issue.path.slice(1) : rest;
     const at = target.source.locate(path);
     return { file: target.source.file, index: target.source.index, line: at?.line, column: at?.column, label: labelOf(target.written), path, message: issue.message };
   });

@@ -8,19 +8,20 @@ import { FILE_OPTIONS, placeApiIssues, problemsError, resourcesFromFlags } from 
 async function run(ctx: Context): Promise<number> {
   const loaded = await resourcesFromFlags(ctx, "applied");
   const api = await ctx.api();
-  let outcomes;
+  let applied;
   try {
-    outcomes = await api.apply(loaded.map((l) => l.written));
+    applied = await api.apply(loaded.map((l) => l.written));
   } catch (error) {
     // The control API checks what no file alone shows (a route's service exists); place its findings in the files.
     if (error instanceof ControlError && error.issues.length) throw problemsError(placeApiIssues(error.issues, loaded), "applied");
     throw error;
   }
-  for (const outcome of outcomes) {
-    const singular = kindOf(outcome.kind)?.singular ?? outcome.kind.toLowerCase();
-    const paint = outcome.action === "unchanged" ? ctx.style.dim : outcome.action === "created" ? ctx.style.green : ctx.style.cyan;
-    ctx.io.stdout.write(`${singular}/${outcome.name} ${paint(outcome.action)}\n`);
+  for (const result of applied.results) {
+    const singular = kindOf(result.kind)?.singular ?? result.kind.toLowerCase();
+    const paint = result.outcome === "unchanged" ? ctx.style.dim : result.outcome === "created" ? ctx.style.green : ctx.style.cyan;
+    ctx.io.stdout.write(`${singular}/${result.name} ${paint(result.outcome)}\n`);
   }
+  ctx.io.stderr.write(ctx.errStyle.dim(`config version ${applied.version}\n`));
   return EXIT.ok;
 }
 

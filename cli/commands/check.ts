@@ -5,8 +5,10 @@
  */
 import type { Command, Context } from "../command.ts";
 import { CliError, EXIT, outputFormat, outputOption } from "../command.ts";
-import type { ControlApi, SnapshotAnswer } from "../control-api.ts";
-import { json } from "../output.ts";
+import { DEFAULT_HOST_TTL_MS } from "../../src/core/metrics/index.ts";
+import type { AuditEntry, ControlApi, Reporter, SnapshotAnswer } from "../control-api.ts";
+import { errorOf } from "../control-api.ts";
+import { json, span } from "../output.ts";
 import { ACCEPTED_ALGORITHMS } from "../token.ts";
 
 const FORMATS = ["text", "json"] as const;
@@ -35,6 +37,7 @@ export interface CheckState {
   now: number;
   snapshot?: SnapshotAnswer;
   jwksKids?: string[];
+  reporters?: Reporter[];
 }
 
 /** JWK members that only a private key has (RFC 7518 section 6): a trust bundle must hold none. */
@@ -46,8 +49,6 @@ const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
  */
 export const MAX_BUNDLE_KEYS = 3;
 
-/** How recently a router or sidecar must have reported to count as live: Linkerd drops idle metrics after 10 minutes. */
-export const DEFAULT_REPORT_MAX_AGE_MS = 10 * 60_000;
 
 const ok = (detail?: string): CheckResult => (detail === undefined ? { status: "ok" } : { status: "ok", detail });
 const fail = (detail: string, hint: string): CheckResult => ({ status: "fail", detail, hint });
@@ -105,16 +106,19 @@ export const CHECKS: readonly Check[] = [
     group: "control plane",
     title: "the snapshot is fresh",
     async run({ api, snapshot }) {
-      const answer = await api.call("GET", "/v1/audit?limit=1&order=desc").catch((error: unknown) => error);
-      if (answer instanceof Error) return failureOf(answer, "check the control plane");
-      const { status, body } = answer as { status: number; body: unknown };
-      if (status !== 200) return warn(`the audit log answered ${status}`, "upgrade the control plane");
-      const entries = (body as { entries?: { toVersion?: number }[] } | undefined)?.entries ?? [];
-      const latest = Math.max(0, ...entries.map((e) => e.toVersion ?? 0));
-      if (snapshot && snapshot.version < latest) {
-        return fail(`the snapshot is at version ${snapshot.version}, the store at ${latest}`, "the control worker has not published its latest changes; look at its logs");
+      let store: number;
+      try {
+        // A list answers the store's current version beside its items.
+        const answer = await api.call("GET", "/v1/policies");
+        if (answer.status !== 200) return failureOf(errorOf(answer, api.connection), "check the control plane");
+        store = (answer.body as { version?: number } | undefined)?.version ?? 0;
+      } catch (error) {
+        return failureOf(error, "check the control plane");
       }
-      return ok(`version ${snapshot?.version ?? "?"} is the latest`);
+      if (snapshot && snapshot.version < store) {
+        return fail(`the snapshot is at version ${snapshot.version}, the store at ${store}`, "the control worker is not publishing its changes; look at its logs");
+      }
+      return ok(`version ${snapshot?.version ?? store}`);
     },
   },
   {
@@ -129,45 +133,70 @@ export const CHECKS: readonly Check[] = [
       }
       if (keys.length === 0) return fail("the JWKS has no keys", "no workload can get an identity; look at the control worker's logs");
       const leaked = keys.filter((k) => PRIVATE_MEMBERS.some((m) => m in k));
-      if (leaked.length) return fail(`${leaked.length} key(s) include private key material`, "rotate the signing keys at once: they are compromised");
+      if (leaked.length) return fail(`${leaked.length} key(s) include private key material`, "rotate the signing keys at once (POST /v1/identity/rotate with revokePrevious): they are compromised");
       const refused = keys.filter((k) => typeof k.alg === "string" && !ACCEPTED_ALGORITHMS.includes(k.alg));
       if (refused.length) return fail(`key(s) with refused algorithms: ${refused.map((k) => String(k.alg)).join(", ")}`, "the mesh accepts ES256 (and ES384/RS256 when configured)");
       const kids = keys.map((k) => k.kid).filter((kid): kid is string => typeof kid === "string");
       if (kids.length !== keys.length || new Set(kids).size !== kids.length) return fail("keys without a kid, or kids repeated", "each key needs a unique kid");
       state.jwksKids = kids;
-      return ok(`${keys.length} key${keys.length === 1 ? "" : "s"}`);
+      const inSnapshot = new Set((state.snapshot?.jwks?.keys ?? []).map((k) => k.kid));
+      const missing = kids.filter((kid) => !inSnapshot.has(kid));
+      if (state.snapshot && missing.length) return fail(`${missing.length} published key(s) missing from the snapshot's trust bundle`, "routers cannot verify tokens those keys sign; the snapshot is stale");
+      return ok(`${keys.length} key${keys.length === 1 ? "" : "s"}, the same in the snapshot`);
     },
   },
   {
     group: "identity",
     title: "the signing keys are within their rotation schedule",
-    async run({ jwksKids, snapshot }) {
-      if (!jwksKids) return warn("not checked: no trust bundle", "fix the check above");
+    async run({ api, jwksKids, now }) {
+      if (!jwksKids) return fail("not checked: no trust bundle", "fix the check above first");
       if (jwksKids.length > MAX_BUNDLE_KEYS) {
-        return fail(`${jwksKids.length} keys published (at most ${MAX_BUNDLE_KEYS} expected)`, "retired keys are not being dropped: the control worker's rotation alarm may not be running");
+        return fail(`${jwksKids.length} keys published (at most ${MAX_BUNDLE_KEYS} expected)`, "retired keys are not being dropped: is the control worker's cron trigger running?");
       }
-      const inSnapshot = new Set((snapshot?.jwks?.keys ?? []).map((k) => k.kid));
-      const missing = jwksKids.filter((kid) => !inSnapshot.has(kid));
-      if (snapshot && missing.length) return fail(`${missing.length} published key(s) not in the snapshot's trust bundle`, "the data plane cannot verify tokens signed by them; the snapshot is stale");
-      return ok();
+      let entries: AuditEntry[];
+      try {
+        entries = await api.audit();
+      } catch (error) {
+        return failureOf(error, "check the control plane");
+      }
+      const { DEFAULT_PUBLISH_AHEAD_MS, DEFAULT_ROTATE_EVERY_MS } = await import("../../src/identity/index.ts");
+      // A key is published `publishAhead` before its turn and signs for `rotateEvery`, so the newest key is never older than a turn, plus leeway.
+      const limit = DEFAULT_ROTATE_EVERY_MS + DEFAULT_PUBLISH_AHEAD_MS;
+      const published = new Map<string, number>();
+      for (const entry of entries) for (const change of entry.changes) if (change.kind === "SigningKey" && change.outcome === "created") published.set(change.name, Date.parse(entry.at));
+      const known = jwksKids.map((kid) => published.get(kid)).filter((t): t is number => t !== undefined);
+      const oldestEntry = entries.length ? Date.parse(entries[0]!.at) : now;
+      // With no record of a key, it was published before the log's first entry.
+      const newest = known.length > 0 ? Math.max(...known) : oldestEntry;
+      const age = now - newest;
+      if (age > limit) return fail(`the newest key was published ${span(age)} ago; a new one is due every ${span(DEFAULT_ROTATE_EVERY_MS)}`, "rotation has stalled: is the control worker's cron trigger running? POST /v1/identity/rotate rotates now");
+      return ok(`newest key published ${span(age)} ago; rotation every ${span(DEFAULT_ROTATE_EVERY_MS)}`);
     },
   },
   {
     group: "data plane",
     title: "routers and sidecars have reported recently",
     async run(state) {
-      let reporters;
       try {
-        reporters = (await state.api.stats()).reporters;
+        state.reporters = await state.api.reporters();
       } catch (error) {
         return failureOf(error, "check the control plane");
       }
-      if (reporters.length === 0) return warn("no router or sidecar has reported", "start the mesh (npm start) or deploy a router; they push metrics every few seconds");
-      const stale = reporters.filter((r) => state.now - r.lastSeen > DEFAULT_REPORT_MAX_AGE_MS);
-      if (stale.length) return fail(`${stale.length} of ${reporters.length} silent for over 10 minutes: ${stale.map((r) => r.id).slice(0, 5).join(", ")}`, "those routers or sidecars cannot reach the control plane, or have stopped");
-      const behind = state.snapshot ? reporters.filter((r) => r.configVersion !== undefined && r.configVersion < state.snapshot!.version) : [];
-      if (behind.length) return warn(`${behind.length} on an older config version than ${state.snapshot!.version}`, "they pick up new snapshots within seconds; if this persists they cannot read it");
-      return ok(`${reporters.length} reporting`);
+      if (state.reporters.length === 0) return warn(`none in the last ${span(DEFAULT_HOST_TTL_MS)}`, "start the mesh (npm start) or deploy a router; routers and sidecars push metrics every few seconds");
+      return ok(`${state.reporters.length} in the last ${span(DEFAULT_HOST_TTL_MS)}`);
+    },
+  },
+  {
+    group: "data plane",
+    title: "routers and sidecars run the current config",
+    async run({ reporters, snapshot }) {
+      if (!reporters?.length || !snapshot) return ok("none reporting");
+      const behind = reporters.filter((r) => r.configVersion < snapshot.version);
+      if (behind.length) {
+        const shown = behind.slice(0, 3).map((r) => `${r.host} at ${r.configVersion}`).join(", ");
+        return warn(`${behind.length} of ${reporters.length} behind version ${snapshot.version}: ${shown}`, "they pick up a new snapshot within seconds; if this persists, they cannot read it (KV binding, or the control plane)");
+      }
+      return ok(`all ${reporters.length} at version ${snapshot.version}`);
     },
   },
 ];

@@ -12,6 +12,9 @@ import { ACCEPTED_ALGORITHMS, decodeToken } from "../token.ts";
 
 const FORMATS = ["text", "json"] as const;
 
+/** The audience `--service` asks for when none is given: the control plane's own (SPEC.md section 4). */
+export const DEFAULT_AUDIENCE = "weft-control";
+
 /** What checking a token against the trust bundle found. */
 export type Verification =
   | { status: "verified"; detail: string }
@@ -77,9 +80,39 @@ export function reportOf(decoded: DecodedToken, verification: Verification, nowM
   };
 }
 
-async function tokenFor(ctx: Context, api: ControlApi, service: string): Promise<string> {
-  const answer = await api.call("POST", "/v1/identity/token", { body: { service } });
-  if (answer.status !== 200 && answer.status !== 201) {
+/** A router worker's bootstrap secret: `--bootstrap-secret-file`, `WEFT_BOOTSTRAP_SECRET`, or the local mesh's `.weft/bootstrap/<service>`. */
+async function bootstrapSecret(ctx: Context, service: string): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const { join, resolve } = await import("node:path");
+  const read = async (path: string) => (await readFile(path, "utf8")).trim();
+  const file = ctx.values["bootstrap-secret-file"];
+  if (typeof file === "string") {
+    try {
+      return await read(resolve(ctx.io.cwd, file));
+    } catch (error) {
+      throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+  }
+  if (ctx.io.env.WEFT_BOOTSTRAP_SECRET) return ctx.io.env.WEFT_BOOTSTRAP_SECRET.trim();
+  const { findWeftFolder } = await import("../connection.ts");
+  const folder = await findWeftFolder(ctx.io.cwd);
+  if (folder) {
+    try {
+      return await read(join(folder, "bootstrap", service));
+    } catch {
+      // not written by the local mesh: fall through to the hint
+    }
+  }
+  throw new CliError(`no bootstrap secret for "${service}"`, {
+    hint: "set WEFT_BOOTSTRAP_SECRET (the router's secret) or give --bootstrap-secret-file; the admin hands one out with PUT /v1/identity/workers/<service>",
+  });
+}
+
+/** Exchanges `service`'s bootstrap secret for a token for `audience`, as its router does. */
+async function tokenFor(ctx: Context, api: ControlApi, service: string, audience: string): Promise<string> {
+  const secret = await bootstrapSecret(ctx, service);
+  const answer = await api.call("POST", "/v1/identity/token", { auth: false, secretBody: true, body: { audience, worker: { service, secret } } });
+  if (answer.status !== 200) {
     const { errorOf } = await import("../control-api.ts");
     throw errorOf(answer, api.connection);
   }
@@ -118,13 +151,14 @@ async function run(ctx: Context): Promise<number> {
   const service = ctx.values.service as string | undefined;
   if (ctx.positionals.length) throw new UsageError(`unexpected argument "${ctx.positionals[0]!.slice(0, 20)}…"; give a token with --token (or --token - to read it from standard input)`);
   if ((given === undefined) === (service === undefined)) throw new UsageError("give either --token TOKEN (or --token -) or --service NAME");
+  if (ctx.values.audience !== undefined && service === undefined) throw new UsageError("--audience goes with --service");
 
   let api: ControlApi | undefined;
   let token: string;
   if (given !== undefined) token = given === "-" ? (await ctx.io.readStdin()).trim() : given;
   else {
     api = await ctx.api();
-    token = await tokenFor(ctx, api, service!);
+    token = await tokenFor(ctx, api, service!, typeof ctx.values.audience === "string" ? ctx.values.audience : DEFAULT_AUDIENCE);
   }
   const decoded = decodeToken(token);
 
@@ -148,25 +182,29 @@ async function run(ctx: Context): Promise<number> {
 /** `weft identity`. */
 export const command: Command = {
   name: "identity",
-  usage: ["identity --token TOKEN|- [--offline] [-o text|json]", "identity --service NAME [-o text|json]"],
+  usage: ["identity --token TOKEN|- [--offline] [-o text|json]", "identity --service NAME [--audience NAME] [--bootstrap-secret-file FILE] [-o text|json]"],
   description: `Decodes a workload identity token (a JWT-SVID-like token, docs/identity.md) and shows
 its subject (the SPIFFE ID), audience, issuer, issue and expiry times, and the key that
 signed it; unless --offline, it checks the signature against the control plane's trust
 bundle (/.well-known/jwks.json). The token itself and its signature are never printed.
 --token - reads the token from standard input (keeps it out of shell history).
---service NAME asks the control plane for a token for that service's workload (admin
-credential from WEFT_TOKEN, the config file or .weft/admin-token: here --token is the
-token to decode). Exits 1 when the token has expired, never expires, or does not verify.`,
+--service NAME gets the token that service's router gets: it exchanges the router's
+bootstrap secret (WEFT_BOOTSTRAP_SECRET, --bootstrap-secret-file, or .weft/bootstrap/NAME
+written by the local mesh) at POST /v1/identity/token for --audience (default
+${DEFAULT_AUDIENCE}); the secret is never printed. Here --token is the token to decode, not
+the admin credential. Exits 1 when the token has expired, never expires, or does not verify.`,
   options: {
     token: { type: "string", value: "TOKEN", description: "the token to decode, or - to read it from standard input" },
-    service: { type: "string", value: "NAME", description: "decode a token the control plane issues for this service" },
+    service: { type: "string", value: "NAME", description: "decode a token the control plane issues this service's router now" },
+    audience: { type: "string", value: "NAME", description: `with --service: the token's audience (default ${DEFAULT_AUDIENCE})` },
+    "bootstrap-secret-file": { type: "string", value: "FILE", description: "with --service: the router's bootstrap secret (default WEFT_BOOTSTRAP_SECRET)" },
     offline: { type: "boolean", description: "decode only; do not fetch the trust bundle" },
     output: outputOption([...FORMATS]),
   },
   examples: [
     ["weft identity --token \"$TOKEN\"", "Decode a token"],
     ["pbpaste | weft identity --token -", "Decode a token from standard input"],
-    ["weft identity --service orders", "What identity the orders service gets"],
+    ["WEFT_BOOTSTRAP_SECRET=... weft identity --service orders --audience users", "The token the orders router gets for calling users"],
   ],
   run,
 };
