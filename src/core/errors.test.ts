@@ -22,6 +22,7 @@ describe("errorResponse", () => {
       ["no-endpoints", 503],
       ["overloaded", 503],
       ["deadline-exceeded", 504],
+      ["misconfigured", 500],
     ]);
   });
 

@@ -17,6 +17,9 @@ const STATUS = {
   "no-endpoints": 503,
   overloaded: 503,
   "deadline-exceeded": 504,
+  // Not in SPEC.md section 2: a host whose own settings are invalid (a missing binding, a bad
+  // var) answers every request with this, naming the setting (docs/spec-departures.md).
+  misconfigured: 500,
 } as const;
 
 /** A code from SPEC.md section 2. */
@@ -38,6 +41,7 @@ const GRPC_STATUS: Record<ErrorCode, number> = {
   "no-endpoints": 14, // UNAVAILABLE
   overloaded: 14, // UNAVAILABLE
   "deadline-exceeded": 4, // DEADLINE_EXCEEDED
+  misconfigured: 13, // INTERNAL
 };
 
 /** The response header naming the code on every response the mesh makes itself. */

@@ -1,0 +1,121 @@
+/**
+ * The demo mesh that `weft dev` (`npm start`) runs on the embedded local runtime: the control
+ * worker, and `web → orders → inventory` with orders in two versions split 90/10, each app
+ * behind its own router, in workerd. State (config, keys, metrics) persists in `.weft/`.
+ */
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { hashBootstrapSecret } from "../../src/identity/index.ts";
+import { startControl, type RunningControl } from "../../workers/control/local.ts";
+import { startRouters, type LocalRouter, type RunningRouters } from "../../workers/router/local.ts";
+
+/** Where the demo listens: SPEC.md section 9's local addresses. */
+export const DEMO_ENTRY_PORT = 8787;
+export const DEMO_CONTROL_PORT = 8788;
+/** The trust domain of the local mesh. */
+export const DEMO_TRUST_DOMAIN = "weft.local";
+
+/** Options of `startDemoMesh`. */
+export interface DemoMeshOptions {
+  /** The project folder; state goes to `<dir>/.weft/`. */
+  dir: string;
+  entryPort?: number;
+  controlPort?: number;
+  /** Percent of inventory calls that fail (to show retries); default 5. */
+  inventoryFailPercent?: number;
+}
+
+/** The running demo. */
+export interface DemoMesh {
+  entryUrl: string;
+  controlUrl: string;
+  adminTokenPath: string;
+  control: RunningControl;
+  routers: RunningRouters;
+  stop(): Promise<void>;
+}
+
+/**
+ * The admin credential of the local mesh: made on first start, kept in `.weft/admin-token`
+ * with mode 0600 (SPEC.md section 6), read back after.
+ */
+export async function localAdminToken(weftDir: string): Promise<string> {
+  const path = join(weftDir, "admin-token");
+  try {
+    const token = (await readFile(path, "utf8")).trim();
+    if (token.length >= 32) return token;
+  } catch {
+    // first start: make one below
+  }
+  await mkdir(weftDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString("base64url");
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+  await chmod(path, 0o600);
+  return token;
+}
+
+const ROUTERS = [
+  { service: "web", app: "demo-web" },
+  { service: "orders-v1", app: "demo-orders-v1" },
+  { service: "orders-v2", app: "demo-orders-v2" },
+  { service: "inventory", app: "demo-inventory" },
+];
+
+/** Starts the demo mesh, applies its config through the control API, and resolves when it answers. */
+export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh> {
+  const weftDir = resolve(options.dir, ".weft");
+  const adminToken = await localAdminToken(weftDir);
+  const controlPort = options.controlPort ?? DEMO_CONTROL_PORT;
+  const entryPort = options.entryPort ?? DEMO_ENTRY_PORT;
+  const persistDir = join(weftDir, "state");
+  const control = await startControl({ adminToken, port: controlPort, persistDir, trustDomain: DEMO_TRUST_DOMAIN });
+  const admin = async (method: string, path: string, body: unknown) => {
+    const response = await fetch(`${control.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`control API ${method} ${path} answered ${response.status}: ${await response.text()}`);
+    return response.json();
+  };
+  try {
+    // The demo's config, applied all or none, as `weft apply -f examples/demo/mesh.json` would.
+    const resources = JSON.parse(await readFile(join(import.meta.dirname, "mesh.json"), "utf8")) as unknown[];
+    await admin("POST", "/v1/apply", { resources });
+    // A fresh bootstrap secret per router on every start: only its hash is kept, by the control plane.
+    const routers: LocalRouter[] = [];
+    for (const { service, app } of ROUTERS) {
+      const secret = randomBytes(32).toString("base64url");
+      await admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secret) });
+      routers.push({ service, secret, app: { worker: app }, ...(service === "web" && { port: entryPort }) });
+    }
+    const demo = (name: string) => join("examples/demo", `${name}.ts`);
+    const running = await startRouters({
+      control: `127.0.0.1:${controlPort}`,
+      trustDomain: DEMO_TRUST_DOMAIN,
+      persistDir,
+      routers,
+      apps: [
+        { name: "demo-web", entry: demo("web"), mesh: "web" },
+        { name: "demo-orders-v1", entry: demo("orders"), mesh: "orders-v1", vars: { VERSION: "v1" } },
+        { name: "demo-orders-v2", entry: demo("orders"), mesh: "orders-v2", vars: { VERSION: "v2" } },
+        { name: "demo-inventory", entry: demo("inventory"), vars: { FAIL_PERCENT: String(options.inventoryFailPercent ?? 5) } },
+      ],
+    });
+    return {
+      entryUrl: `http://127.0.0.1:${entryPort}/`,
+      controlUrl: control.url,
+      adminTokenPath: join(weftDir, "admin-token"),
+      control,
+      routers: running,
+      stop: async () => {
+        await running.stop();
+        await control.stop();
+      },
+    };
+  } catch (error) {
+    await control.stop();
+    throw error;
+  }
+}

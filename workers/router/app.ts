@@ -1,0 +1,221 @@
+/**
+ * The router worker's logic, free of `cloudflare:*` imports so tests can build it with fakes:
+ * one isolate's data plane (`createProxy`) for the service this router fronts, its config
+ * from KV (or the control worker), its identity from the control worker, and its metrics
+ * flushed to the control worker off the request path.
+ */
+import type { Snapshot } from "../../src/core/config/index.ts";
+import { SnapshotSchema, validate } from "../../src/core/config/index.ts";
+import { MeshError, errorResponse } from "../../src/core/errors.ts";
+import type { Fetch } from "../../src/core/fetch.ts";
+import { createRegistry } from "../../src/core/metrics/index.ts";
+import type { MetricsDelta, Registry } from "../../src/core/metrics/index.ts";
+import { createTrustBundle, createVerifier, workerId } from "../../src/identity/index.ts";
+import type { Verifier } from "../../src/identity/index.ts";
+import { CONTROL_AUDIENCE, createControlClient, createProxy, toOrigin } from "../../src/proxy/index.ts";
+import type { ControlClient, Proxy } from "../../src/proxy/index.ts";
+import { parseEnv } from "./env.ts";
+import type { RouterEnv } from "./env.ts";
+
+/** What the router needs of the Workers `ExecutionContext`. */
+export interface WaitUntil {
+  waitUntil(task: Promise<unknown>): void;
+}
+
+/** The router's two sides, as the entrypoints in `index.ts` call them. */
+export interface RouterApp {
+  /** The default `fetch` handler: calls from other routers and the internet to this service. */
+  inbound(request: Request, ctx: WaitUntil): Promise<Response>;
+  /** The `Outbound` entrypoint: the app's calls to other services (`http://<service>/...`). */
+  outbound(request: Request, ctx: WaitUntil): Promise<Response>;
+}
+
+/** Options of `createRouterApp`, beyond the env; tests set them. */
+export interface RouterDeps {
+  /** The raw `env`: validated here, and searched for `binding:NAME` endpoints. */
+  env: Record<string, unknown>;
+  /** Wall-clock epoch ms. */
+  now?: () => number;
+  /** Where log lines go (never with a token or secret in them). */
+  log?: (line: string) => void;
+}
+
+// The control worker is reached through its service binding; the host part is not used.
+const CONTROL_URL = "http://weft-control";
+// After a failed config refresh, wait this long before trying again (stale-if-error).
+const REFRESH_RETRY_MS = 1_000;
+
+/** A router app that answers every request with `misconfigured` (500), naming the problem. */
+function misconfiguredApp(message: string, log: (line: string) => void): RouterApp {
+  log(message);
+  const answer = async (request: Request) => errorResponse(new MeshError("misconfigured", message), request);
+  return { inbound: answer, outbound: answer };
+}
+
+/**
+ * Builds the router for one isolate. Config: the snapshot is read from KV (`snapshot`), or
+ * from the control worker while KV has none, then used for `WEFT_CONFIG_TTL_MS`; when a
+ * refresh fails the snapshot in hand is kept (stale-if-error). Identity: the bootstrap secret
+ * is exchanged for tokens at the control worker, cached and renewed in the background.
+ */
+export function createRouterApp(deps: RouterDeps): RouterApp {
+  const log = deps.log ?? ((line: string) => console.error(line));
+  const parsed = parseEnv(deps.env);
+  if (!parsed.ok) return misconfiguredApp(parsed.message, log);
+  const env: RouterEnv = parsed.env;
+  const now = deps.now ?? Date.now;
+  const self = env.WEFT_SERVICE;
+  const identity = workerId(env.WEFT_TRUST_DOMAIN, self);
+
+  // Background work (token renewals, refreshes, metric pushes) handed to the next request's ctx.
+  const pending = new Set<Promise<unknown>>();
+  const background = (task: Promise<unknown>) => {
+    const tracked = task.catch(() => {}).finally(() => pending.delete(tracked));
+    pending.add(tracked);
+  };
+
+  const control: ControlClient = createControlClient({
+    fetch: (request) => env.CONTROL.fetch(request),
+    url: CONTROL_URL,
+    credential: { kind: "worker", service: self, secret: env.WEFT_BOOTSTRAP_SECRET },
+    now,
+    background,
+  });
+
+  const registry: Registry = createRegistry();
+  let snapshot: Snapshot | undefined;
+  let fetchedAt = Number.NEGATIVE_INFINITY;
+  let loading: Promise<void> | undefined;
+
+  const readKv = async (): Promise<Snapshot | undefined> => {
+    if (!env.WEFT_CONFIG) return undefined;
+    const text = await env.WEFT_CONFIG.get("snapshot", "text");
+    if (text === null) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new MeshError("misconfigured", "the snapshot in WEFT_CONFIG is not JSON");
+    }
+    // Values read back from KV outlive deploys: validate them like any input.
+    const checked = validate(SnapshotSchema, value);
+    if (!checked.ok) throw new MeshError("misconfigured", `the snapshot in WEFT_CONFIG is invalid (${checked.issues.length} problems)`);
+    return checked.value;
+  };
+
+  const bundle = createTrustBundle({
+    now,
+    background,
+    // An unknown key id: read the config again (it carries the bundle), then answer from it.
+    fetchJwks: async () => {
+      await refresh(true);
+      return snapshot?.jwks ?? { keys: [] };
+    },
+  });
+
+  const apply = (next: Snapshot) => {
+    // KV is eventually consistent: never step back to an older version than the one in force.
+    if (snapshot && next.version < snapshot.version) return;
+    const changed = !snapshot || next.version !== snapshot.version;
+    snapshot = next;
+    if (changed) {
+      proxy.update(next);
+      background(bundle.set(next.jwks));
+    }
+  };
+
+  const refresh = (force = false): Promise<void> => {
+    if (!force && snapshot && now() - fetchedAt < env.WEFT_CONFIG_TTL_MS) return Promise.resolve();
+    loading ??= (async () => {
+      try {
+        const next = (await readKv()) ?? (await control.snapshot());
+        if (next) apply(next);
+        fetchedAt = now();
+      } catch (error) {
+        if (!snapshot) throw error instanceof MeshError ? error : new MeshError("no-endpoints", "the router has no config yet and the control plane is unreachable", { cause: error });
+        log(`config refresh failed, keeping version ${snapshot.version}: ${error instanceof Error ? error.message : String(error)}`);
+        fetchedAt = now() - env.WEFT_CONFIG_TTL_MS + REFRESH_RETRY_MS;
+      } finally {
+        loading = undefined;
+      }
+    })();
+    return loading;
+  };
+
+  let verifier: Verifier | undefined;
+  const verifierNow = async (): Promise<Verifier> => {
+    if (verifier) return verifier;
+    // The issuer is the control plane's URL as its tokens name it: configured, or learned
+    // from this router's own first token, which came over the CONTROL binding.
+    let issuer = env.WEFT_ISSUER_URL ?? control.issuer();
+    if (issuer === undefined) {
+      await control.tokens.token(CONTROL_AUDIENCE);
+      issuer = control.issuer();
+    }
+    if (issuer === undefined) throw new MeshError("unauthenticated", "the control plane's issuer is not known yet");
+    verifier = createVerifier({ bundle, issuer, audience: self, trustDomain: env.WEFT_TRUST_DOMAIN, now });
+    return verifier;
+  };
+
+  const bindingFetch = (name: string): Fetch => {
+    const target = deps.env[name] as Fetcher | undefined;
+    if (typeof target?.fetch !== "function") {
+      return async () => {
+        throw new MeshError("misconfigured", `endpoint binding:${name} names no service binding of this router (add it to wrangler.toml)`);
+      };
+    }
+    return (request) => target.fetch(request);
+  };
+
+  const app: Fetch = env.APP ? (request) => env.APP!.fetch(request) : (request) => fetch(toOrigin(request, env.APP_ORIGIN!));
+
+  const proxy: Proxy = createProxy({
+    service: self,
+    identity,
+    registry,
+    tokens: control.tokens,
+    verifier: { verify: async (token) => (await verifierNow()).verify(token) },
+    app,
+    connect: (endpoint) =>
+      endpoint.address.startsWith("binding:") ? bindingFetch(endpoint.address.slice("binding:".length)) : (request) => fetch(toOrigin(request, endpoint.address)),
+  });
+
+  let lastFlush = now();
+  const flush = async () => {
+    const delta: MetricsDelta = registry.takeDelta();
+    if (delta.requests.length === 0 && delta.responses.length === 0) return;
+    if (env.WEFT_ANALYTICS) {
+      for (const response of delta.responses) {
+        const l = response.labels;
+        env.WEFT_ANALYTICS.writeDataPoint({
+          indexes: [l.dst_service],
+          blobs: [l.direction, l.src, l.dst_service, l.route, String(l.status_code), l.classification, l.error],
+          doubles: [response.count, response.sumMs],
+        });
+      }
+    }
+    await control.pushStats(delta, self);
+  };
+
+  const handle = async (request: Request, ctx: WaitUntil, side: Fetch): Promise<Response> => {
+    let response: Response;
+    try {
+      await refresh();
+      response = await side(request);
+    } catch (error) {
+      response = errorResponse(error, request);
+    }
+    // Metrics leave the isolate in batches, after the response, never on the request path.
+    if (now() - lastFlush >= env.WEFT_STATS_INTERVAL_MS) {
+      lastFlush = now();
+      background(flush());
+    }
+    if (pending.size) ctx.waitUntil(Promise.allSettled([...pending]));
+    return response;
+  };
+
+  return {
+    inbound: (request, ctx) => handle(request, ctx, proxy.inbound),
+    outbound: (request, ctx) => handle(request, ctx, proxy.outbound),
+  };
+}

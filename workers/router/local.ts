@@ -1,0 +1,150 @@
+/**
+ * Runs routers locally, without a Cloudflare account: the router worker, bundled once, is
+ * started in workerd through Miniflare once per service, beside the apps it fronts, all in
+ * one Miniflare instance so service bindings join them as on Cloudflare. The control worker
+ * runs apart (`workers/control/local.ts`) and is bound in as an external service, so it can
+ * be stopped and started on its own. Used by `weft dev`, the end-to-end tests and benches.
+ */
+import { join, resolve } from "node:path";
+import { build } from "esbuild";
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+/** The compatibility date of `wrangler.toml`, which the local runtime must match. */
+export const COMPATIBILITY_DATE = "2026-11-01";
+
+/** One router: the service it fronts and what is behind it. */
+export interface LocalRouter {
+  service: string;
+  /** Its bootstrap secret (`WEFT_BOOTSTRAP_SECRET`). */
+  secret: string;
+  /** The app behind it: a worker of `apps` (by name), or an origin URL. */
+  app: { worker: string } | { origin: string };
+  /** Listen on this loopback port too (the entry of the mesh), besides Miniflare's own. */
+  port?: number;
+  /** Extra vars (e.g. `WEFT_CONFIG_TTL_MS`). */
+  vars?: Record<string, string>;
+}
+
+/** One app worker: a module (TypeScript or JavaScript) bundled for workerd. */
+export interface LocalApp {
+  name: string;
+  entry: string;
+  /** The router whose `Outbound` entrypoint is its `MESH` binding. */
+  mesh?: string;
+  vars?: Record<string, string>;
+}
+
+/** Options of `startRouters`. */
+export interface StartRoutersOptions {
+  /** The control plane's address, `host:port` of its HTTP listener. */
+  control: string;
+  trustDomain: string;
+  routers: LocalRouter[];
+  apps?: LocalApp[];
+  /**
+   * The folder the control plane persists to: the routers then read its KV snapshot, as on
+   * Cloudflare. Without it they read the snapshot from the control worker.
+   */
+  persistDir?: string;
+}
+
+/** Routers and apps running in workerd. */
+export interface RunningRouters {
+  mf: Miniflare;
+  /** Sends a request to the inbound side of `service`'s router. */
+  inbound(service: string, request: Request): Promise<Response>;
+  /** Sends a request to the app worker `name` (which calls through its router's outbound side). */
+  app(name: string, request: Request): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+/** The name of the worker that is `service`'s router. */
+export const routerName = (service: string) => `router-${service}`;
+
+/** The binding name under which every router reaches `service`'s router: `ORDERS_V1` for `orders-v1`. */
+export const bindingName = (service: string) => service.toUpperCase().replace(/-/g, "_");
+
+const bundles = new Map<string, Promise<string>>();
+
+/** Bundles `entry` for workerd once per process (~150 ms each). */
+export function bundle(entry: string): Promise<string> {
+  const path = resolve(ROOT, entry);
+  let done = bundles.get(path);
+  if (!done) {
+    done = build({
+      entryPoints: [path],
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "browser",
+      conditions: ["workerd", "worker", "browser"],
+      target: "es2023",
+      external: ["cloudflare:*", "node:*"],
+      logLevel: "silent",
+    }).then((result) => result.outputFiles[0]!.text);
+    done.catch(() => bundles.delete(path));
+    bundles.set(path, done);
+  }
+  return done;
+}
+
+/** Starts the routers and apps; resolves once workerd answers. */
+export async function startRouters(options: StartRoutersOptions): Promise<RunningRouters> {
+  const router = await bundle("workers/router/index.ts");
+  const routerBindings = Object.fromEntries(options.routers.map((r) => [bindingName(r.service), routerName(r.service)]));
+  const workers: Record<string, unknown>[] = [];
+  for (const r of options.routers) {
+    const bindings: Record<string, string> = { WEFT_SERVICE: r.service, WEFT_TRUST_DOMAIN: options.trustDomain, WEFT_BOOTSTRAP_SECRET: r.secret, ...r.vars };
+    const serviceBindings: Record<string, unknown> = { ...routerBindings, CONTROL: { external: { address: options.control, http: {} } } };
+    if ("worker" in r.app) serviceBindings.APP = r.app.worker;
+    else bindings.APP_ORIGIN = r.app.origin;
+    workers.push({
+      name: routerName(r.service),
+      modules: [{ type: "ESModule", path: join(ROOT, `.weft/build/${routerName(r.service)}/index.js`), contents: router }],
+      modulesRoot: ROOT,
+      compatibilityDate: COMPATIBILITY_DATE,
+      bindings,
+      serviceBindings,
+      kvNamespaces: ["WEFT_CONFIG"],
+      ...(r.port !== undefined && { unsafeDirectSockets: [{ host: "127.0.0.1", port: r.port }] }),
+    });
+  }
+  for (const a of options.apps ?? []) {
+    workers.push({
+      name: a.name,
+      modules: [{ type: "ESModule", path: join(ROOT, `.weft/build/${a.name}/index.js`), contents: await bundle(a.entry) }],
+      modulesRoot: ROOT,
+      compatibilityDate: COMPATIBILITY_DATE,
+      bindings: a.vars ?? {},
+      serviceBindings: a.mesh ? { MESH: { name: routerName(a.mesh), entrypoint: "Outbound" } } : {},
+    });
+  }
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      workers,
+      cf: false,
+      host: "127.0.0.1",
+      port: 0,
+      ...(options.persistDir ? { resourcePersistencePath: resolve(options.persistDir) } : {}),
+    } as Parameters<typeof convertV4MiniflareOptions>[0]),
+  );
+  try {
+    await mf.ready;
+  } catch (error) {
+    await mf.dispose().catch(() => {});
+    throw error;
+  }
+  const fetchVia = async (worker: string, request: Request) => {
+    const target = await mf.getWorker(worker);
+    return (await target.fetch(request.url, { method: request.method, headers: [...request.headers], body: request.body ? await request.arrayBuffer() : null, redirect: "manual" })) as unknown as Response;
+  };
+  let stopped: Promise<void> | undefined;
+  return {
+    mf,
+    inbound: (service, request) => fetchVia(routerName(service), request),
+    app: (name, request) => fetchVia(name, request),
+    stop: () => (stopped ??= mf.dispose()),
+  };
+}
