@@ -50,8 +50,10 @@ export async function verify(token: string, decoded: DecodedToken, keys: Record<
   }
   if (kid === undefined || !keys.some((k) => k.kid === kid)) return { status: "unknown-key", detail: `key ${kid ?? "(no kid)"} is not in the trust bundle` };
   const { compactVerify, createLocalJWKSet } = await import("jose");
+  // SPIFFE bundles mark JWT keys `use: "jwt-svid"`, which jose's key selection (made for "sig") would skip.
+  const usable = keys.filter((k) => k.use === undefined || k.use === "sig" || k.use === "jwt-svid").map(({ use: _use, ...k }) => k);
   try {
-    await compactVerify(token.trim(), createLocalJWKSet({ keys: keys as never[] }), { algorithms: ACCEPTED_ALGORITHMS });
+    await compactVerify(token.trim(), createLocalJWKSet({ keys: usable as never[] }), { algorithms: ACCEPTED_ALGORITHMS });
     return { status: "verified", detail: `signature verified with key ${kid}` };
   } catch (error) {
     return { status: "invalid", detail: `the signature does not verify with key ${kid} (${(error as { code?: string }).code ?? "invalid"})` };
