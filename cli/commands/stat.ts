@@ -36,16 +36,16 @@ export function statTable(view: StatView, style: Style): string {
         r.dst_service,
         r.route === "" ? DEFAULT_ROUTE_LABEL : r.route,
         r.direction,
-        { text: String(r.requests), align: "right" },
-        { text: percent(rate), align: "right", ...(paint ? { paint } : {}) },
-        { text: rps(r.rps), align: "right" },
-        { text: latency(r.latencyMs?.p50), align: "right" },
-        { text: latency(r.latencyMs?.p95), align: "right" },
-        { text: latency(r.latencyMs?.p99), align: "right" },
+        String(r.requests),
+        paint ? { text: percent(rate), paint } : percent(rate),
+        rps(r.rps),
+        latency(r.latencyMs?.p50),
+        latency(r.latencyMs?.p95),
+        latency(r.latencyMs?.p99),
       ],
     };
   });
-  for (const service of view.idle) rows.push({ key: `${service}\0`, cells: [service, "-", "-", { text: "0", align: "right" }, "-", "-", "-", "-", "-"] });
+  for (const service of view.idle) rows.push({ key: `${service}\0`, cells: [service, "-", "-", "0", "-", "-", "-", "-", "-"] });
   rows.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return table(["SERVICE", "ROUTE", "DIRECTION", "REQUESTS", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P95", "LATENCY_P99"], rows.map((r) => r.cells), style);
 }

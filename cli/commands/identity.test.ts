@@ -1,0 +1,41 @@
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { describe, expect, it } from "vitest";
+import { decodeToken } from "../token.ts";
+import { reportOf, verify } from "./identity.ts";
+
+const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
+
+async function signed(claims: Record<string, unknown>, alg = "ES256") {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: "k1", use: "jwt-svid", alg };
+  const token = await new SignJWT(claims).setProtectedHeader({ alg, kid: "k1" }).sign(privateKey);
+  return { token, jwk };
+}
+
+describe("weft identity's report", () => {
+  it("verifies a token against a SPIFFE bundle's jwt-svid key", async () => {
+    const { token, jwk } = await signed({ sub: "spiffe://td/worker/a", aud: "b" });
+    expect(await verify(token, decodeToken(token), [jwk])).toEqual({ status: "verified", detail: "signature verified with key k1" });
+  });
+
+  it("refuses a token whose kid is not in the bundle, or signed by another key of that kid", async () => {
+    const { token } = await signed({ sub: "x" });
+    const other = await signed({ sub: "x" });
+    expect((await verify(token, decodeToken(token), [])).status).toBe("unknown-key");
+    expect((await verify(token, decodeToken(token), [other.jwk])).status).toBe("invalid");
+  });
+
+  it("refuses algorithms the mesh refuses before looking at keys", async () => {
+    const header = Buffer.from(JSON.stringify({ alg: "HS256", kid: "k1" })).toString("base64url");
+    const token = `${header}.${Buffer.from("{}").toString("base64url")}.c2ln`;
+    expect(await verify(token, decodeToken(token), [])).toMatchObject({ status: "rejected-algorithm" });
+  });
+
+  it("reports expiry, lifetime and the key, and marks an expired token", async () => {
+    const iat = NOW / 1000 - 600;
+    const { token } = await signed({ sub: "spiffe://td/ns/shop/sa/web", aud: "orders", iss: "http://c", iat, exp: iat + 900, jti: "j1" });
+    const report = reportOf(decodeToken(token), { status: "unchecked", detail: "-" }, NOW);
+    expect(report).toMatchObject({ subject: "spiffe://td/ns/shop/sa/web", audience: "orders", issuer: "http://c", keyId: "k1", algorithm: "ES256", tokenId: "j1", lifetimeSeconds: 900, expiresInSeconds: 300, expired: false });
+    expect(reportOf(decodeToken(token), { status: "unchecked", detail: "-" }, NOW + 301_000)).toMatchObject({ expired: true, expiresInSeconds: -1 });
+  });
+});
