@@ -211,12 +211,12 @@ describe("snapshot", () => {
     const write = await control.call("PUT", "/v1/services/published", { body: service() });
     const kv = await control.mf.getKVNamespace("WEFT_CONFIG");
     const latest = await eventually(async () => {
-      const text = await kv.get("snapshot");
+      const text = await kv.get("snapshot", "text");
       const parsed = text ? JSON.parse(text) : undefined;
       return parsed && parsed.version >= write.json.version ? parsed : undefined;
     });
     expect(latest.services.map((s: { name: string }) => s.name)).toContain("published");
-    const pinned = await kv.get(`snapshot:${latest.version}`);
+    const pinned = await kv.get(`snapshot:${latest.version}`, "text");
     expect(JSON.parse(pinned!)).toEqual(latest);
   });
 });

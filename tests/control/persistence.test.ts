@@ -55,7 +55,7 @@ describe("restart", () => {
     expect((await running.call("GET", "/v1/snapshot", { token })).status).toBe(200);
     expect((await running.call("POST", "/v1/identity/token", { token: null, body: { audience: "orders", worker: { service: "web", secret } } })).status).toBe(200);
     const kv = await running.mf.getKVNamespace("WEFT_CONFIG");
-    const published = await eventually(async () => (await kv.get("snapshot")) ?? undefined);
+    const published = await eventually(async () => (await kv.get("snapshot", "text")) ?? undefined);
     expect(JSON.parse(published)).toEqual(before.snapshot);
     // The version counter carries on where it stopped.
     const next = await running.call("PUT", "/v1/services/web", { body: service() });

@@ -38,6 +38,7 @@ export interface ReadJsonOptions {
 export async function readJson(request: Request, options: ReadJsonOptions): Promise<unknown> {
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > options.maxBytes) {
+    if (Number(declared) <= MAX_DRAIN_BYTES) await drain(request);
     throw new MeshError("payload-too-large", `the body is larger than ${options.maxBytes} bytes`);
   }
   const bytes = await readCapped(request, options.maxBytes);
@@ -58,6 +59,34 @@ export async function readJson(request: Request, options: ReadJsonOptions): Prom
   return value;
 }
 
+/**
+ * How much of an oversized body is read and thrown away before answering 413: 8 MiB. A client
+ * still sending when the server answers and closes gets a broken pipe instead of the 413, so
+ * a moderately oversized body is drained first (nginx's lingering close does the same);
+ * anything larger is cut off.
+ */
+const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
+
+async function drain(request: Request, already = 0): Promise<void> {
+  if (!request.body || request.bodyUsed) return;
+  await discard(request.body.getReader(), already);
+}
+
+async function discard(reader: ReadableStreamDefaultReader<Uint8Array>, already: number): Promise<void> {
+  let total = already;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      total += value.byteLength;
+      if (total > MAX_DRAIN_BYTES) break;
+    }
+  } catch {
+    return;
+  }
+  await reader.cancel().catch(() => {});
+}
+
 async function readCapped(request: Request, maxBytes: number): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
@@ -68,7 +97,7 @@ async function readCapped(request: Request, maxBytes: number): Promise<Uint8Arra
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
+      await discard(reader, total);
       throw new MeshError("payload-too-large", `the body is larger than ${maxBytes} bytes`);
     }
     chunks.push(value);
