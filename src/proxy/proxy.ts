@@ -9,10 +9,10 @@ import { systemClock, type Clock, type Random } from "../core/clock.ts";
 import { durationMs, type Endpoint, type Route, type Service, type Snapshot } from "../core/config/index.ts";
 import { deadline, propagateDeadline } from "../core/deadline/index.ts";
 import { MeshError } from "../core/errors.ts";
-import { stack, type Fetch, type Layer } from "../core/fetch.ts";
+import { derive, stack, type Fetch, type Layer } from "../core/fetch.ts";
 import { classify, metrics, type Registry } from "../core/metrics/index.ts";
 import { createRateLimiter, rateLimit, type RateLimiter } from "../core/ratelimit/index.ts";
-import { createRetryBudget, retry, type RetryBudget } from "../core/retry/index.ts";
+import { ATTEMPT_HEADER, createRetryBudget, retry, type RetryBudget } from "../core/retry/index.ts";
 import { createRouteTable, defaultRoute, route as routeLayer, type RouteTable } from "../core/route/index.ts";
 import { attachIdentity, requireIdentity, type TokenSource, type Verifier } from "../identity/index.ts";
 
@@ -78,6 +78,13 @@ interface Backend {
   /** What the set was built for: a change of balancer or failure accrual rebuilds it. */
   key: string;
 }
+
+/** Without retries, every call is the first try: `weft-attempt: 1` (SPEC.md section 1). */
+const firstAttempt: Layer = (next) => (request) => {
+  const headers = new Headers(request.headers);
+  headers.set(ATTEMPT_HEADER, "1");
+  return next(derive(request, { headers }));
+};
 
 const EMPTY: Snapshot = { version: -1, services: [], routes: [], policies: [], jwks: { keys: [] } };
 
@@ -185,7 +192,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       },
       outer: (r) => [metrics({ registry, direction: "outbound", dst_service: destination, route: r.name, clock, ...(options.identity && { src: options.identity }) })],
       inner: (r) => {
-        if (!r.retry || r.retry.limit === 0) return [];
+        if (!r.retry || r.retry.limit === 0) return [firstAttempt];
         const config = r.retry;
         return [
           retry({

@@ -17,6 +17,11 @@ export const COMPATIBILITY_DATE = "2026-11-01";
 /** One router: the service it fronts and what is behind it. */
 export interface LocalRouter {
   service: string;
+  /**
+   * Names this deployment when a service has several (e.g. one per region): the worker is
+   * `router-<name>` and other routers reach it as binding `<NAME>`. Default: the service.
+   */
+  name?: string;
   /** Its bootstrap secret (`WEFT_BOOTSTRAP_SECRET`). */
   secret: string;
   /** The app behind it: a worker of `apps` (by name), or an origin URL. */
@@ -31,7 +36,7 @@ export interface LocalRouter {
 export interface LocalApp {
   name: string;
   entry: string;
-  /** The router whose `Outbound` entrypoint is its `MESH` binding. */
+  /** The router (by name) whose `Outbound` entrypoint is its `MESH` binding. */
   mesh?: string;
   vars?: Record<string, string>;
 }
@@ -53,18 +58,18 @@ export interface StartRoutersOptions {
 /** Routers and apps running in workerd. */
 export interface RunningRouters {
   mf: Miniflare;
-  /** Sends a request to the inbound side of `service`'s router. */
-  inbound(service: string, request: Request): Promise<Response>;
+  /** Sends a request to the inbound side of the router named `name` (its service by default). */
+  inbound(name: string, request: Request): Promise<Response>;
   /** Sends a request to the app worker `name` (which calls through its router's outbound side). */
   app(name: string, request: Request): Promise<Response>;
   stop(): Promise<void>;
 }
 
-/** The name of the worker that is `service`'s router. */
-export const routerName = (service: string) => `router-${service}`;
+/** The name of the worker of router `name` (a service's name, unless it has several routers). */
+export const routerName = (name: string) => `router-${name}`;
 
-/** The binding name under which every router reaches `service`'s router: `ORDERS_V1` for `orders-v1`. */
-export const bindingName = (service: string) => service.toUpperCase().replace(/-/g, "_");
+/** The binding under which every router reaches router `name`: `ORDERS_V1` for `orders-v1`. */
+export const bindingName = (name: string) => name.toUpperCase().replace(/-/g, "_");
 
 const bundles = new Map<string, Promise<string>>();
 
@@ -93,16 +98,17 @@ export function bundle(entry: string): Promise<string> {
 /** Starts the routers and apps; resolves once workerd answers. */
 export async function startRouters(options: StartRoutersOptions): Promise<RunningRouters> {
   const router = await bundle("workers/router/index.ts");
-  const routerBindings = Object.fromEntries(options.routers.map((r) => [bindingName(r.service), routerName(r.service)]));
+  const routerBindings = Object.fromEntries(options.routers.map((r) => [bindingName(r.name ?? r.service), routerName(r.name ?? r.service)]));
   const workers: Record<string, unknown>[] = [];
   for (const r of options.routers) {
     const bindings: Record<string, string> = { WEFT_SERVICE: r.service, WEFT_TRUST_DOMAIN: options.trustDomain, WEFT_BOOTSTRAP_SECRET: r.secret, ...r.vars };
     const serviceBindings: Record<string, unknown> = { ...routerBindings, CONTROL: { external: { address: options.control, http: {} } } };
     if ("worker" in r.app) serviceBindings.APP = r.app.worker;
     else bindings.APP_ORIGIN = r.app.origin;
+    const name = routerName(r.name ?? r.service);
     workers.push({
-      name: routerName(r.service),
-      modules: [{ type: "ESModule", path: join(ROOT, `.weft/build/${routerName(r.service)}/index.js`), contents: router }],
+      name,
+      modules: [{ type: "ESModule", path: join(ROOT, `.weft/build/${name}/index.js`), contents: router }],
       modulesRoot: ROOT,
       compatibilityDate: COMPATIBILITY_DATE,
       bindings,
@@ -143,7 +149,7 @@ export async function startRouters(options: StartRoutersOptions): Promise<Runnin
   let stopped: Promise<void> | undefined;
   return {
     mf,
-    inbound: (service, request) => fetchVia(routerName(service), request),
+    inbound: (name, request) => fetchVia(routerName(name), request),
     app: (name, request) => fetchVia(name, request),
     stop: () => (stopped ??= mf.dispose()),
   };
