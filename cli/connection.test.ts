@@ -63,6 +63,15 @@ describe("the connection to the control API", () => {
     expect((error as CliError).details).toEqual(["controlURL: unknown setting (known: controlUrl, token, tokenFile)", "token: must be a non-empty string"]);
   });
 
+  it("refuses a config file that is not JSON without quoting it, since it may hold the token", async () => {
+    const { root } = await project();
+    const config = join(root, "weft.json");
+    await writeFile(config, '{"token": secret-in-config}');
+    const error = (await resolveConnection({ flags: { config }, env: {}, cwd: root, home: root }).catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(CliError);
+    expect(error.message).toBe(`the config file ${config} is not valid JSON`);
+  });
+
   it("refuses a URL that is not http(s) or that carries a password, without echoing the password", async () => {
     await expect(resolveConnection({ flags: { controlUrl: "ftp://x" }, env: {}, cwd: "/", home: "/" })).rejects.toBeInstanceOf(UsageError);
     const error = (await resolveConnection({ flags: {}, env: { WEFT_CONTROL_URL: "https://admin:hunter2@c.example" }, cwd: "/", home: "/" }).catch((e: unknown) => e)) as Error;

@@ -102,8 +102,9 @@ async function readConfig(path: string, required: boolean): Promise<ConfigFile |
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (error) {
-    throw new CliError(`the config file ${path} is not JSON: ${(error as Error).message}`);
+  } catch {
+    // Not the parser's message: it quotes the text around the error, which may be the token.
+    throw new CliError(`the config file ${path} is not valid JSON`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new CliError(`the config file ${path} must hold a JSON object`);
   const config = parsed as Record<string, unknown>;

@@ -77,6 +77,13 @@ describe("weft's command line", () => {
     expect(fetch.seen[0]!.headers.get("authorization")).toBe("Bearer s3cret-admin-token");
   });
 
+  it("never echoes a stray argument that may be a token", async () => {
+    const token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+    const result = await runWeft(["identity", token]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).not.toContain(token.slice(0, 8));
+  });
+
   it("colours output only on a terminal and never with NO_COLOR", async () => {
     const fetch = fakeControl({ "GET /v1/services": { services: [{ name: "orders", version: 1 }] } });
     expect((await runWeft(["get", "svc"], { fetch, tty: true })).stdout).toContain("\x1b[1m");

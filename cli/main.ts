@@ -220,11 +220,16 @@ function parseError(error: unknown): string {
 /** The `Io` of the running process: its streams, environment, folder, `fetch` and Ctrl-C. */
 export function processIo(): Io {
   const controller = new AbortController();
-  process.once("SIGINT", () => {
+  // Ctrl-C (or a SIGTERM from a supervisor) aborts the signal; a command that watches it
+  // (`stat --watch`, `dev`, which stops workerd) gets up to 5 s to finish. A second Ctrl-C
+  // exits at once, as a person pressing it twice expects.
+  const stop = (code: number) => {
+    if (controller.signal.aborted) process.exit(code);
     controller.abort();
-    // A command that is not watching for the signal has half a second to finish, then exits as Ctrl-C would.
-    setTimeout(() => process.exit(130), 500).unref();
-  });
+    setTimeout(() => process.exit(code), 5_000).unref();
+  };
+  process.on("SIGINT", () => stop(130));
+  process.on("SIGTERM", () => stop(143));
   const stream = (s: NodeJS.WriteStream) => ({
     write: (text: string) => void s.write(text),
     get isTTY() {

@@ -151,7 +151,8 @@ async function run(ctx: Context): Promise<number> {
   const format = outputFormat(ctx, FORMATS);
   const given = ctx.values.token as string | undefined;
   const service = ctx.values.service as string | undefined;
-  if (ctx.positionals.length) throw new UsageError(`unexpected argument "${ctx.positionals[0]!.slice(0, 20)}…"; give a token with --token (or --token - to read it from standard input)`);
+  // Not quoted: the stray argument may well be a token.
+  if (ctx.positionals.length) throw new UsageError("unexpected argument; give the token with --token (or --token - to read it from standard input)");
   if ((given === undefined) === (service === undefined)) throw new UsageError("give either --token TOKEN (or --token -) or --service NAME");
   if (ctx.values.audience !== undefined && service === undefined) throw new UsageError("--audience goes with --service");
 

@@ -15,6 +15,7 @@ export interface CommandEntry {
 
 /** Every command, in the order `weft --help` lists them. */
 export const COMMANDS: readonly CommandEntry[] = [
+  { name: "dev", summary: "run the whole mesh locally: control plane and the demo services", load: async () => (await import("./dev.ts")).command },
   { name: "check", summary: "check that the control plane, identity and data plane are healthy", load: async () => (await import("./check.ts")).command },
   { name: "stat", summary: "golden metrics per service and route: success rate, RPS, latency", load: async () => (await import("./stat.ts")).command },
   { name: "get", summary: "show services, routes or authorization policies", load: async () => (await import("./get.ts")).command },

@@ -45,6 +45,7 @@ describe("weft stat", () => {
         calls++;
         return Response.json({ windowSeconds: 60, routes: [route("orders", "", calls, calls)] });
       },
+      "GET /v1/services": { version: 1, items: [] },
     });
     const sleeps: number[] = [];
     const result = await runWeft(["stat", "--watch", "--interval", "5s", "-o", "json"], {

@@ -50,9 +50,9 @@ export function statTable(view: StatView, style: Style): string {
   return table(["SERVICE", "ROUTE", "DIRECTION", "REQUESTS", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P95", "LATENCY_P99"], rows.map((r) => r.cells), style);
 }
 
-/** Stats for `service` (or all), with idle services when `withIdle`. */
-export async function collect(api: ControlApi, service: string | undefined, direction: string, withIdle: boolean): Promise<StatView> {
-  const [stats, services] = await Promise.all([api.stats(), withIdle ? api.list(kindInfo("Service")) : Promise.resolve([])]);
+/** Stats for `service` (or all), and the services in the config that had no calls. */
+export async function collect(api: ControlApi, service: string | undefined, direction: string): Promise<StatView> {
+  const [stats, services] = await Promise.all([api.stats(), api.list(kindInfo("Service"))]);
   return viewOf(stats, services.map((s) => s.name), service, direction);
 }
 
@@ -85,7 +85,7 @@ async function run(ctx: Context): Promise<number> {
   };
 
   if (ctx.values.watch !== true) {
-    const view = await collect(api, service, direction, format === "table");
+    const view = await collect(api, service, direction);
     if (service !== undefined && view.routes.length === 0 && view.idle.length === 0) {
       throw new CliError(`service "${service}" not found and no calls to it in the last ${view.windowSeconds}s`);
     }
@@ -98,7 +98,7 @@ async function run(ctx: Context): Promise<number> {
   while (!signal.aborted) {
     let text: string;
     try {
-      text = render(await collect(api, service, direction, format === "table"));
+      text = render(await collect(api, service, direction));
     } catch (error) {
       // A dashboard outlives a control plane restart: show the failure and try again next time.
       if (!(error instanceof CliError)) throw error;

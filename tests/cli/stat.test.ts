@@ -26,7 +26,7 @@ describe("weft stat against the control worker", () => {
     expect(api.latencyMs.p50).not.toBeNull();
     const unmatched = stats.routes.find((r) => r.route === "")!;
     expect([unmatched.requests, unmatched.successRate]).toEqual([4, 1]);
-    expect(stats.idle).toEqual([]);
+    expect(stats.idle).toEqual(["idle"]);
 
     const table = await t.weft(["stat"]);
     expect(table.code).toBe(0);
