@@ -88,7 +88,8 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
     for (const { service, app } of ROUTERS) {
       const secret = randomBytes(32).toString("base64url");
       await admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secret) });
-      routers.push({ service, secret, app: { worker: app }, ...(service === "web" && { port: entryPort }) });
+      // Metrics reach the control plane every 2 s, so `weft stat` shows traffic soon after it flows.
+      routers.push({ service, secret, app: { worker: app }, vars: { WEFT_STATS_INTERVAL_MS: "2000" }, ...(service === "web" && { port: entryPort }) });
     }
     const demo = (name: string) => join("examples/demo", `${name}.ts`);
     const running = await startRouters({
