@@ -15,7 +15,7 @@ const NAMES = ["hot-a", "hot-b"] as const;
 let control: TestControl;
 
 beforeAll(async () => {
-  control = await startTestControl();
+  control = await startTestControl({}, null);
 });
 
 afterAll(async () => {

@@ -14,7 +14,7 @@ const RUNS = 2_400;
 let control: TestControl;
 
 beforeAll(async () => {
-  control = await startTestControl();
+  control = await startTestControl({}, null);
   await control.call("POST", "/v1/apply", {
     body: {
       resources: [

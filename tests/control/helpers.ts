@@ -13,7 +13,7 @@ export const ADMIN = "test-admin-secret-0123456789";
 
 /** A control plane for one test file, with a fresh data folder. */
 export interface TestControl extends RunningControl {
-  dir: string;
+  dir: string | null;
   /** Calls the API; `token` defaults to the admin secret, `null` sends none. */
   call(method: string, path: string, options?: CallOptions): Promise<Answer>;
   /** Stops and removes the data folder. */
@@ -37,16 +37,20 @@ export interface Answer {
   json: any;
 }
 
-/** Starts a control plane in a new temporary folder. */
-export async function startTestControl(options: Partial<StartControlOptions> = {}, dir = mkdtempSync(join(tmpdir(), "weft-control-"))): Promise<TestControl> {
-  const running = await startControl({ adminToken: ADMIN, port: 0, persistDir: dir, ...options });
+/**
+ * Starts a control plane in a new temporary folder, or with `dir: null` in memory only (the
+ * same Durable Object storage engine without disk syncs, for the tests that write thousands
+ * of times and do not restart).
+ */
+export async function startTestControl(options: Partial<StartControlOptions> = {}, dir: string | null = mkdtempSync(join(tmpdir(), "weft-control-"))): Promise<TestControl> {
+  const running = await startControl({ adminToken: ADMIN, port: 0, ...(dir === null ? {} : { persistDir: dir }), ...options });
   return {
     ...running,
     dir,
     call: (method, path, callOptions) => call(running.url, method, path, callOptions),
     async destroy() {
       await running.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (dir !== null) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
