@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import { ConfigState, unmet } from "./state.ts";
+import type { Change } from "./model.ts";
+
+const svc = (name: string, extra: Record<string, unknown> = {}): Change => ({
+  op: "put",
+  kind: "Service",
+  body: { name, balancer: "p2c-ewma", defaultPolicy: "all-unauthenticated", ...extra } as never,
+});
+
+const route = (name: string, service: string): Change => ({
+  op: "put",
+  kind: "Route",
+  body: { name, service, matches: [], backends: [{ service, weight: 1 }] } as never,
+});
+
+describe("ConfigState.write", () => {
+  it("gives every accepted change the next version and each changed resource that version", () => {
+    const state = new ConfigState();
+    const first = state.write([svc("a"), svc("b")], "admin");
+    expect(first.ok && first.value.value.version).toBe(1);
+    const second = state.write([svc("a", { timeout: "1s" })], "admin");
+    expect(second.ok && second.value.value.version).toBe(2);
+    expect(state.get("Service", "a")!.body.version).toBe(2);
+    expect(state.get("Service", "b")!.body.version).toBe(1);
+  });
+
+  it("leaves the version alone for a write that changes nothing, and records no audit line", () => {
+    const state = new ConfigState();
+    state.write([svc("a")], "admin");
+    const again = state.write([svc("a")], "admin");
+    expect(again.ok && again.value.mutation).toBeUndefined();
+    expect(state.version).toBe(1);
+  });
+
+  it("refuses the whole write when one expectation is stale, changing nothing", () => {
+    const state = new ConfigState();
+    state.write([svc("a")], "admin");
+    const stale = state.write([svc("b"), { ...svc("a", { timeout: "2s" }), expect: { version: 7 } } as Change], "admin");
+    expect(stale).toMatchObject({ ok: false, code: "precondition-failed" });
+    expect(state.get("Service", "b")).toBeUndefined();
+    expect(state.version).toBe(1);
+  });
+
+  it("refuses a write that would leave a route without its service, naming the route", () => {
+    const state = new ConfigState();
+    const result = state.write([route("r", "missing")], "admin");
+    expect(result).toMatchObject({ ok: false, code: "bad-request" });
+    expect(!result.ok && result.issues).toContainEqual({ path: ["Route", "r", "service"], message: 'no service "missing"' });
+    expect(state.version).toBe(0);
+  });
+
+  it("writes the audit line with who, what and the versions from and to", () => {
+    const state = new ConfigState();
+    const result = state.write([svc("a"), route("r", "a")], "spiffe://td/worker/x");
+    expect(result.ok && result.value.mutation?.audit).toEqual({
+      actor: "spiffe://td/worker/x",
+      action: "write",
+      changes: [
+        { kind: "Service", name: "a", outcome: "created" },
+        { kind: "Route", name: "r", outcome: "created" },
+      ],
+      fromVersion: 0,
+      toVersion: 1,
+    });
+  });
+});
+
+describe("ConfigState leases", () => {
+  const endpoint = { id: "p1", address: "http://127.0.0.1:1" };
+
+  it("renews a lease without a version and expires it as one change by system", () => {
+    const state = new ConfigState();
+    state.write([svc("a")], "admin");
+    state.register("a", endpoint, 1_000, undefined, "admin", 0);
+    expect(state.version).toBe(2);
+    state.register("a", endpoint, 1_000, undefined, "admin", 500);
+    expect(state.version).toBe(2);
+    expect(state.expire(1_400)).toBeUndefined();
+    const expired = state.expire(1_500);
+    expect(expired?.audit).toMatchObject({ actor: "system", action: "expire", fromVersion: 2, toVersion: 3 });
+    expect(state.snapshot().services[0]!.endpoints).toBeUndefined();
+  });
+
+  it("merges leased endpoints into the snapshot, a leased one replacing a static one of the same id", () => {
+    const state = new ConfigState();
+    state.write([svc("a", { endpoints: [{ id: "p1", address: "http://10.0.0.1:1" }, { id: "s", address: "http://10.0.0.2:1" }] })], "admin");
+    state.register("a", endpoint, 60_000, undefined, "admin", 0);
+    expect(state.snapshot().services[0]!.endpoints).toEqual([{ id: "s", address: "http://10.0.0.2:1" }, endpoint]);
+  });
+
+  it("refuses an endpoint of a service that does not exist", () => {
+    expect(new ConfigState().register("nope", endpoint, 1_000, undefined, "admin", 0)).toMatchObject({ ok: false, code: "unknown-service" });
+  });
+});
+
+describe("unmet", () => {
+  it("holds for matching versions, absent things expected absent and present things expected present", () => {
+    expect(unmet({ version: 3 }, 3, "x")).toBeUndefined();
+    expect(unmet("absent", undefined, "x")).toBeUndefined();
+    expect(unmet("present", 1, "x")).toBeUndefined();
+    expect(unmet(undefined, undefined, "x")).toBeUndefined();
+    expect(unmet({ version: 3 }, 4, "x")).toContain("version 4");
+    expect(unmet("absent", 1, "x")).toContain("already exists");
+    expect(unmet("present", undefined, "x")).toContain("does not exist");
+  });
+});
