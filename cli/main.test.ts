@@ -84,6 +84,13 @@ describe("weft's command line", () => {
     expect(result.stderr).not.toContain(token.slice(0, 8));
   });
 
+  it("fails a token of an algorithm the mesh refuses, even offline", async () => {
+    const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+    const result = await runWeft(["identity", "--offline", "--token", `${part({ alg: "none" })}.${part({ sub: "x", exp: 4_000_000_000 })}.`]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("✗ algorithm none is refused by the mesh");
+  });
+
   it("colours output only on a terminal and never with NO_COLOR", async () => {
     const fetch = fakeControl({ "GET /v1/services": { services: [{ name: "orders", version: 1 }] } });
     expect((await runWeft(["get", "svc"], { fetch, tty: true })).stdout).toContain("\x1b[1m");

@@ -166,11 +166,15 @@ async function run(ctx: Context): Promise<number> {
   const decoded = decodeToken(token);
 
   let verification: Verification = { status: "unchecked", detail: "not checked (--offline)" };
-  if (ctx.values.offline !== true) {
+  const { alg } = decoded.header;
+  if (alg === undefined || !ACCEPTED_ALGORITHMS.includes(alg)) {
+    // Refused by every hop whatever the keys say, so no need to fetch them, even online.
+    verification = { status: "rejected-algorithm", detail: `algorithm ${alg ?? "(none)"} is refused by the mesh (accepted: ${ACCEPTED_ALGORITHMS.join(", ")})` };
+  } else if (ctx.values.offline !== true) {
     try {
       api ??= await ctx.api();
       verification = await verify(token, decoded, (await api.jwks()).keys);
-      if (verification.status !== "unchecked") verification.detail += ` (trust bundle of ${api.connection.url})`;
+      if (verification.status !== "unchecked" && verification.status !== "rejected-algorithm") verification.detail += ` (trust bundle of ${api.connection.url})`;
     } catch (error) {
       if (!(error instanceof CliError)) throw error;
       verification = { status: "unchecked", detail: `not checked: ${error.message}` };
