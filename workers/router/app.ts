@@ -132,7 +132,10 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
         if (next) apply(next);
         fetchedAt = now();
       } catch (error) {
-        if (!snapshot) throw error instanceof MeshError ? error : new MeshError("no-endpoints", "the router has no config yet and the control plane is unreachable", { cause: error });
+        if (!snapshot) {
+          if (error instanceof MeshError && error.code === "misconfigured") throw error;
+          throw new MeshError("no-endpoints", "the router has no config yet and the control plane is unreachable", { cause: error });
+        }
         log(`config refresh failed, keeping version ${snapshot.version}: ${error instanceof Error ? error.message : String(error)}`);
         fetchedAt = now() - env.WEFT_CONFIG_TTL_MS + REFRESH_RETRY_MS;
       } finally {

@@ -45,10 +45,6 @@ const EnvSchema = z
     WEFT_STATS_INTERVAL_MS: whole(1_000, 3_600_000).optional().transform((n) => n ?? DEFAULT_STATS_INTERVAL_MS),
     /** Optional Workers Analytics Engine dataset the golden metrics are also written to. */
     WEFT_ANALYTICS: binding<AnalyticsEngineDataset>("Analytics Engine", "writeDataPoint").optional(),
-  })
-  .refine((env) => (env.APP === undefined) !== (env.APP_ORIGIN === undefined), {
-    message: "set exactly one of APP (a service binding to the app) or APP_ORIGIN (its URL)",
-    path: ["APP"],
   });
 
 /** The validated bindings and vars. */
@@ -57,7 +53,10 @@ export type RouterEnv = z.infer<typeof EnvSchema>;
 /** The validated env, or every problem in one message (names only, never values: some are secrets). */
 export function parseEnv(env: unknown): { ok: true; env: RouterEnv } | { ok: false; message: string } {
   const result = EnvSchema.safeParse(env);
-  if (result.success) return { ok: true, env: result.data };
-  const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "env"}: ${issue.message}`);
+  const problems = result.success ? [] : result.error.issues.map((issue) => `${issue.path.join(".") || "env"}: ${issue.message}`);
+  // Checked beside the schema, not in it, so this problem is reported along with all the others.
+  const raw = (typeof env === "object" && env !== null ? env : {}) as Record<string, unknown>;
+  if ((raw.APP === undefined) === (raw.APP_ORIGIN === undefined)) problems.push("APP: set exactly one of APP (a service binding to the app) or APP_ORIGIN (its URL)");
+  if (result.success && problems.length === 0) return { ok: true, env: result.data };
   return { ok: false, message: `the router is misconfigured: ${problems.join("; ")}` };
 }

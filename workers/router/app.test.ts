@@ -1,0 +1,135 @@
+import { describe, expect, it } from "vitest";
+import { createRouterApp } from "./app.ts";
+
+const ctx = { waitUntil: () => {} };
+const SECRET = "a-bootstrap-secret-of-enough-length";
+const snapshotText = (version: number) =>
+  JSON.stringify({ version, services: [{ name: "orders", endpoints: [{ id: "o1", address: "binding:ORDERS" }] }], routes: [], policies: [], jwks: { keys: [] } });
+
+/** A fake KV namespace holding `value` under `snapshot`, or failing when `value` is an Error. */
+const kv = (value: () => string | null | Error) => ({
+  get: async (key: string) => {
+    const v = value();
+    if (v instanceof Error) throw v;
+    return key === "snapshot" ? v : null;
+  },
+});
+
+/** A fake control worker that answers the token exchange and counts snapshot reads. */
+function fakeControl() {
+  const calls: string[] = [];
+  let down = false;
+  const token = `${btoa(JSON.stringify({ alg: "ES256", kid: "k" }))}.${btoa(JSON.stringify({ iss: "http://control.test", exp: Math.floor(Date.now() / 1000) + 900, iat: Math.floor(Date.now() / 1000) }))}.sig`;
+  return {
+    calls,
+    setDown: (value: boolean) => (down = value),
+    fetch: async (request: Request) => {
+      const path = new URL(request.url).pathname;
+      calls.push(path);
+      if (down) throw new TypeError("connection refused");
+      if (path === "/v1/identity/token") return Response.json({ token });
+      if (path === "/v1/snapshot") return new Response(snapshotText(7), { headers: { "content-type": "application/json" } });
+      return new Response("no", { status: 404 });
+    },
+  };
+}
+
+describe("a misconfigured router", () => {
+  it("answers every request with 500 misconfigured naming each bad setting, and logs it once", async () => {
+    const logs: string[] = [];
+    const app = createRouterApp({ env: { WEFT_SERVICE: "Orders!", WEFT_BOOTSTRAP_SECRET: "short" }, log: (line) => logs.push(line) });
+    for (const side of [app.inbound, app.outbound]) {
+      const response = await side(new Request("http://orders/"), ctx);
+      expect(response.status).toBe(500);
+      expect(response.headers.get("weft-error")).toBe("misconfigured");
+      const { error } = (await response.json()) as { error: { message: string } };
+      for (const setting of ["WEFT_SERVICE", "WEFT_TRUST_DOMAIN", "WEFT_BOOTSTRAP_SECRET", "CONTROL", "APP"]) expect(error.message).toContain(setting);
+      expect(error.message).not.toContain("short"); // never a secret's value
+    }
+    expect(logs).toHaveLength(1);
+  });
+
+  it("names an endpoint binding the router does not have", async () => {
+    const control = fakeControl();
+    const app = createRouterApp({
+      env: { WEFT_SERVICE: "web", WEFT_TRUST_DOMAIN: "weft.test", WEFT_BOOTSTRAP_SECRET: SECRET, CONTROL: control, APP_ORIGIN: "http://127.0.0.1:1", WEFT_CONFIG: kv(() => snapshotText(1)) },
+    });
+    const response = await app.outbound(new Request("http://orders/"), ctx);
+    expect(response.status).toBe(500);
+    expect(await response.text()).toContain("binding:ORDERS");
+  });
+});
+
+describe("the router's config", () => {
+  const env = (extra: Record<string, unknown>) => ({ WEFT_SERVICE: "web", WEFT_TRUST_DOMAIN: "weft.test", WEFT_BOOTSTRAP_SECRET: SECRET, APP_ORIGIN: "http://127.0.0.1:1", ...extra });
+  const orders = { fetch: async () => new Response("from orders") };
+
+  it("is read from KV and cached for the TTL", async () => {
+    let reads = 0;
+    const control = fakeControl();
+    let now = 0;
+    const app = createRouterApp({ env: env({ CONTROL: control, ORDERS: orders, WEFT_CONFIG_TTL_MS: "5000", WEFT_CONFIG: kv(() => (reads++, snapshotText(1))) }), now: () => now });
+    for (let i = 0; i < 3; i++) expect((await app.outbound(new Request("http://orders/"), ctx)).status).toBe(200);
+    expect(reads).toBe(1);
+    now += 5_001;
+    await app.outbound(new Request("http://orders/"), ctx);
+    expect(reads).toBe(2);
+    expect(control.calls).not.toContain("/v1/snapshot");
+  });
+
+  it("comes from the control worker while KV has none", async () => {
+    const control = fakeControl();
+    const app = createRouterApp({ env: env({ CONTROL: control, ORDERS: orders, WEFT_CONFIG: kv(() => null) }) });
+    expect(await (await app.outbound(new Request("http://orders/"), ctx)).text()).toBe("from orders");
+    expect(control.calls).toContain("/v1/snapshot");
+  });
+
+  it("keeps the last snapshot when KV and the control worker fail (stale-if-error)", async () => {
+    const control = fakeControl();
+    let broken = false;
+    let now = 0;
+    const app = createRouterApp({
+      env: env({ CONTROL: control, ORDERS: orders, WEFT_CONFIG_TTL_MS: "1000", WEFT_CONFIG: kv(() => (broken ? new Error("KV down") : snapshotText(1))) }),
+      now: () => now,
+      log: () => {},
+    });
+    expect((await app.outbound(new Request("http://orders/"), ctx)).status).toBe(200);
+    broken = true;
+    control.setDown(true);
+    now += 60_000;
+    expect((await app.outbound(new Request("http://orders/"), ctx)).status).toBe(200);
+  });
+
+  it("answers no-endpoints (503) when it has never had a config and cannot get one", async () => {
+    const control = fakeControl();
+    control.setDown(true);
+    const app = createRouterApp({ env: env({ CONTROL: control, WEFT_CONFIG: kv(() => null) }), log: () => {} });
+    const response = await app.outbound(new Request("http://orders/"), ctx);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("weft-error")).toBe("no-endpoints");
+  });
+
+  it("never steps back to an older version that an eventually consistent KV returns", async () => {
+    const control = fakeControl();
+    let version = 3;
+    let now = 0;
+    const seen: string[] = [];
+    const newer = { fetch: async () => new Response("v3") };
+    const app = createRouterApp({
+      env: env({
+        CONTROL: control,
+        ORDERS: newer,
+        WEFT_CONFIG_TTL_MS: "1000",
+        WEFT_CONFIG: kv(() =>
+          JSON.stringify({ version, services: version === 3 ? [{ name: "orders", endpoints: [{ id: "o", address: "binding:ORDERS" }] }] : [], routes: [], policies: [], jwks: { keys: [] } }),
+        ),
+      }),
+      now: () => now,
+    });
+    seen.push(await (await app.outbound(new Request("http://orders/"), ctx)).text());
+    version = 2; // an older replica answers
+    now += 2_000;
+    seen.push(await (await app.outbound(new Request("http://orders/"), ctx)).text());
+    expect(seen).toEqual(["v3", "v3"]);
+  });
+});
