@@ -34,6 +34,16 @@ describe("weft check", () => {
     expect(result.stdout).toContain("hint: rotation has stalled");
   });
 
+  it("warns, without failing, of more keys than the schedule holds", async () => {
+    const keys = ["k1", "k2", "k3", "k4"].map((kid) => ({ ...KEY, kid }));
+    const result = await runWeft(["check", "-o", "json"], {
+      fetch: control({ "GET /.well-known/jwks.json": { keys }, "GET /v1/snapshot": { ...SNAPSHOT, jwks: { keys } } }),
+      now: NOW,
+    });
+    expect(result.code).toBe(0);
+    expect(status(result.stdout)).toContain("warn the signing keys are within their rotation schedule");
+  });
+
   it("fails a trust bundle that holds private key material, or keys missing from the snapshot", async () => {
     const leaked = await runWeft(["check", "-o", "json"], { fetch: control({ "GET /.well-known/jwks.json": { keys: [{ ...KEY, d: "private" }] } }), now: NOW });
     expect(leaked.code).toBe(1);

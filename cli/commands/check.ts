@@ -150,9 +150,6 @@ export const CHECKS: readonly Check[] = [
     title: "the signing keys are within their rotation schedule",
     async run({ api, jwksKids, now }) {
       if (!jwksKids) return fail("not checked: no trust bundle", "fix the check above first");
-      if (jwksKids.length > MAX_BUNDLE_KEYS) {
-        return fail(`${jwksKids.length} keys published (at most ${MAX_BUNDLE_KEYS} expected)`, "retired keys are not being dropped: is the control worker's cron trigger running?");
-      }
       let entries: AuditEntry[];
       try {
         entries = await api.audit();
@@ -170,6 +167,10 @@ export const CHECKS: readonly Check[] = [
       const newest = known.length > 0 ? Math.max(...known) : oldestEntry;
       const age = now - newest;
       if (age > limit) return fail(`the newest key was published ${span(age)} ago; a new one is due every ${span(DEFAULT_ROTATE_EVERY_MS)}`, "rotation has stalled: is the control worker's cron trigger running? POST /v1/identity/rotate rotates now");
+      // On-demand rotations can briefly hold more; the schedule alone never does.
+      if (jwksKids.length > MAX_BUNDLE_KEYS) {
+        return warn(`${jwksKids.length} keys published (the schedule holds at most ${MAX_BUNDLE_KEYS})`, "after several rotations on demand this clears within an hour; otherwise retired keys are not being dropped");
+      }
       return ok(`newest key published ${span(age)} ago; rotation every ${span(DEFAULT_ROTATE_EVERY_MS)}`);
     },
   },
