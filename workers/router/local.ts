@@ -39,6 +39,10 @@ export interface LocalApp {
   /** The router (by name) whose `Outbound` entrypoint is its `MESH` binding. */
   mesh?: string;
   vars?: Record<string, string>;
+  /** Other service bindings, by binding name: the worker each names. */
+  services?: Record<string, string>;
+  /** Listen on this loopback port too (to reach the app directly over HTTP). */
+  port?: number;
 }
 
 /** Options of `startRouters`. */
@@ -124,7 +128,8 @@ export async function startRouters(options: StartRoutersOptions): Promise<Runnin
       modulesRoot: ROOT,
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: a.vars ?? {},
-      serviceBindings: a.mesh ? { MESH: { name: routerName(a.mesh), entrypoint: "Outbound" } } : {},
+      serviceBindings: { ...a.services, ...(a.mesh && { MESH: { name: routerName(a.mesh), entrypoint: "Outbound" } }) },
+      ...(a.port !== undefined && { unsafeDirectSockets: [{ host: "127.0.0.1", port: a.port }] }),
     });
   }
   const mf = new Miniflare(
