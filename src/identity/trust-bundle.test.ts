@@ -113,6 +113,12 @@ describe("createTrustBundle", () => {
     expect(bundle.status().kids).toEqual(["good"]);
   });
 
+  it("takes the algorithm of a key without alg from its curve", async () => {
+    const bare = await ecKey("p256", { alg: undefined });
+    const { bundle } = setup(() => ({ keys: [bare] }));
+    expect((await bundle.resolve("p256"))?.alg).toBe("ES256");
+  });
+
   it("keeps the same CryptoKey for a kid whose key did not change, and a new one for a kid whose key did", async () => {
     const a = await ecKey("a");
     let doc: unknown = { keys: [a] };

@@ -189,7 +189,9 @@ export function createTrustBundle(options: TrustBundleOptions): TrustBundle {
   };
 }
 
+/** The algorithm of a key that does not say: from the curve for EC, RS256 for RSA (RFC 7518's usual). */
 function inferAlg(jwk: JWK): string | undefined {
   if (jwk.kty === "EC") return jwk.crv === "P-256" ? "ES256" : jwk.crv === "P-384" ? "ES384" : jwk.crv === "P-521" ? "ES512" : undefined;
+  if (jwk.kty === "RSA") return "RS256";
   return undefined;
 }
