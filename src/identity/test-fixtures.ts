@@ -14,9 +14,13 @@ import { createVerifier } from "./verifier.ts";
 
 /** A fixed wall-clock start for tests: 2026-11-27T12:00:00Z. */
 export const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
+/** The trust domain of every test issuer and verifier. */
 export const TRUST_DOMAIN = "weft.local";
+/** The tests' issuer URL (`iss`): the local control plane's default address. */
 export const ISSUER = "http://127.0.0.1:8788";
+/** A caller's SPIFFE ID. */
 export const WEB = "spiffe://weft.local/ns/shop/sa/web";
+/** Another caller's SPIFFE ID. */
 export const BATCH = "spiffe://weft.local/ns/jobs/sa/batch";
 
 /** An issuer, a bundle fetching from it, and a verifier for `orders`, all on `now`. */
