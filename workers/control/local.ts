@@ -4,7 +4,9 @@
  * when asked. Tests, `weft dev`, the Node sidecar's tests and the CLI's tests start it here.
  */
 import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
@@ -26,7 +28,7 @@ export interface StartControlOptions {
   port?: number;
   /** Address to listen on; default 127.0.0.1 (loopback only). */
   host?: string;
-  /** Folder for KV and Durable Object data; absent keeps everything in memory. */
+  /** Folder for KV and Durable Object data; absent keeps it in a scratch folder (tmpfs where there is one) removed on stop. */
   persistDir?: string;
   /** Trust domain of issued identities; default `cluster.local`. */
   trustDomain?: string;
@@ -91,6 +93,13 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
   const port = options.port === 0 ? await freePort(host) : (options.port ?? DEFAULT_LOCAL_PORT);
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const script = await bundleControl();
+  // Without a folder the data goes to a scratch folder, on tmpfs where the OS has one: SQLite's
+  // syncs to a real disk would otherwise dominate every write's latency.
+  const scratch = options.persistDir ? undefined : mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "weft-control-"));
+  const dataDir = options.persistDir ? resolve(options.persistDir) : scratch!;
+  const removeScratch = () => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  };
   const bindings: Record<string, string> = {
     WEFT_TRUST_DOMAIN: options.trustDomain ?? "cluster.local",
     WEFT_ISSUER_URL: options.issuerUrl ?? url,
@@ -108,7 +117,7 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
       kvNamespaces: ["WEFT_CONFIG"],
       durableObjects: { STORE: { className: "Store", useSQLite: true }, STATS: { className: "Stats", useSQLite: true } },
       // Miniflare 5 persists every resource under one root; v4's kvPersist/durableObjectsPersist are ignored.
-      ...(options.persistDir ? { resourcePersistencePath: resolve(options.persistDir) } : {}),
+      resourcePersistencePath: dataDir,
       cf: false,
       host,
       port,
@@ -118,12 +127,13 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
     await mf.ready;
   } catch (error) {
     await mf.dispose().catch(() => {});
+    removeScratch();
     throw error;
   }
   let stopped: Promise<void> | undefined;
   return {
     url,
     mf,
-    stop: () => (stopped ??= mf.dispose()),
+    stop: () => (stopped ??= mf.dispose().finally(removeScratch)),
   };
 }
