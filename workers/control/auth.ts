@@ -27,7 +27,8 @@ export interface AuthOptions {
   verifyToken?: (token: string) => Promise<{ id: string }>;
 }
 
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** `Bearer <credential>`: the credential is any run of visible ASCII (a token68, a JWT, a secret). */
+const BEARER = /^Bearer +([\x21-\x7e]+) *$/i;
 
 /** The bearer token of `authorization`, or undefined when absent, malformed or too long. */
 export function bearerOf(request: Request): string | undefined {

@@ -52,7 +52,10 @@ export interface RunningControl {
 
 let bundled: Promise<string> | undefined;
 
-/** The worker bundled once per process (~150 ms): ESM for workerd, `cloudflare:*` left to the runtime. */
+/**
+ * The worker bundled once per process (~150 ms): ESM for workerd, `cloudflare:*` left to the
+ * runtime. (esbuild keeps its service child, unreferenced, until the process exits.)
+ */
 export function bundleControl(): Promise<string> {
   bundled ??= build({
     entryPoints: [join(ROOT, "workers/control/index.ts")],

@@ -182,7 +182,8 @@ export class Store extends DurableObject {
 
   /** The trust bundle: every published signing key (public halves). */
   async jwks(): Promise<TrustBundleDocument> {
-    await this.#maintainKeys();
+    // The issuer rotates lazily when a rotation is due; a changed key set becomes a version.
+    await this.#syncJwks("system");
     return this.#jwks;
   }
 
