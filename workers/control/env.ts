@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { isTrustDomain } from "../../src/identity/index.ts";
-import { DEFAULT_PUBLISH_INTERVAL_MS, DEFAULT_VERSIONED_SNAPSHOT_TTL_S } from "./limits.ts";
+import { DEFAULT_MAX_WAITERS, DEFAULT_PUBLISH_INTERVAL_MS, DEFAULT_VERSIONED_SNAPSHOT_TTL_S } from "./limits.ts";
 
 const binding = <T>(what: string, method: string) =>
   z.custom<T>((value) => typeof value === "object" && value !== null && typeof (value as Record<string, unknown>)[method] === "function", `must be a ${what} binding`);
@@ -42,6 +42,8 @@ const EnvSchema = z.object({
     .transform((s) => (s ?? "").split(",").map((id) => id.trim()).filter(Boolean)),
   /** Least ms between KV snapshot writes (default: KV's 1 write/s per key). */
   WEFT_PUBLISH_INTERVAL_MS: integer(0, 3_600_000).optional().transform((n) => n ?? DEFAULT_PUBLISH_INTERVAL_MS),
+  /** Most snapshot long-polls held at once; beyond it, 503 `overloaded`. */
+  WEFT_MAX_LONG_POLLS: integer(1, 1_000_000).optional().transform((n) => n ?? DEFAULT_MAX_WAITERS),
   /** Seconds `snapshot:<version>` keys live in KV. */
   WEFT_VERSIONED_SNAPSHOT_TTL_S: integer(60, 31_536_000).optional().transform((n) => n ?? DEFAULT_VERSIONED_SNAPSHOT_TTL_S),
 });

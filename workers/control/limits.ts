@@ -33,7 +33,7 @@ export const MAX_LEASE_TTL_MS = 60 * 60_000;
  */
 export const DEFAULT_MAX_WAIT_SECONDS = 90;
 
-/** Long-polls held at once by the store: 10,000. Our choice; each costs one pending promise. */
+/** Long-polls held at once by the store: 10,000 (`WEFT_MAX_LONG_POLLS`). Our choice; each costs one pending promise. */
 export const DEFAULT_MAX_WAITERS = 10_000;
 
 /**

@@ -38,6 +38,8 @@ export interface StartControlOptions {
   publishIntervalMs?: number;
   /** SPIFFE IDs whose control-plane tokens count as admin. */
   adminIdentities?: string[];
+  /** Most snapshot long-polls held at once (default 10,000). */
+  maxLongPolls?: number;
 }
 
 /** A running local control plane. */
@@ -109,6 +111,7 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
     WEFT_ADMIN_TOKEN_SHA256: createHash("sha256").update(options.adminToken).digest("hex"),
   };
   if (options.publishIntervalMs !== undefined) bindings.WEFT_PUBLISH_INTERVAL_MS = String(options.publishIntervalMs);
+  if (options.maxLongPolls !== undefined) bindings.WEFT_MAX_LONG_POLLS = String(options.maxLongPolls);
   if (options.adminIdentities?.length) bindings.WEFT_ADMIN_IDENTITIES = options.adminIdentities.join(",");
   const mf = new Miniflare(
     convertV4MiniflareOptions({

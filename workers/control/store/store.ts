@@ -12,7 +12,7 @@ import { MeshError } from "../../../src/core/errors.ts";
 import { createIssuer, createServiceAccountVerifier, verifyBootstrapSecret, workerId } from "../../../src/identity/index.ts";
 import { parseEnv } from "../env.ts";
 import type { ControlEnv } from "../env.ts";
-import { DEFAULT_AUDIT_CAP, DEFAULT_MAX_WAITERS } from "../limits.ts";
+import { DEFAULT_AUDIT_CAP } from "../limits.ts";
 import { failure } from "./model.ts";
 import type { Actor, AuditEntry, AuditPage, Change, Expectation, Kind, Lease, Outcome, SnapshotText, StoredResource, WriteResult } from "./model.ts";
 import { ConfigState, keys } from "./state.ts";
@@ -158,7 +158,7 @@ export class Store extends DurableObject {
     const current = () => (held?.includes(this.#state.version) ? { version: this.#state.version, notModified: true as const } : this.#text());
     const answer = current();
     if (!("notModified" in answer) || waitMs <= 0) return { ok: true, value: answer };
-    if (this.#waiters.size >= DEFAULT_MAX_WAITERS) return { ...failure("overloaded", "too many long-polls are waiting; try again"), retryAfter: 1 };
+    if (this.#waiters.size >= this.#config.WEFT_MAX_LONG_POLLS) return { ...failure("overloaded", "too many long-polls are waiting; try again"), retryAfter: 1 };
     await new Promise<void>((resolve) => {
       const wake = () => {
         clearTimeout(timer);
