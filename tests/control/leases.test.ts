@@ -49,7 +49,7 @@ describe("endpoint leases", () => {
   });
 
   it("drops an endpoint whose lease runs out and wakes a long-poll with the snapshot without it", async () => {
-    await control.call("PUT", "/v1/services/orders/endpoints/pod-short", { body: { address: "http://127.0.0.1:9010", ttl: "1s" } });
+    await control.call("PUT", "/v1/services/orders/endpoints/pod-short", { body: { address: "http://127.0.0.1:9010", ttl: "2s" } });
     const current = await control.call("GET", "/v1/snapshot");
     expect(await endpointIds()).toContain("pod-short");
     const poll = await control.call("GET", "/v1/snapshot?wait=60", { headers: { "if-none-match": current.headers.get("etag")! } });
@@ -62,10 +62,11 @@ describe("endpoint leases", () => {
   }, 15_000);
 
   it("keeps an endpoint whose lease is renewed in time", async () => {
-    const register = () => control.call("PUT", "/v1/services/orders/endpoints/pod-renewed", { body: { address: "http://127.0.0.1:9011", ttl: "1s" } });
+    const register = () => control.call("PUT", "/v1/services/orders/endpoints/pod-renewed", { body: { address: "http://127.0.0.1:9011", ttl: "2s" } });
     await register();
+    // Renewed every 0.5 s for 3 s: well past the 2 s lease, never near its end.
     for (let i = 0; i < 6; i++) {
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 500));
       expect((await register()).status).toBe(200);
     }
     expect(await endpointIds()).toContain("pod-renewed");
