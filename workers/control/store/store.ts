@@ -279,13 +279,19 @@ export class Store extends DurableObject {
   /** Persists `mutation` atomically with the new version and its audit line, then tells everyone. */
   #commit(mutation: Mutation): void {
     const kv = this.ctx.storage.kv;
-    this.ctx.storage.transactionSync(() => {
-      for (const [key, value] of Object.entries(mutation.puts)) kv.put(key, value);
-      for (const key of mutation.deletes) kv.delete(key);
-      if (mutation.audit) this.#appendAudit(mutation.audit);
-      this.#meta.version = mutation.version;
-      kv.put(keys.meta, this.#meta);
-    });
+    try {
+      this.ctx.storage.transactionSync(() => {
+        for (const [key, value] of Object.entries(mutation.puts)) kv.put(key, value);
+        for (const key of mutation.deletes) kv.delete(key);
+        if (mutation.audit) this.#appendAudit(mutation.audit);
+        this.#meta.version = mutation.version;
+        kv.put(keys.meta, this.#meta);
+      });
+    } catch (error) {
+      // Memory is already ahead of storage: restart the object so it reloads what is stored.
+      this.ctx.abort("weft-control: a storage transaction failed");
+      throw error;
+    }
     if (mutation.audit && mutation.audit.toVersion !== mutation.audit.fromVersion) this.#changed();
     else this.#schedule();
   }
