@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { derive, metaOf, stack, withMeta, type Layer } from "./fetch.ts";
+import { derive, metaOf, stack, withHeaders, withMeta, type Layer } from "./fetch.ts";
 
 const tag =
   (name: string, log: string[]): Layer =>
@@ -41,5 +41,28 @@ describe("request metadata", () => {
 
   it("is empty for a request no layer touched", () => {
     expect(metaOf(new Request("http://x/"))).toEqual({});
+  });
+});
+
+describe("withHeaders", () => {
+  it("copies a request no layer derived, leaving the caller's request as it was", () => {
+    const caller = withMeta(new Request("http://x/", { headers: { a: "1" } }), { deadline: 100 });
+    const changed = withHeaders(caller, (headers) => headers.set("a", "2"));
+    expect(changed).not.toBe(caller);
+    expect(caller.headers.get("a")).toBe("1");
+    expect(changed.headers.get("a")).toBe("2");
+    expect(metaOf(changed).deadline).toBe(100);
+  });
+
+  it("changes a derived copy in place, and the copy stays the stack's to change again", () => {
+    const caller = new Request("http://x/", { headers: { a: "1" } });
+    const copy = derive(caller, {}, { deadline: 50 });
+    const once = withHeaders(copy, (headers) => headers.set("a", "2"));
+    const twice = withHeaders(once, (headers) => headers.set("b", "3"));
+    expect(twice).toBe(copy);
+    expect([twice.headers.get("a"), twice.headers.get("b")]).toEqual(["2", "3"]);
+    expect(caller.headers.get("a")).toBe("1");
+    expect(caller.headers.has("b")).toBe(false);
+    expect(metaOf(twice).deadline).toBe(50);
   });
 });

@@ -31,6 +31,9 @@ export interface RequestMeta {
 
 const metas = new WeakMap<Request, RequestMeta>();
 
+/** Requests `derive` made: copies no one outside the stack holds, so the layers below may change them. */
+const derived = new WeakSet<Request>();
+
 /** The mesh's metadata for `request`; an empty object when no layer set any. */
 export function metaOf(request: Request): RequestMeta {
   return metas.get(request) ?? {};
@@ -40,11 +43,33 @@ export function metaOf(request: Request): RequestMeta {
  * A copy of `request` with `init` applied (new headers, signal or body) that keeps the
  * mesh's metadata, merged with `meta`. Layers that change a request use this instead of
  * `new Request()` so the deadline set by an outer layer still reaches the inner ones.
+ *
+ * The copy belongs to the layer it is handed to: the layer that made it passes it on and
+ * does not send it anywhere else, so the layers below may change its headers in place
+ * (`withHeaders`). A layer that sends one request down more than once derives each time.
  */
 export function derive(request: Request, init: RequestInit = {}, meta?: RequestMeta): Request {
   const next = new Request(request, init);
   metas.set(next, { ...metaOf(request), ...meta });
+  derived.add(next);
   return next;
+}
+
+/**
+ * `request` with its headers changed by `edit`: the request itself, changed in place, when
+ * it is a copy a layer made with `derive` (that copy is the stack's own), and otherwise a
+ * copy by `derive`, so a caller's request is never changed. Layers that only set headers use
+ * this: in Node a `Request` copy costs several µs (bench/overhead.ts), most of it linking the
+ * copy's signal to the original's, and a call would otherwise pay for one per layer.
+ */
+export function withHeaders(request: Request, edit: (headers: Headers) => void): Request {
+  if (derived.has(request)) {
+    edit(request.headers);
+    return request;
+  }
+  const headers = new Headers(request.headers);
+  edit(headers);
+  return derive(request, { headers });
 }
 
 /** Attaches `meta` to `request` itself (merged with what it has), returning the request. */

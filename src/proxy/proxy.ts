@@ -9,7 +9,7 @@ import { systemClock, type Clock, type Random } from "../core/clock.ts";
 import { durationMs, type Endpoint, type Route, type Service, type Snapshot } from "../core/config/index.ts";
 import { deadline, propagateDeadline } from "../core/deadline/index.ts";
 import { MeshError } from "../core/errors.ts";
-import { derive, stack, type Fetch, type Layer } from "../core/fetch.ts";
+import { stack, withHeaders, type Fetch, type Layer } from "../core/fetch.ts";
 import { classify, metrics, type Registry } from "../core/metrics/index.ts";
 import { createRateLimiter, rateLimit, type RateLimiter } from "../core/ratelimit/index.ts";
 import { ATTEMPT_HEADER, createRetryBudget, retry, type RetryBudget } from "../core/retry/index.ts";
@@ -80,11 +80,7 @@ interface Backend {
 }
 
 /** Without retries, every call is the first try: `weft-attempt: 1` (SPEC.md section 1). */
-const firstAttempt: Layer = (next) => (request) => {
-  const headers = new Headers(request.headers);
-  headers.set(ATTEMPT_HEADER, "1");
-  return next(derive(request, { headers }));
-};
+const firstAttempt: Layer = (next) => (request) => next(withHeaders(request, (headers) => headers.set(ATTEMPT_HEADER, "1")));
 
 const EMPTY: Snapshot = { version: -1, services: [], routes: [], policies: [], jwks: { keys: [] } };
 

@@ -228,6 +228,14 @@ describe("propagateDeadline", () => {
     expect(seen[0]!.headers.get("weft-timeout-ms")).toBe("7");
   });
 
+  it("never changes the caller's own request, only the copy it sends", async () => {
+    const { upstream, seen } = recording();
+    const caller = withMeta(new Request("http://orders/"), { deadline: 500 });
+    await stack(upstream, propagateDeadline({ clock: createManualClock() }))(caller);
+    expect(seen[0]!.headers.get("weft-timeout-ms")).toBe("500");
+    expect(caller.headers.has("weft-timeout-ms")).toBe(false);
+  });
+
   it("forwards the caller's budget less the time spent in this hop", async () => {
     const clock = createManualClock();
     const upstream = fakeUpstream();

@@ -5,7 +5,7 @@
  */
 import { systemClock, type Clock } from "../clock.ts";
 import { MeshError, isGrpc } from "../errors.ts";
-import { derive, metaOf, type Layer } from "../fetch.ts";
+import { derive, metaOf, withHeaders, type Layer } from "../fetch.ts";
 import { GRPC_TIMEOUT_HEADER, TIMEOUT_HEADER, budgetOf, formatGrpcTimeout } from "./header.ts";
 import { raceTimer } from "./race.ts";
 
@@ -118,10 +118,13 @@ export function propagateDeadline(options: PropagateDeadlineOptions = {}): Layer
     if (at === undefined) return next(request);
     const ms = Math.floor(at - clock.now());
     if (ms <= 0) throw new MeshError("deadline-exceeded", "the request's time budget ran out before it was forwarded");
-    const headers = new Headers(request.headers);
-    headers.set(TIMEOUT_HEADER, String(ms));
-    if (isGrpc(request)) headers.set(GRPC_TIMEOUT_HEADER, formatGrpcTimeout(ms));
-    return next(derive(request, { headers }));
+    const grpc = isGrpc(request);
+    return next(
+      withHeaders(request, (headers) => {
+        headers.set(TIMEOUT_HEADER, String(ms));
+        if (grpc) headers.set(GRPC_TIMEOUT_HEADER, formatGrpcTimeout(ms));
+      }),
+    );
   };
 }
 
