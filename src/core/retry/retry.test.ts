@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createManualClock, fakeUpstream, sequenceRandom, type ManualClock } from "../../testing/index.ts";
 import { deadline } from "../deadline/index.ts";
 import { MeshError } from "../errors.ts";
-import { stack, withMeta, type Fetch } from "../fetch.ts";
+import { derive, stack, withHeaders, withMeta, type Fetch, type Layer } from "../fetch.ts";
 import { createRetryBudget, retry, type RetryBudget, type RetryOptions } from "./index.ts";
 
 const roomy = (clock: ManualClock) => createRetryBudget({ ratio: 1, minPerSecond: 100, ttl: 10_000, clock });
@@ -49,6 +49,24 @@ describe("retry", () => {
     expect(response.status).toBe(200);
     expect(upstream.requests.map((r) => r.headers.get("weft-attempt"))).toEqual(["1", "2"]);
     expect(log.retries).toEqual([2]);
+  });
+
+  it("starts every retry from the request's headers as they came, whatever the layers below did to the first try", async () => {
+    const clock = createManualClock();
+    const upstream = fakeUpstream([503, 200]);
+    // The request reaches retry as the stack's own copy (as below `deadline()`), and the layer
+    // under retry edits each try's headers where it can.
+    const own: Layer = (next) => (request) => next(derive(request, {}));
+    const tag: Layer = (next) => (request) => next(withHeaders(request, (headers) => headers.append("x-hop", "b")));
+    const fetch = stack(upstream, own, retry({ limit: 1, on: ["5xx"], budget: roomy(clock), clock, random: () => 0.5 }), tag);
+    const caller = new Request("http://orders/items", { headers: { "x-hop": "a" } });
+    expect((await clock.run(fetch(caller))).status).toBe(200);
+    expect(upstream.requests.map((r) => [r.headers.get("weft-attempt"), r.headers.get("x-hop")])).toEqual([
+      ["1", "a, b"],
+      ["2", "a, b"],
+    ]);
+    expect(caller.headers.get("x-hop")).toBe("a");
+    expect(caller.headers.has("weft-attempt")).toBe(false);
   });
 
   it("returns the last upstream response, as it came, when the retries run out", async () => {

@@ -2,11 +2,11 @@
 import { sleep, systemClock, type Clock, type Random } from "../clock.ts";
 import { timeout } from "../deadline/index.ts";
 import { MeshError } from "../errors.ts";
-import { derive, metaOf, type Layer } from "../fetch.ts";
+import { derive, metaOf, withHeaders, type Layer } from "../fetch.ts";
 import { DEFAULT_BACKOFF, backoffDelay, retryAfterMs, type Backoff } from "./backoff.ts";
 import type { RetryBudget } from "./budget.ts";
 import { classify, type RetryOn } from "./classify.ts";
-import { replayBody } from "./body.ts";
+import { replayBody, type TryBody } from "./body.ts";
 
 /** The request header numbering each try: 1 for the first, 2.. for retries (SPEC.md section 1). */
 export const ATTEMPT_HEADER = "weft-attempt";
@@ -73,14 +73,18 @@ export function retry(options: RetryOptions): Layer {
     const next = options.perTryTimeout ? timeout(options.perTryTimeout, { clock })(inner) : inner;
     return async (request) => {
       budget.deposit();
-      if (!(limit >= 1) || on.length === 0) return next(numbered(request, 1, {}));
+      if (!(limit >= 1) || on.length === 0) return next(withHeaders(request, firstTry));
       const body = await replayBody(request, cap);
       let init = body.first();
+      // The first try of a request whose body goes as it is can be the request itself, when
+      // it is the stack's own copy (`withHeaders`); the layers below may then change its
+      // headers, so every retry starts from the headers as they came.
+      const headers = new Headers(request.headers);
       for (let attempt = 1; ; attempt++) {
         let response: Response | undefined;
         let error: unknown;
         try {
-          response = await next(numbered(request, attempt, init));
+          response = await next(attempt === 1 && init.body === undefined ? withHeaders(request, firstTry) : numbered(request, attempt, init, headers));
         } catch (e) {
           error = e;
         }
@@ -119,9 +123,11 @@ export function retry(options: RetryOptions): Layer {
   };
 }
 
-/** The request for try `attempt`: `weft-attempt` set and the try's body in place. */
-function numbered(request: Request, attempt: number, body: RequestInit & { duplex?: "half" }): Request {
-  const headers = new Headers(request.headers);
+/** Marks a request as the first try. */
+const firstTry = (headers: Headers) => headers.set(ATTEMPT_HEADER, "1");
+
+/** A copy of `request` for try `attempt`: `headers` with `weft-attempt` set, and the try's body. */
+function numbered(request: Request, attempt: number, body: TryBody, headers: Headers): Request {
   headers.set(ATTEMPT_HEADER, String(attempt));
   return derive(request, { ...body, headers } as RequestInit);
 }
