@@ -1,0 +1,239 @@
+/**
+ * The sidecar assembled: the core's proxy (`src/proxy`) behind three Node listeners
+ * (outbound 4140, inbound 4143, admin 4191), upstream pools, the control-plane link, and the
+ * graceful drain a pod's termination asks for.
+ */
+import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { decodeJwt } from "jose";
+import { MeshError } from "../src/core/errors.ts";
+import type { Fetch } from "../src/core/fetch.ts";
+import { createRegistry } from "../src/core/metrics/index.ts";
+import { createTrustBundle, createVerifier, type Verifier } from "../src/identity/index.ts";
+import { CONTROL_AUDIENCE, createControlClient, createProxy, type Proxy, type Registration } from "../src/proxy/index.ts";
+import { createAdminHandler } from "./admin.ts";
+import { createBridge } from "./bridge.ts";
+import type { ListenAddress, SidecarConfig } from "./config.ts";
+import { createControlLink } from "./control-link.ts";
+import { reason, type Log } from "./log.ts";
+import { createUpstreams, DEFAULT_INBOUND_CONNECT_TIMEOUT_MS } from "./upstream.ts";
+
+/**
+ * Time allowed for a control-plane call other than a long-poll: 10 s. A hung call must not
+ * hold up lease renewal or the drain; a long-poll has its own limit (its wait plus slack).
+ */
+export const DEFAULT_CONTROL_CALL_TIMEOUT_MS = 10_000;
+
+/**
+ * Idle keep-alive time on the outbound listener (the app's connections): 65 s, above the idle
+ * timeouts of common HTTP clients (Node's agent 5 s, Go's `http.Transport` 90 s is the
+ * exception) so the client, not the sidecar, closes an idle connection and a request never
+ * races a closing socket. The inbound listener keeps Node's 5 s, above the 3 s of the pools
+ * other sidecars reach it with.
+ */
+export const DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS = 65_000;
+
+/** Options of `createSidecar`. */
+export interface SidecarOptions {
+  config: SidecarConfig;
+  log: Log;
+  /** Reaches the control plane; the global `fetch` by default. */
+  controlFetch?: typeof fetch;
+  /** Reads the projected ServiceAccount token; reads `config.tokenPath` by default. */
+  readToken?: () => Promise<string>;
+}
+
+/** The addresses the listeners are bound to (ports resolved when 0 was asked). */
+export interface BoundAddresses {
+  outbound: ListenAddress;
+  inbound: ListenAddress;
+  admin: ListenAddress;
+}
+
+/** A running sidecar. Per process. */
+export interface Sidecar {
+  /** Binds the listeners and starts the control link; resolves once listening (not yet ready). */
+  start(): Promise<BoundAddresses>;
+  /** Undefined when ready to serve; otherwise why not. */
+  notReady(): string | undefined;
+  /**
+   * The graceful drain: not ready at once, the endpoint deregistered, listeners closed to new
+   * connections, in-flight requests given up to the grace period, then everything closed.
+   */
+  drain(): Promise<void>;
+  /** Resolves when a drain has finished (started by a signal or by `POST /shutdown`). */
+  drained(): Promise<void>;
+}
+
+/** Wraps the global `fetch` with a timeout for every control call except snapshot long-polls. */
+function withTimeout(base: typeof fetch): Fetch {
+  return (request) => {
+    const longPoll = request.url.includes("/v1/snapshot") && request.url.includes("wait=");
+    return longPoll ? base(request) : base(request, { signal: AbortSignal.any([request.signal, AbortSignal.timeout(DEFAULT_CONTROL_CALL_TIMEOUT_MS)]) });
+  };
+}
+
+function listen(server: Server, address: ListenAddress): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => {
+      server.off("error", reject);
+      const bound = server.address() as AddressInfo;
+      resolve({ host: address.host, port: bound.port });
+    });
+  });
+}
+
+/** Creates a sidecar from its config; nothing is bound until `start()`. */
+export function createSidecar(options: SidecarOptions): Sidecar {
+  const { config, log } = options;
+  const registry = createRegistry();
+  const readToken = options.readToken ?? (async () => (await readFile(config.tokenPath, "utf8")).trim());
+  const client = createControlClient({
+    fetch: withTimeout(options.controlFetch ?? fetch),
+    url: config.controlUrl,
+    credential: { kind: "serviceAccount", token: readToken },
+  });
+
+  // Other pods' inbound ports, and the app on localhost, each with its own pools and timeouts.
+  const peers = createUpstreams();
+  const app = createUpstreams({ connectTimeoutMs: DEFAULT_INBOUND_CONNECT_TIMEOUT_MS });
+  const appFetch = app.fetch(config.appOrigin);
+
+  let latestJwks: unknown = { keys: [] };
+  const bundle = createTrustBundle({ fetchJwks: async () => latestJwks });
+  let verifier: Verifier | undefined;
+  let proxy: Proxy | undefined;
+  let draining = false;
+  let drainDone: Promise<void> | undefined;
+  let resolveDrained!: () => void;
+  const drainedPromise = new Promise<void>((resolve) => (resolveDrained = resolve));
+
+  const notLoaded = () => Promise.reject(new MeshError("no-endpoints", "the sidecar has not loaded its config from the control plane yet"));
+  const outbound: Fetch = (request) => (proxy ? proxy.outbound(request) : notLoaded());
+  const inbound: Fetch = (request) => (proxy ? proxy.inbound(request) : notLoaded());
+
+  /** The first snapshot makes the proxy (the pod's identity is known by then); each one updates it. */
+  const apply = async (snapshot: Parameters<Proxy["update"]>[0]) => {
+    latestJwks = snapshot.jwks;
+    await bundle.set(snapshot.jwks);
+    if (!proxy) {
+      const issuer = client.issuer();
+      if (issuer === undefined) throw new MeshError("unauthenticated", "the control plane's issuer is not known yet");
+      const { sub } = decodeJwt(await client.tokens.token(CONTROL_AUDIENCE));
+      verifier = createVerifier({ bundle, issuer, audience: config.service, trustDomain: config.trustDomain });
+      proxy = createProxy({
+        service: config.service,
+        ...(typeof sub === "string" && { identity: sub }),
+        registry,
+        tokens: client.tokens,
+        verifier,
+        app: appFetch,
+        connect: (endpoint) => {
+          if (!/^https?:\/\//.test(endpoint.address)) {
+            return () => Promise.reject(new MeshError("upstream-unreachable", `endpoint ${endpoint.id} (${endpoint.address}) is reachable only from Workers`));
+          }
+          return peers.fetch(new URL(endpoint.address).origin);
+        },
+      });
+      log("info", "identity-loaded", { id: sub });
+    }
+    proxy.update(snapshot);
+    const origins = new Set<string>();
+    for (const service of snapshot.services) {
+      for (const endpoint of service.endpoints ?? []) {
+        if (/^https?:\/\//.test(endpoint.address)) origins.add(new URL(endpoint.address).origin);
+      }
+    }
+    peers.retain(origins);
+  };
+
+  const registration: Registration = { address: config.advertisedAddress, ttl: `${Math.round(config.leaseTtlMs)}ms` };
+  if (config.weight !== undefined) registration.weight = config.weight;
+  if (config.zone !== undefined) registration.zone = config.zone;
+  const link = createControlLink({
+    client,
+    service: config.service,
+    endpointId: config.podName,
+    registration,
+    leaseTtlMs: config.leaseTtlMs,
+    snapshotWaitS: config.snapshotWaitS,
+    statsIntervalMs: config.statsIntervalMs,
+    apply,
+    takeStats: () => registry.takeDelta(),
+    log,
+  });
+
+  const outboundBridge = createBridge({ target: "proxy", fetch: outbound, maxInFlight: config.maxInFlight, draining: () => draining });
+  const inboundBridge = createBridge({ target: "origin", fetch: inbound, maxInFlight: config.maxInFlight, draining: () => draining });
+  // Deadlines bound requests, so Node's own 5-minute request timeout is off (it would cut long streams).
+  const outboundServer = createServer({ keepAliveTimeout: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, requestTimeout: 0, noDelay: true }, outboundBridge.handle);
+  const inboundServer = createServer({ requestTimeout: 0, noDelay: true }, inboundBridge.handle);
+
+  const notReady = (): string | undefined => {
+    if (draining) return "draining";
+    const status = link.status();
+    if (!status.identity) return "no identity yet (waiting for the control plane to accept the ServiceAccount token)";
+    if (status.version < 0 || !proxy) return "no config yet (waiting for the first snapshot)";
+    return undefined;
+  };
+
+  const drain = (): Promise<void> => {
+    drainDone ??= (async () => {
+      draining = true;
+      log("info", "draining", { inFlight: outboundBridge.inFlight() + inboundBridge.inFlight(), graceMs: config.shutdownGraceMs });
+      // Leave the mesh first, so peers stop choosing this pod while it still answers them.
+      await link.stop({ deregister: true });
+      outboundServer.close();
+      inboundServer.close();
+      outboundServer.closeIdleConnections();
+      inboundServer.closeIdleConnections();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const graceOver = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), config.shutdownGraceMs)));
+      const finished = await Promise.race([Promise.all([outboundBridge.idle(), inboundBridge.idle()]).then(() => true), graceOver]);
+      clearTimeout(timer);
+      if (!finished) log("warn", "drain-grace-expired", { abandoned: outboundBridge.inFlight() + inboundBridge.inFlight() });
+      outboundServer.closeAllConnections();
+      inboundServer.closeAllConnections();
+      await Promise.race([link.flushStats(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+      await Promise.all([peers.destroy(), app.destroy()]);
+      adminServer.closeAllConnections();
+      await new Promise<void>((resolve) => adminServer.close(() => resolve()));
+      log("info", "drained", {});
+      resolveDrained();
+    })();
+    return drainDone;
+  };
+
+  const adminServer = createServer(
+    { noDelay: true },
+    createAdminHandler({
+      metrics: () => registry.expose(),
+      notReady,
+      shutdownToken: config.adminShutdownToken,
+      shutdown: () => void drain(),
+    }),
+  );
+
+  return {
+    async start() {
+      const [outboundAddress, inboundAddress, adminAddress] = await Promise.all([
+        listen(outboundServer, config.outbound),
+        listen(inboundServer, config.inbound),
+        listen(adminServer, config.admin),
+      ]);
+      log("info", "listening", { outbound: outboundAddress, inbound: inboundAddress, admin: adminAddress, service: config.service, pod: config.podName });
+      link.start().then(
+        () => {
+          if (!draining) log("info", "ready", { version: link.status().version });
+        },
+        (error: unknown) => log("error", "control-link-failed", { reason: reason(error) }),
+      );
+      return { outbound: outboundAddress, inbound: inboundAddress, admin: adminAddress };
+    },
+    notReady,
+    drain,
+    drained: () => drainedPromise,
+  };
+}

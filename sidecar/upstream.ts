@@ -1,0 +1,173 @@
+/**
+ * The sidecar's way onto the network: a `Fetch` per origin (another pod's inbound port, or
+ * this pod's app) over an undici connection pool with keep-alive, driven through undici's
+ * low-level `dispatch` so that no Node or Web stream is made for a response nobody reads.
+ */
+import { Pool } from "undici";
+import type { Dispatcher } from "undici";
+import { MeshError } from "../src/core/errors.ts";
+import type { Fetch } from "../src/core/fetch.ts";
+import { BodySource, StreamedResponse } from "./body.ts";
+import { isHopByHop } from "./hop-by-hop.ts";
+
+/**
+ * Time allowed to open a connection to another pod: 1 s, linkerd2-proxy's outbound connect
+ * timeout (`LINKERD2_PROXY_OUTBOUND_CONNECT_TIMEOUT`, the chart's `1000ms`).
+ */
+export const DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS = 1_000;
+
+/**
+ * Time allowed to open a connection to the app on localhost: 100 ms, the Linkerd chart's
+ * inbound connect timeout (`proxy.inboundConnectTimeout`); the proxy's own default is 300 ms.
+ */
+export const DEFAULT_INBOUND_CONNECT_TIMEOUT_MS = 100;
+
+/**
+ * How long an idle pooled connection is kept: 3 s, linkerd2-proxy's HTTP/1 pool idle timeout.
+ * It is below the 5 s `keepAliveTimeout` of Node's server (and this sidecar's inbound
+ * listener), so the client side closes first and a request never races a closing socket.
+ */
+export const DEFAULT_POOL_IDLE_TIMEOUT_MS = 3_000;
+
+/** Options of `createUpstreams`. */
+export interface UpstreamOptions {
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** Most connections per origin; unlimited when absent (each waits for none). */
+  connections?: number;
+}
+
+/** Connection pools by origin. Per process: every request to an origin shares its pool. */
+export interface Upstreams {
+  /** A `Fetch` that sends each request to `origin` (`http://host:port`), keeping its path and headers. */
+  fetch(origin: string): Fetch;
+  /** Closes (gracefully) the pools of origins not in `keep`. */
+  retain(keep: ReadonlySet<string>): void;
+  /** Closes every pool; in-flight requests finish first. */
+  close(): Promise<void>;
+  /** Destroys every pool at once. */
+  destroy(): Promise<void>;
+}
+
+/** Creates the pools. */
+export function createUpstreams(options: UpstreamOptions = {}): Upstreams {
+  const pools = new Map<string, { pool: Pool; fetch: Fetch }>();
+  const poolOptions: Pool.Options = {
+    connect: { timeout: options.connectTimeoutMs ?? DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS, noDelay: true },
+    keepAliveTimeout: options.idleTimeoutMs ?? DEFAULT_POOL_IDLE_TIMEOUT_MS,
+    // The mesh's deadlines bound a call; these are only undici's backstops, off.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  };
+  if (options.connections !== undefined) poolOptions.connections = options.connections;
+
+  return {
+    fetch(origin) {
+      let entry = pools.get(origin);
+      if (entry === undefined) {
+        const pool = new Pool(origin, poolOptions);
+        // A failed connection is the request's error, reported through its handler.
+        pool.on("connectionError", () => {});
+        entry = { pool, fetch: (request) => dispatch(pool, request) };
+        pools.set(origin, entry);
+      }
+      return entry.fetch;
+    },
+    retain(keep) {
+      for (const [origin, { pool }] of pools) {
+        if (keep.has(origin)) continue;
+        pools.delete(origin);
+        pool.close().catch(() => {});
+      }
+    },
+    async close() {
+      const all = [...pools.values()];
+      pools.clear();
+      await Promise.all(all.map(({ pool }) => pool.close().catch(() => {})));
+    },
+    async destroy() {
+      const all = [...pools.values()];
+      pools.clear();
+      await Promise.all(all.map(({ pool }) => pool.destroy().catch(() => {})));
+    },
+  };
+}
+
+/** The path and query of an absolute URL string, without parsing it whole. */
+export function pathOf(url: string): string {
+  const slash = url.indexOf("/", url.indexOf("//") + 2);
+  return slash < 0 ? "/" : url.slice(slash);
+}
+
+/** An abort reason as the `Error` undici's abort takes. */
+const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason ?? "aborted")));
+
+/** Statuses whose responses never have a body (RFC 9110 sections 15.3.5, 15.4.5). */
+const isBodyless = (status: number) => status === 204 || status === 304;
+
+/**
+ * Sends `request` through `pool` and resolves with the response as soon as its headers are
+ * in; the body follows as a `BodySource`. The request's signal aborts the call. Failures
+ * before the response are `upstream-unreachable`, which the retry and failure-accrual layers
+ * read as a failed connection; an abort rejects with the signal's reason (the deadline layer's).
+ */
+function dispatch(pool: Pool, request: Request): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
+    const signal = request.signal;
+    if (signal.aborted) return reject(signal.reason);
+    const headers: string[] = [];
+    for (const [name, value] of request.headers) if (!isHopByHop(name)) headers.push(name, value);
+    const method = request.method;
+    const body = request.body;
+    let abort: ((reason?: Error) => void) | undefined;
+    let source: BodySource | undefined;
+    let settled = false;
+    const onAbort = () => abort?.(asError(signal.reason));
+    signal.addEventListener("abort", onAbort, { once: true });
+    const done = () => signal.removeEventListener("abort", onAbort);
+
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abortCall) {
+        abort = abortCall;
+        if (signal.aborted) abortCall(asError(signal.reason));
+      },
+      onHeaders(status, rawHeaders, resume) {
+        // Informational responses (103 Early Hints) are not passed on.
+        if (status < 200) return true;
+        const responseHeaders = new Headers();
+        for (let i = 0; i < rawHeaders.length; i += 2) {
+          const name = rawHeaders[i]!.toString("latin1").toLowerCase();
+          if (!isHopByHop(name)) responseHeaders.append(name, rawHeaders[i + 1]!.toString("latin1"));
+        }
+        const init: ResponseInit = { status, headers: responseHeaders };
+        settled = true;
+        if (method === "HEAD" || isBodyless(status)) {
+          resolve(new StreamedResponse(null, init));
+          return true;
+        }
+        source = new BodySource(resume, (reason) => abort?.(asError(reason)));
+        resolve(new StreamedResponse(source, init));
+        return true;
+      },
+      onData(chunk) {
+        return source === undefined ? true : source.push(chunk);
+      },
+      onComplete() {
+        done();
+        source?.end();
+      },
+      onError(error) {
+        done();
+        if (!settled) {
+          settled = true;
+          if (signal.aborted) reject(signal.reason);
+          else reject(new MeshError("upstream-unreachable", "the connection to the endpoint failed", { cause: error }));
+          return;
+        }
+        source?.fail(error);
+      },
+    };
+    const options: Dispatcher.DispatchOptions = { path: pathOf(request.url), method, headers, body: body as unknown as Dispatcher.DispatchOptions["body"] };
+    pool.dispatch(options, handler);
+  });
+}
