@@ -222,6 +222,8 @@ export interface PodOptions {
   env?: Record<string, string>;
   /** Wait until `/ready` (default true). */
   ready?: boolean;
+  /** Written as the projected token instead of one the cluster signs. */
+  token?: string;
 }
 
 /** Starts a pod against `mesh`'s control plane. */
@@ -229,7 +231,8 @@ export async function startPod(mesh: { control: RunningControl; cluster: Cluster
   const { ip, name, service } = options;
   const app = await startApp(ip, name);
   const tokenFile = join(mesh.dir, `${name}.token`);
-  await mesh.cluster.project(tokenFile, options.namespace ?? "shop", options.serviceAccount ?? service, name);
+  if (options.token === undefined) await mesh.cluster.project(tokenFile, options.namespace ?? "shop", options.serviceAccount ?? service, name);
+  else writeFileSync(tokenFile, options.token);
   const [outbound, inbound, adminPort] = await Promise.all([freePort(ip), freePort(ip), freePort(ip)]);
   const sidecar = spawnSidecar(
     {
