@@ -29,14 +29,16 @@ export interface RequestMeta {
   deadline?: number;
 }
 
-const metas = new WeakMap<Request, RequestMeta>();
-
-/** Requests `derive` made: copies no one outside the stack holds, so the layers below may change them. */
-const derived = new WeakSet<Request>();
+/**
+ * What the mesh keeps per request: its metadata, and whether `derive` made it (a copy no one
+ * outside the stack holds, so the layers below may change it). One table, since each entry
+ * in a weak table has a cost of its own at every garbage collection.
+ */
+const entries = new WeakMap<Request, { meta: RequestMeta; derived: boolean }>();
 
 /** The mesh's metadata for `request`; an empty object when no layer set any. */
 export function metaOf(request: Request): RequestMeta {
-  return metas.get(request) ?? {};
+  return entries.get(request)?.meta ?? {};
 }
 
 /**
@@ -50,8 +52,7 @@ export function metaOf(request: Request): RequestMeta {
  */
 export function derive(request: Request, init: RequestInit = {}, meta?: RequestMeta): Request {
   const next = new Request(request, init);
-  metas.set(next, { ...metaOf(request), ...meta });
-  derived.add(next);
+  entries.set(next, { meta: { ...metaOf(request), ...meta }, derived: true });
   return next;
 }
 
@@ -63,7 +64,7 @@ export function derive(request: Request, init: RequestInit = {}, meta?: RequestM
  * copy's signal to the original's, and a call would otherwise pay for one per layer.
  */
 export function withHeaders(request: Request, edit: (headers: Headers) => void): Request {
-  if (derived.has(request)) {
+  if (entries.get(request)?.derived) {
     edit(request.headers);
     return request;
   }
@@ -74,6 +75,6 @@ export function withHeaders(request: Request, edit: (headers: Headers) => void):
 
 /** Attaches `meta` to `request` itself (merged with what it has), returning the request. */
 export function withMeta(request: Request, meta: RequestMeta): Request {
-  metas.set(request, { ...metaOf(request), ...meta });
+  entries.set(request, { meta: { ...metaOf(request), ...meta }, derived: entries.get(request)?.derived ?? false });
   return request;
 }
