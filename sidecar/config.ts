@@ -72,8 +72,11 @@ export interface SidecarConfig {
   podName: string;
   /** The inbound origin other pods reach (`http://<pod IP>:<inbound port>`). */
   advertisedAddress: string;
-  /** The app's origin, where inbound requests go (`http://127.0.0.1:<app port>`). */
-  appOrigin: string;
+  /**
+   * The app's origin, where inbound requests go (`http://127.0.0.1:<app port>`); undefined for
+   * a pod that only calls out (a Job without ports): it then registers no endpoint.
+   */
+  appOrigin: string | undefined;
   outbound: ListenAddress;
   inbound: ListenAddress;
   admin: ListenAddress;
@@ -143,7 +146,7 @@ const EnvSchema = z.object({
   WEFT_POD_NAME: z.string().regex(/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/, "must be a DNS name such as web-7d4b9c-x2x8q").optional(),
   WEFT_POD_IP: z.string().min(1).optional(),
   WEFT_ADVERTISED_ADDRESS: origin.optional(),
-  WEFT_APP_PORT: port("WEFT_APP_PORT"),
+  WEFT_APP_PORT: port("WEFT_APP_PORT").optional(),
   WEFT_APP_HOST: z.string().min(1).default("127.0.0.1"),
   WEFT_OUTBOUND_LISTEN: listen.prefault(`127.0.0.1:${DEFAULT_OUTBOUND_PORT}`),
   WEFT_INBOUND_LISTEN: listen.prefault(`0.0.0.0:${DEFAULT_INBOUND_PORT}`),
@@ -187,7 +190,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
   }
   const ports = [e.WEFT_OUTBOUND_LISTEN, e.WEFT_INBOUND_LISTEN, e.WEFT_ADMIN_LISTEN].map((l) => l.port).filter((p) => p !== 0);
   if (new Set(ports).size !== ports.length) problems.push("WEFT_OUTBOUND_LISTEN, WEFT_INBOUND_LISTEN and WEFT_ADMIN_LISTEN must use different ports");
-  if (ports.includes(e.WEFT_APP_PORT) && ["127.0.0.1", "localhost", "::1"].includes(e.WEFT_APP_HOST)) problems.push("WEFT_APP_PORT must differ from the sidecar's own ports");
+  if (e.WEFT_APP_PORT !== undefined && ports.includes(e.WEFT_APP_PORT) && ["127.0.0.1", "localhost", "::1"].includes(e.WEFT_APP_HOST)) problems.push("WEFT_APP_PORT must differ from the sidecar's own ports");
   if (problems.length) return { ok: false, problems };
   const podName = e.WEFT_POD_NAME ?? hostname().toLowerCase();
   return {
@@ -199,7 +202,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       tokenPath: e.WEFT_TOKEN_PATH,
       podName,
       advertisedAddress: advertised!,
-      appOrigin: `http://${urlHost(e.WEFT_APP_HOST)}:${e.WEFT_APP_PORT}`,
+      appOrigin: e.WEFT_APP_PORT === undefined ? undefined : `http://${urlHost(e.WEFT_APP_HOST)}:${e.WEFT_APP_PORT}`,
       outbound: e.WEFT_OUTBOUND_LISTEN,
       inbound: e.WEFT_INBOUND_LISTEN,
       admin: e.WEFT_ADMIN_LISTEN,

@@ -30,7 +30,8 @@ export interface ControlLinkOptions {
   /** This pod's service and endpoint id, and what to register. */
   service: string;
   endpointId: string;
-  registration: Registration;
+  /** What to register; absent for a pod that serves nothing (it only calls out). */
+  registration?: Registration;
   leaseTtlMs: number;
   /** Seconds each snapshot long-poll is held. */
   snapshotWaitS: number;
@@ -148,13 +149,13 @@ export function createControlLink(options: ControlLinkOptions): ControlLink {
   };
 
   /** Registers the pod's endpoint and renews its lease at a third of its length. */
-  const register = async () => {
+  const register = async (registration: Registration) => {
     const every = Math.max(1_000, Math.floor(options.leaseTtlMs / 3));
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        await client.register(options.service, options.endpointId, options.registration);
-        if (!status.registered) log("info", "endpoint-registered", { service: options.service, id: options.endpointId, address: options.registration.address });
+        await client.register(options.service, options.endpointId, registration);
+        if (!status.registered) log("info", "endpoint-registered", { service: options.service, id: options.endpointId, address: registration.address });
         status.registered = true;
         failures = 0;
         await pause(every);
@@ -189,7 +190,7 @@ export function createControlLink(options: ControlLinkOptions): ControlLink {
       void follow(() => loaded());
       await Promise.race([first, new Promise<void>((resolve) => stopping.signal.addEventListener("abort", () => resolve(), { once: true }))]);
       if (stopping.signal.aborted) return;
-      registering = register();
+      if (options.registration) registering = register(options.registration);
       statsTimer = setInterval(() => void flushStats(), options.statsIntervalMs);
     },
     status: () => ({ ...status }),

@@ -99,7 +99,9 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   // Other pods' inbound ports, and the app on localhost, each with its own pools and timeouts.
   const peers = createUpstreams();
   const app = createUpstreams({ connectTimeoutMs: DEFAULT_INBOUND_CONNECT_TIMEOUT_MS });
-  const appFetch = app.fetch(config.appOrigin);
+  const appFetch: Fetch = config.appOrigin
+    ? app.fetch(config.appOrigin)
+    : () => Promise.reject(new MeshError("no-endpoints", "this pod serves no app port (WEFT_APP_PORT is not set)"));
 
   let latestJwks: unknown = { keys: [] };
   const bundle = createTrustBundle({ fetchJwks: async () => latestJwks });
@@ -156,7 +158,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     client,
     service: config.service,
     endpointId: config.podName,
-    registration,
+    ...(config.appOrigin !== undefined && { registration }),
     leaseTtlMs: config.leaseTtlMs,
     snapshotWaitS: config.snapshotWaitS,
     statsIntervalMs: config.statsIntervalMs,
