@@ -1,18 +1,20 @@
 /**
  * The client app of `bench/router.ts`, in workerd: `GET /mesh` calls service `b` through its
  * router (app → router → router → app), `GET /direct` calls b's app over a direct service
- * binding (app → app), so both paths start and end in the same place.
+ * binding (app → app), and `GET /relay` through two plain forwarding workers (the cost of the
+ * two extra hops alone), so every path starts and ends in the same place.
  */
 interface Env {
   MESH: Fetcher;
   DIRECT: Fetcher;
+  RELAY: Fetcher;
 }
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const path = new URL(request.url).pathname;
-    const target = path === "/mesh" ? env.MESH : path === "/direct" ? env.DIRECT : undefined;
-    if (!target) return new Response("GET /mesh or /direct", { status: 404 });
+    const target = path === "/mesh" ? env.MESH : path === "/direct" ? env.DIRECT : path === "/relay" ? env.RELAY : undefined;
+    if (!target) return new Response("GET /mesh, /direct or /relay", { status: 404 });
     const answer = await target.fetch("http://b/");
     return new Response(await answer.text(), { status: answer.status });
   },

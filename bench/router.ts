@@ -1,9 +1,10 @@
 /**
  * `npm run bench:router`: what two router hops cost, in workerd. The same client app calls the
  * same no-op app either through the mesh (app → router a → router b → app) or over a direct
- * service binding (app → app); both are driven over HTTP from Node, interleaved, in the same
- * run. Prints p50/p99 latency and requests per second of each, the added latency and the
- * throughput ratio; the last line is JSON.
+ * service binding (app → app), or through two plain forwarding workers (the floor cost of two
+ * extra binding hops, with no mesh logic); all are driven over HTTP from Node, interleaved, in
+ * the same run. Prints p50/p99 latency and requests per second of each, the added latency and
+ * the throughput ratio; the last line is JSON.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -90,22 +91,26 @@ try {
       { service: "b", secret: secrets.b!, app: { worker: "bench-upstream" } },
     ],
     apps: [
-      { name: "bench-client", entry: "bench/router-client.ts", mesh: "a", services: { DIRECT: "bench-upstream" }, port },
+      { name: "bench-client", entry: "bench/router-client.ts", mesh: "a", services: { DIRECT: "bench-upstream", RELAY: "relay-a" }, port },
+      { name: "relay-a", entry: "bench/router-relay.ts", services: { NEXT: "relay-b" } },
+      { name: "relay-b", entry: "bench/router-relay.ts", services: { NEXT: "bench-upstream" } },
       { name: "bench-upstream", entry: "bench/router-upstream.ts" },
     ],
   });
   const base = `http://127.0.0.1:${port}`;
-  const modes = { mesh: `${base}/mesh`, direct: `${base}/direct` } as const;
+  const modes = { mesh: `${base}/mesh`, direct: `${base}/direct`, relay: `${base}/relay` } as const;
   try {
     // Warm up: tokens, config, JIT, connections.
     for (const url of Object.values(modes)) for (let i = 0; i < 300; i++) await once(url);
     const rows: Record<keyof typeof modes, { p50: number[]; p99: number[]; rps: number[] }> = {
       mesh: { p50: [], p99: [], rps: [] },
       direct: { p50: [], p99: [], rps: [] },
+      relay: { p50: [], p99: [], rps: [] },
     };
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which mode goes first, so drift on a shared machine hits both alike.
-      const order = round % 2 === 0 ? (["mesh", "direct"] as const) : (["direct", "mesh"] as const);
+      const orders = [["mesh", "direct", "relay"], ["direct", "relay", "mesh"], ["relay", "mesh", "direct"]] as const;
+      const order = orders[round % orders.length]!;
       for (const mode of order) {
         const { p50, p99 } = await latencies(modes[mode]);
         rows[mode].p50.push(p50);
@@ -120,8 +125,10 @@ try {
       "",
       "path                               p50 ms   p99 ms   req/s",
       `app → app (direct binding)         ${fmt(m("direct", "p50")).padStart(6)}   ${fmt(m("direct", "p99")).padStart(6)}   ${fmt(m("direct", "rps"), 0).padStart(5)}`,
+      `app → relay → relay → app          ${fmt(m("relay", "p50")).padStart(6)}   ${fmt(m("relay", "p99")).padStart(6)}   ${fmt(m("relay", "rps"), 0).padStart(5)}`,
       `app → router → router → app        ${fmt(m("mesh", "p50")).padStart(6)}   ${fmt(m("mesh", "p99")).padStart(6)}   ${fmt(m("mesh", "rps"), 0).padStart(5)}`,
       `added by the two router hops       ${fmt(m("mesh", "p50") - m("direct", "p50")).padStart(6)}   ${fmt(m("mesh", "p99") - m("direct", "p99")).padStart(6)}   ×${fmt(m("mesh", "rps") / m("direct", "rps"))}`,
+      `  of which two bare binding hops   ${fmt(m("relay", "p50") - m("direct", "p50")).padStart(6)}   ${fmt(m("relay", "p99") - m("direct", "p99")).padStart(6)}   ×${fmt(m("relay", "rps") / m("direct", "rps"))}`,
       "",
       "target: the two router hops add under 1 ms at p50 locally",
     ];
@@ -132,6 +139,7 @@ try {
         added_p50_ms: Number(fmt(m("mesh", "p50") - m("direct", "p50"), 3)),
         added_p99_ms: Number(fmt(m("mesh", "p99") - m("direct", "p99"), 3)),
         rps_ratio_to_direct: Number(fmt(m("mesh", "rps") / m("direct", "rps"), 3)),
+        relay_added_p50_ms: Number(fmt(m("relay", "p50") - m("direct", "p50"), 3)),
         direct_p50_ms: Number(fmt(m("direct", "p50"), 3)),
         mesh_p50_ms: Number(fmt(m("mesh", "p50"), 3)),
         direct_rps: Math.round(m("direct", "rps")),
