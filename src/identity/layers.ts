@@ -6,7 +6,7 @@ import type { AuthorizationPolicy, AuthzDecision, AuthzInput, DefaultPolicy } fr
 import { authorize } from "../core/authz/index.ts";
 import { MeshError } from "../core/errors.ts";
 import type { Layer } from "../core/fetch.ts";
-import { derive } from "../core/fetch.ts";
+import { derive, withHeaders } from "../core/fetch.ts";
 import type { TokenSource } from "./token-source.ts";
 import type { Verifier } from "./verifier.ts";
 
@@ -33,9 +33,7 @@ export function attachIdentity(options: AttachIdentityOptions): Layer {
   return (next) => async (request) => {
     const audience = typeof options.audience === "function" ? options.audience(request) : options.audience;
     const token = await options.tokens.token(audience);
-    const headers = new Headers(request.headers);
-    headers.set(IDENTITY_HEADER, token);
-    return next(derive(request, { headers }));
+    return next(withHeaders(request, (headers) => headers.set(IDENTITY_HEADER, token)));
   };
 }
 
