@@ -133,3 +133,45 @@ describe("the router's config", () => {
     expect(seen).toEqual(["v3", "v3"]);
   });
 });
+
+describe("the router's metrics", () => {
+  it("leave the isolate in batches after the response: pushed to the control worker and written to Analytics Engine", async () => {
+    const control = fakeControl();
+    const pushed: unknown[] = [];
+    const controlWithStats = {
+      fetch: async (request: Request) => {
+        if (new URL(request.url).pathname === "/v1/stats") {
+          pushed.push(await request.json());
+          return Response.json({ accepted: true }, { status: 202 });
+        }
+        return control.fetch(request);
+      },
+    };
+    const points: AnalyticsEngineDataPoint[] = [];
+    const tasks: Promise<unknown>[] = [];
+    let now = 0;
+    const app = createRouterApp({
+      env: {
+        WEFT_SERVICE: "web",
+        WEFT_TRUST_DOMAIN: "weft.test",
+        WEFT_BOOTSTRAP_SECRET: SECRET,
+        APP_ORIGIN: "http://127.0.0.1:1",
+        CONTROL: controlWithStats,
+        ORDERS: { fetch: async () => new Response("ok") },
+        WEFT_CONFIG: kv(() => snapshotText(1)),
+        WEFT_STATS_INTERVAL_MS: "1000",
+        WEFT_ANALYTICS: { writeDataPoint: (point: AnalyticsEngineDataPoint) => points.push(point) },
+      },
+      now: () => now,
+    });
+    const waitUntil = { waitUntil: (task: Promise<unknown>) => tasks.push(task) };
+    for (let i = 0; i < 3; i++) await app.outbound(new Request("http://orders/"), waitUntil);
+    expect(pushed).toHaveLength(0); // nothing on the request path before the interval
+    now += 1_000;
+    await app.outbound(new Request("http://orders/"), waitUntil);
+    await Promise.all(tasks);
+    expect(pushed).toHaveLength(1);
+    expect(points).toHaveLength(1);
+    expect(points[0]).toMatchObject({ indexes: ["orders"], blobs: ["outbound", "spiffe://weft.test/worker/web", "orders", "default", "200", "success", ""], doubles: [4, expect.any(Number)] });
+  });
+});
