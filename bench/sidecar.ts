@@ -1,0 +1,285 @@
+/**
+ * bench:sidecar — what the Node sidecar pair costs a call, measured with a load generator
+ * that is not ours (wrk) against one upstream (an nginx answering a fixed body), three ways in
+ * the same run: directly, through Weft's outbound and inbound sidecars (identity, policy,
+ * metrics, balancing: the whole stack), and through two chained nginx reverse proxies.
+ *
+ * Figures: throughput (closed loop, 32 connections), the proxies' CPU time per request
+ * (utime + stime from /proc/<pid>/stat over the run, divided by the requests: the steadiest
+ * figure on a shared machine), p50/p99 latency at about 1,000 requests per second, and each
+ * sidecar's peak RSS (VmHWM). Throughput rounds alternate between the three paths and the
+ * medians are reported.
+ *
+ * wrk 4 has no fixed-rate mode (that is wrk2's `-R`): the latency runs pace wrk with its Lua
+ * `delay()` hook, 10 connections each waiting 10 ms between requests, which offers a little
+ * under 1,000 requests per second (each connection also waits for its response).
+ *
+ * Needs `wrk` and `nginx` (Debian: `apt-get install -y wrk nginx`). BENCH_SECONDS sets the
+ * length of each run (default 4), BENCH_ROUNDS the throughput rounds (default 3).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { request } from "undici";
+import { bundleSidecar } from "../sidecar/bundle.ts";
+import { SIDECAR_NODE_FLAGS } from "../sidecar/node-flags.ts";
+import { startControl } from "../workers/control/local.ts";
+import { ADMIN, TRUST_DOMAIN, admin, createCluster, freePort } from "../tests/sidecar/pods.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const HOST = "127.0.0.1";
+/** The upstream's answer: a small JSON body, as an API would send. */
+const BODY = '{"id":42,"status":"ok","items":[1,2,3],"note":"a fixed answer from the bench upstream"}';
+
+function have(tool: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
+}
+
+if (!have("wrk") || !have("nginx")) {
+  console.error("bench:sidecar needs wrk and nginx on PATH. On Debian or Ubuntu, as root: apt-get install -y wrk nginx");
+  process.exit(1);
+}
+
+const dir = mkdtempSync(join(tmpdir(), "weft-bench-sidecar-"));
+const children: ChildProcess[] = [];
+let stopControl: (() => Promise<void>) | undefined;
+
+async function cleanup() {
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  await stopControl?.().catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+}
+process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
+
+/** Starts one single-process nginx (no master, one worker) with `server` blocks. */
+function nginx(name: string, servers: string, upstreams = ""): ChildProcess {
+  const conf = join(dir, `${name}.conf`);
+  writeFileSync(
+    conf,
+    `daemon off;
+master_process off;
+worker_processes 1;
+pid ${join(dir, `${name}.pid`)};
+error_log ${join(dir, `${name}.error.log`)} error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  ${upstreams}
+  ${servers}
+}
+`,
+  );
+  const child = spawn("nginx", ["-c", conf, "-p", dir], { stdio: "ignore" });
+  children.push(child);
+  return child;
+}
+
+async function waitFor(url: string, headers: Record<string, string> = {}, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      // undici's request, not fetch: fetch does not let the Host header be set.
+      const response = await request(url, { headers });
+      await response.body.dump();
+      if (response.statusCode === 200) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > until) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** CPU time (utime + stime) of `pids`, in microseconds. */
+function cpuMicros(pids: number[]): number {
+  const tick = 1e6 / 100; // USER_HZ is 100 on Linux
+  let total = 0;
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    total += (Number(fields[11]) + Number(fields[12])) * tick;
+  }
+  return total;
+}
+
+/** Peak resident set (VmHWM) of `pid`, in MB. */
+function peakRssMb(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+/** Private (anonymous) resident memory of `pid` now, in MB: RSS less the shared, file-backed pages of the binary. */
+function privateMb(pid: number): number {
+  const match = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+interface WrkResult {
+  rps: number;
+  requests: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+const toMs = (text: string): number => {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(text.trim());
+  if (!match) return NaN;
+  return Number(match[1]) * (match[2] === "us" ? 0.001 : match[2] === "s" ? 1000 : 1);
+};
+
+/** Runs wrk against `url` (with `Host: host`), paced when `paced`. */
+function wrk(url: string, host: string | undefined, seconds: number, paced: boolean): Promise<WrkResult> {
+  const args = ["-t1", paced ? "-c10" : "-c32", `-d${seconds}s`, "--latency"];
+  if (host) args.push("-H", `Host: ${host}`);
+  if (paced) {
+    const script = join(dir, "pace.lua");
+    writeFileSync(script, "function delay()\n  return 10\nend\n");
+    args.push("-s", script);
+  }
+  args.push(url);
+  return new Promise((resolveRun, reject) => {
+    const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
+    child.on("error", reject);
+    child.on("exit", () => {
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+      const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+      const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? "");
+      const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? "");
+      const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+      if (!Number.isFinite(rps) || !Number.isFinite(requests)) reject(new Error(`could not read wrk's output:\n${out}`));
+      else resolveRun({ rps, requests, p50, p99, errors });
+    });
+  });
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+try {
+  // The upstream, and two chained nginx proxies in front of it (keep-alive to their upstreams).
+  const [upstreamPort, nginxOuterPort, nginxInnerPort] = await Promise.all([freePort(HOST), freePort(HOST), freePort(HOST)]);
+  nginx("upstream", `server { listen ${HOST}:${upstreamPort}; location / { default_type application/json; return 200 '${BODY}'; } }`);
+  const proxyBlock = (listen: number, upstream: string) =>
+    `server { listen ${HOST}:${listen}; location / { proxy_pass http://${upstream}; proxy_http_version 1.1; proxy_set_header Connection ""; } }`;
+  const inner = nginx("nginx-inner", proxyBlock(nginxInnerPort, "app"), `upstream app { server ${HOST}:${upstreamPort}; keepalive 64; }`);
+  const outer = nginx("nginx-outer", proxyBlock(nginxOuterPort, "inner"), `upstream inner { server ${HOST}:${nginxInnerPort}; keepalive 64; }`);
+
+  // The Weft pair: a control plane, a cluster it trusts, and two sidecars run from the bundle
+  // the container image ships (sidecar/bundle.ts), with the image's heap flags.
+  const entry = await bundleSidecar(join(dir, "sidecar.mjs"));
+  const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN });
+  stopControl = control.stop;
+  const cluster = await createCluster(control);
+  await admin(control, "POST", "/v1/apply", {
+    resources: [
+      { kind: "Service", name: "bench-client", defaultPolicy: "all-authenticated" },
+      { kind: "Service", name: "bench-upstream", defaultPolicy: "all-authenticated" },
+      { kind: "AuthorizationPolicy", name: "bench-allow", target: { service: "bench-upstream" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
+    ],
+  });
+  const sidecar = async (service: string, ip: string, appPort?: number) => {
+    const token = join(dir, `${service}.token`);
+    await cluster.project(token, "bench", service, `${service}-0`);
+    const [outboundPort, inboundPort, adminPort] = await Promise.all([freePort(ip), freePort(ip), freePort(ip)]);
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "",
+      WEFT_SERVICE: service,
+      WEFT_CONTROL_URL: control.url,
+      WEFT_TRUST_DOMAIN: TRUST_DOMAIN,
+      WEFT_TOKEN_PATH: token,
+      WEFT_POD_NAME: `${service}-0`,
+      WEFT_POD_IP: ip,
+      WEFT_OUTBOUND_LISTEN: `${ip}:${outboundPort}`,
+      WEFT_INBOUND_LISTEN: `${ip}:${inboundPort}`,
+      WEFT_ADMIN_LISTEN: `${ip}:${adminPort}`,
+      WEFT_LOG_LEVEL: "warn",
+    };
+    if (appPort !== undefined) Object.assign(env, { WEFT_APP_PORT: String(appPort), WEFT_APP_HOST: HOST });
+    const child = spawn(process.execPath, [...SIDECAR_NODE_FLAGS, entry], { cwd: ROOT, env, stdio: ["ignore", "ignore", "inherit"] });
+    children.push(child);
+    await waitFor(`http://${ip}:${adminPort}/ready`);
+    return { child, outbound: `http://${ip}:${outboundPort}/`, admin: `http://${ip}:${adminPort}` };
+  };
+  const server = await sidecar("bench-upstream", "127.0.0.3", upstreamPort);
+  const client = await sidecar("bench-client", "127.0.0.2");
+  // The client's sidecar must have seen the server's endpoint registration.
+  await waitFor(client.outbound, { host: "bench-upstream" });
+
+  const paths = {
+    direct: { url: `http://${HOST}:${upstreamPort}/`, host: undefined, pids: [] as number[] },
+    weft: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!] },
+    nginx: { url: `http://${HOST}:${nginxOuterPort}/`, host: undefined, pids: [outer.pid!, inner.pid!] },
+  };
+  for (const path of Object.values(paths)) await waitFor(path.url, path.host ? { host: path.host } : {});
+
+  // Warm-up: JIT-compile the sidecars' hot path and open every pooled connection.
+  await wrk(paths.weft.url, paths.weft.host, 2, false);
+  await wrk(paths.nginx.url, paths.nginx.host, 1, false);
+
+  const runs: Record<keyof typeof paths, { rps: number[]; cpu: number[]; errors: number }> = {
+    direct: { rps: [], cpu: [], errors: 0 },
+    weft: { rps: [], cpu: [], errors: 0 },
+    nginx: { rps: [], cpu: [], errors: 0 },
+  };
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const name of ["direct", "weft", "nginx"] as const) {
+      const path = paths[name];
+      const before = cpuMicros(path.pids);
+      const result = await wrk(path.url, path.host, SECONDS, false);
+      runs[name].rps.push(result.rps);
+      runs[name].cpu.push(path.pids.length ? (cpuMicros(path.pids) - before) / result.requests : 0);
+      runs[name].errors += result.errors;
+    }
+  }
+  const paced: Record<keyof typeof paths, WrkResult> = {
+    direct: await wrk(paths.direct.url, undefined, SECONDS, true),
+    weft: await wrk(paths.weft.url, paths.weft.host, SECONDS, true),
+    nginx: await wrk(paths.nginx.url, undefined, SECONDS, true),
+  };
+  const rss = Math.max(peakRssMb(client.child.pid!), peakRssMb(server.child.pid!));
+  const anon = Math.max(privateMb(client.child.pid!), privateMb(server.child.pid!));
+  const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
+
+  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), nginx: median(runs.nginx.rps) };
+  const cpu = { weft: median(runs.weft.cpu), nginx: median(runs.nginx.cpu) };
+  const rows = [
+    ["path", "rps (median)", "× direct", "CPU µs/req (pair)", "p50 @~1k rps", "p99 @~1k rps", "paced rps", "peak RSS MB", "errors"],
+    ["direct", rps.direct.toFixed(0), "1.00", "-", `${paced.direct.p50.toFixed(3)} ms`, `${paced.direct.p99.toFixed(3)} ms`, paced.direct.rps.toFixed(0), "-", String(runs.direct.errors + paced.direct.errors)],
+    ["weft pair", rps.weft.toFixed(0), (rps.weft / rps.direct).toFixed(2), cpu.weft.toFixed(1), `${paced.weft.p50.toFixed(3)} ms`, `${paced.weft.p99.toFixed(3)} ms`, paced.weft.rps.toFixed(0), rss.toFixed(1), String(runs.weft.errors + paced.weft.errors)],
+    ["nginx pair", rps.nginx.toFixed(0), (rps.nginx / rps.direct).toFixed(2), cpu.nginx.toFixed(1), `${paced.nginx.p50.toFixed(3)} ms`, `${paced.nginx.p99.toFixed(3)} ms`, paced.nginx.rps.toFixed(0), nginxRss.toFixed(1), String(runs.nginx.errors + paced.nginx.errors)],
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  console.log(`\nbench:sidecar — ${ROUNDS} throughput rounds of ${SECONDS} s (wrk -t1 -c32), then ${SECONDS} s paced at ~1,000 rps (wrk -c10 + Lua delay 10 ms)`);
+  for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join("  "));
+  console.log(
+    `\nweft pair vs nginx pair: ${(rps.weft / rps.nginx).toFixed(2)}× the throughput (target ≥ 0.5), ` +
+      `+${(paced.weft.p99 - paced.direct.p99).toFixed(3)} ms p99 at ~1k rps (target < 1 ms), ${rss.toFixed(1)} MB peak RSS per sidecar (target < 80), ` +
+      `of which ${anon.toFixed(1)} MB private (the rest is the Node binary's shared, file-backed pages)`,
+  );
+  console.log(
+    JSON.stringify({
+      bench: "sidecar",
+      added_p50_ms_at_1000rps: round(paced.weft.p50 - paced.direct.p50, 3),
+      added_p99_ms_at_1000rps: round(paced.weft.p99 - paced.direct.p99, 3),
+      nginx_pair_added_p99_ms_at_1000rps: round(paced.nginx.p99 - paced.direct.p99, 3),
+      rps_ratio_to_nginx_pair: round(rps.weft / rps.nginx, 3),
+      rps_ratio_to_direct: round(rps.weft / rps.direct, 3),
+      cpu_us_per_request: round(cpu.weft, 1),
+      nginx_pair_cpu_us_per_request: round(cpu.nginx, 1),
+      peak_rss_mb: round(rss, 1),
+    }),
+  );
+} finally {
+  await cleanup();
+}

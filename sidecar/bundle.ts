@@ -1,0 +1,32 @@
+/**
+ * Builds the sidecar into one JavaScript file (esbuild, ~0.2 s) for images and the bench:
+ * `node sidecar/bundle.ts [outfile]`. Run from the bundle, the process skips Node's
+ * TypeScript stripping and loads one module instead of dozens, which keeps about 40 MB off
+ * its resident memory (measured: 75 MB idle from the bundle, 119 MB from `sidecar/main.ts`).
+ */
+import { resolve } from "node:path";
+import { build } from "esbuild";
+
+/** Where the bundle goes by default (the project's untracked build folder). */
+export const DEFAULT_BUNDLE_PATH = resolve(import.meta.dirname, "../.weft/build/sidecar/main.mjs");
+
+/** Bundles `sidecar/main.ts` and its dependencies (undici, jose, zod) into `outfile`. */
+export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<string> {
+  await build({
+    entryPoints: [resolve(import.meta.dirname, "main.ts")],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node22",
+    // undici is CommonJS and `require`s Node's modules: give the ES module bundle a `require`.
+    banner: { js: 'import { createRequire as __weftRequire } from "node:module"; const require = __weftRequire(import.meta.url);' },
+    logLevel: "warning",
+  });
+  return outfile;
+}
+
+if (import.meta.main) {
+  const outfile = await bundleSidecar(process.argv[2] ? resolve(process.argv[2]) : undefined);
+  process.stdout.write(`${outfile}\n`);
+}
