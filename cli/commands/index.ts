@@ -22,6 +22,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: "apply", summary: "create or update resources from YAML or JSON files, all or none", load: async () => (await import("./apply.ts")).command },
   { name: "diff", summary: "show what `weft apply` would change, changing nothing", load: async () => (await import("./diff.ts")).command },
   { name: "delete", summary: "delete a service, route or authorization policy", load: async () => (await import("./delete.ts")).command },
+  { name: "inject", summary: "add the Weft sidecar to Kubernetes workloads (Deployment, StatefulSet, Job, ...)", load: async () => (await import("./inject.ts")).command },
   { name: "identity", summary: "decode a workload identity token: subject, audience, expiry, key", load: async () => (await import("./identity.ts")).command },
 ];
 
