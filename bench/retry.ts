@@ -11,11 +11,11 @@
  *
  * Run: sh scripts/node.sh node bench/retry.ts
  */
-import type { Clock, TimerHandle } from "../src/core/clock.ts";
 import { sleep } from "../src/core/clock.ts";
 import { stack, type Fetch } from "../src/core/fetch.ts";
 import { DEFAULT_RETRY_BUDGET, createRetryBudget, retry, type RetryBudget } from "../src/core/retry/index.ts";
 import { seededRandom } from "../src/testing/index.ts";
+import { virtualClock } from "./virtual-clock.ts";
 
 const RPS = 200;
 const SECONDS = 60;
@@ -23,62 +23,6 @@ const LATENCY_MS = 10;
 const LIMIT = 2;
 const SEEDS = [1, 2, 3];
 const FAILURE_RATES = [0.1, 0.3];
-
-/** A virtual clock for a whole simulation: timers in a heap, run in time order, no real waiting. */
-function virtualClock(): Clock & { drain(): Promise<void> } {
-  let now = 0;
-  let nextId = 0;
-  const heap: { at: number; id: number; fn: () => void }[] = [];
-  const cancelled = new Set<number>();
-  const less = (a: number, b: number) => heap[a]!.at < heap[b]!.at || (heap[a]!.at === heap[b]!.at && heap[a]!.id < heap[b]!.id);
-  const swap = (a: number, b: number) => ([heap[a], heap[b]] = [heap[b]!, heap[a]!]);
-  const push = (timer: { at: number; id: number; fn: () => void }) => {
-    heap.push(timer);
-    for (let i = heap.length - 1; i > 0 && less(i, (i - 1) >> 1); i = (i - 1) >> 1) swap(i, (i - 1) >> 1);
-  };
-  const pop = () => {
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && less(l, m)) m = l;
-        if (r < heap.length && less(r, m)) m = r;
-        if (m === i) break;
-        swap(i, m);
-        i = m;
-      }
-    }
-    return top;
-  };
-  // setImmediate runs after every queued promise continuation, so one turn settles the
-  // in-process chain that a timer set off before the next timer fires.
-  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-  return {
-    now: () => now,
-    setTimeout(fn: () => void, ms: number): TimerHandle {
-      const id = nextId++;
-      push({ at: now + Math.max(0, ms), id, fn });
-      return id;
-    },
-    clearTimeout(handle: TimerHandle) {
-      cancelled.add(handle as number);
-    },
-    async drain() {
-      await turn();
-      while (heap.length > 0) {
-        const timer = pop();
-        if (cancelled.delete(timer.id)) continue;
-        now = timer.at;
-        timer.fn();
-        await turn();
-      }
-    },
-  };
-}
 
 /** A budget that never refuses: retries limited only by `limit`. */
 const unlimited: RetryBudget = { deposit() {}, withdraw: () => true };
