@@ -4,6 +4,7 @@
  * `{"error": {...}}` bodies into errors people can act on.
  */
 import { CliError } from "./command.ts";
+import type { RouteStats } from "../src/core/metrics/index.ts";
 import type { Connection } from "./connection.ts";
 import { credentialHint, isLocalDefault } from "./connection.ts";
 import type { KindInfo } from "./kinds.ts";
@@ -39,18 +40,7 @@ export type StoredResource = Record<string, unknown> & { name: string; version?:
 export type KindedResource = { kind: string } & StoredResource;
 
 /** Golden metrics of one direction, service and route over the stats window (SPEC.md section 7). */
-export interface RouteStats {
-  direction: string;
-  dst_service: string;
-  /** The route's name; "" when calls matched no route. */
-  route: string;
-  requests: number;
-  successes: number;
-  failures: number;
-  successRate: number | null;
-  rps: number;
-  latencyMs: { p50: number | null; p95: number | null; p99: number | null };
-}
+export type { RouteStats } from "../src/core/metrics/index.ts";
 
 /**
  * A router or sidecar that pushed metrics with its config version within the last 10 minutes

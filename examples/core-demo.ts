@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { SnapshotSchema } from "../src/core/config/index.ts";
 import { createRegistry } from "../src/core/metrics/index.ts";
 import { createProxy, toOrigin } from "../src/proxy/index.ts";
+import { seededRandom } from "../src/testing/index.ts";
 
 const CALLS = numberFlag("--calls", 2_000);
 const CONCURRENCY = numberFlag("--concurrency", 16);
@@ -37,17 +38,6 @@ interface Upstream {
   failed: number;
 }
 
-/** A deterministic source of uniform numbers in [0, 1) (mulberry32), so runs look alike. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function startUpstream(spec: (typeof UPSTREAMS)[number], random: () => number): Promise<Upstream> {
   const upstream: Upstream = { ...spec, origin: "", server: createServer(), served: 0, failed: 0 };
@@ -85,7 +75,7 @@ function table(rows: Record<string, string | number>[]): string {
 const percent = (part: number, whole: number) => (whole === 0 ? "-" : `${((100 * part) / whole).toFixed(1)}%`);
 const ms = (value: number | null) => (value === null ? "-" : value.toFixed(1));
 
-const random = seeded(42);
+const random = seededRandom(42);
 const upstreams = await Promise.all(UPSTREAMS.map((spec) => startUpstream(spec, random)));
 try {
   const registry = createRegistry();

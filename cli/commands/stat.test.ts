@@ -4,7 +4,7 @@ import { createStyle } from "../output.ts";
 import { fakeControl, runWeft } from "../test-io.ts";
 import { statTable, viewOf } from "./stat.ts";
 
-const route = (dst_service: string, routeName: string, requests: number, successes: number, direction = "inbound"): RouteStats => ({
+const route = (dst_service: string, routeName: string, requests: number, successes: number, direction: RouteStats["direction"] = "inbound"): RouteStats => ({
   direction,
   dst_service,
   route: routeName,
