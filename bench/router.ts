@@ -7,25 +7,17 @@
  * the throughput ratio; the last line is JSON.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashBootstrapSecret } from "../src/identity/index.ts";
 import { startControl } from "../workers/control/local.ts";
 import { startRouters } from "../workers/router/local.ts";
+import { freePort } from "../workers/local.ts";
 
 const ROUNDS = 3;
 const SEQUENTIAL = 800; // calls per round and mode, one at a time, for latency
 const CONCURRENCY = 16;
 const THROUGHPUT_MS = 2_000; // per round and mode
-
-const freePort = () =>
-  new Promise<number>((done) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createNetServer } from "node:net";
+import { freePort } from "../../workers/local.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
@@ -26,17 +26,7 @@ export const CLUSTER_ISSUER = "https://kubernetes.default.svc.cluster.local";
 /** The audience `weft inject` asks the kubelet to project tokens for. */
 export const TOKEN_AUDIENCE = "weft";
 
-/** A free TCP port on `host`. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createNetServer();
-    server.on("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
+export { freePort };
 
 /** Calls the control plane's admin API. */
 export async function admin(control: { url: string }, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {

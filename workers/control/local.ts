@@ -5,17 +5,12 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { build } from "esbuild";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { COMPATIBILITY_DATE, ROOT, bundleWorker, freePort } from "../local.ts";
 
-/** The project's root: the bundle's module path must sit under workerd's working directory. */
-const ROOT = resolve(import.meta.dirname, "../..");
-
-/** The compatibility date of `wrangler.toml`, which the local runtime must match. */
-export const COMPATIBILITY_DATE = "2026-11-01";
+export { COMPATIBILITY_DATE } from "../local.ts";
 
 /** The local control plane's address when no port is given: SPEC.md section 9's default `WEFT_CONTROL_URL`. */
 export const DEFAULT_LOCAL_PORT = 8788;
@@ -52,41 +47,9 @@ export interface RunningControl {
   stop(): Promise<void>;
 }
 
-let bundled: Promise<string> | undefined;
-
-/**
- * The worker bundled once per process (~150 ms): ESM for workerd, `cloudflare:*` left to the
- * runtime. (esbuild keeps its service child, unreferenced, until the process exits.)
- */
+/** The control worker bundled once per process (~150 ms). */
 export function bundleControl(): Promise<string> {
-  bundled ??= build({
-    entryPoints: [join(ROOT, "workers/control/index.ts")],
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "browser",
-    conditions: ["workerd", "worker", "browser"],
-    target: "es2023",
-    external: ["cloudflare:*", "node:*"],
-    logLevel: "silent",
-  }).then((result) => result.outputFiles[0]!.text);
-  bundled.catch(() => {
-    bundled = undefined;
-  });
-  return bundled;
-}
-
-/** A free TCP port on `host`, found by binding port 0 and letting it go. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
-    });
-  });
+  return bundleWorker("workers/control/index.ts");
 }
 
 /**

@@ -6,13 +6,10 @@
  * be stopped and started on its own. Used by `weft dev`, the end-to-end tests and benches.
  */
 import { join, resolve } from "node:path";
-import { build } from "esbuild";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { COMPATIBILITY_DATE, ROOT, bundleWorker } from "../local.ts";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-
-/** The compatibility date of `wrangler.toml`, which the local runtime must match. */
-export const COMPATIBILITY_DATE = "2026-11-01";
+export { COMPATIBILITY_DATE } from "../local.ts";
 
 /** One router: the service it fronts and what is behind it. */
 export interface LocalRouter {
@@ -75,33 +72,9 @@ export const routerName = (name: string) => `router-${name}`;
 /** The binding under which every router reaches router `name`: `ORDERS_V1` for `orders-v1`. */
 export const bindingName = (name: string) => name.toUpperCase().replace(/-/g, "_");
 
-const bundles = new Map<string, Promise<string>>();
-
-/** Bundles `entry` for workerd once per process (~150 ms each). */
-export function bundle(entry: string): Promise<string> {
-  const path = resolve(ROOT, entry);
-  let done = bundles.get(path);
-  if (!done) {
-    done = build({
-      entryPoints: [path],
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "browser",
-      conditions: ["workerd", "worker", "browser"],
-      target: "es2023",
-      external: ["cloudflare:*", "node:*"],
-      logLevel: "silent",
-    }).then((result) => result.outputFiles[0]!.text);
-    done.catch(() => bundles.delete(path));
-    bundles.set(path, done);
-  }
-  return done;
-}
-
 /** Starts the routers and apps; resolves once workerd answers. */
 export async function startRouters(options: StartRoutersOptions): Promise<RunningRouters> {
-  const router = await bundle("workers/router/index.ts");
+  const router = await bundleWorker("workers/router/index.ts");
   const routerBindings = Object.fromEntries(options.routers.map((r) => [bindingName(r.name ?? r.service), routerName(r.name ?? r.service)]));
   const workers: Record<string, unknown>[] = [];
   for (const r of options.routers) {
@@ -124,7 +97,7 @@ export async function startRouters(options: StartRoutersOptions): Promise<Runnin
   for (const a of options.apps ?? []) {
     workers.push({
       name: a.name,
-      modules: [{ type: "ESModule", path: join(ROOT, `.weft/build/${a.name}/index.js`), contents: await bundle(a.entry) }],
+      modules: [{ type: "ESModule", path: join(ROOT, `.weft/build/${a.name}/index.js`), contents: await bundleWorker(a.entry) }],
       modulesRoot: ROOT,
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: a.vars ?? {},
