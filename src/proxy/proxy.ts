@@ -220,18 +220,28 @@ export function createProxy(options: ProxyOptions): Proxy {
     return router(request);
   };
 
-  // Inbound: one stack per route label, built lazily and dropped on update.
+  // Inbound: one stack per route label, built lazily and dropped on update, so a request's
+  // route is matched once and every layer of its stack knows it.
   let inboundTable: RouteTable = createRouteTable([], self);
   let inboundStacks = new Map<string, Fetch>();
   let limiter: { key: string; limiter: RateLimiter } | undefined;
   const selfService = () => services.get(self);
-  const routeName = (request: Request) => inboundTable.match(request)?.route.name;
+  const verifier = options.verifier ?? { verify: async () => Promise.reject(new MeshError("unauthenticated", "this workload verifies no identities")) };
 
   const inboundStack = (name: string): Fetch => {
     let fetch = inboundStacks.get(name);
     if (!fetch) {
       const service = selfService();
-      const layers: Layer[] = [metrics({ registry, direction: "inbound", dst_service: self, route: name, clock })];
+      const layers: Layer[] = [
+        requireIdentity({
+          verifier,
+          service: self,
+          policy: () => ({ policies: snapshot.policies, defaultPolicy: selfService()?.defaultPolicy ?? "all-unauthenticated" }),
+          // "" is no route: no route-targeted policy applies.
+          route: () => name || undefined,
+        }),
+        metrics({ registry, direction: "inbound", dst_service: self, route: name, clock }),
+      ];
       const limit = service?.rateLimit;
       if (limit) {
         // Linkerd's local rate limit (governor) lets a second's worth through at once; the
@@ -247,22 +257,16 @@ export function createProxy(options: ProxyOptions): Proxy {
     return fetch;
   };
 
-  const verify = requireIdentity({
-    verifier: options.verifier ?? { verify: async () => Promise.reject(new MeshError("unauthenticated", "this workload verifies no identities")) },
-    service: self,
-    policy: () => ({ policies: snapshot.policies, defaultPolicy: selfService()?.defaultPolicy ?? "all-unauthenticated" }),
-    route: routeName,
-  })((request) => inboundStack(routeName(request) ?? "")(request));
-
   const inbound: Fetch = async (request) => {
     const started = clock.now();
+    const route = inboundTable.match(request)?.route.name ?? "";
     try {
-      return await verify(request);
+      return await inboundStack(route)(request);
     } catch (error) {
       // Only identity and authorization throw these on the inbound side, before the metrics
       // layer sees the request: count the refusal here, with no (verified) source.
       if (error instanceof MeshError && (error.code === "unauthenticated" || error.code === "forbidden")) {
-        const labels = { direction: "inbound", src: "", dst_service: self, route: routeName(request) ?? "" } as const;
+        const labels = { direction: "inbound", src: "", dst_service: self, route } as const;
         registry.countRequest(labels);
         registry.recordResponse(labels, classify(error, request), clock.now() - started);
       }
