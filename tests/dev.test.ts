@@ -48,8 +48,9 @@ describe("weft dev", () => {
     expect(url).toBe(`http://127.0.0.1:${entry}/`);
 
     const response = await fetch(url);
-    expect(response.status).toBe(200);
-    const body = (await response.json()) as any;
+    const text = await response.text();
+    expect(response.status, text).toBe(200);
+    const body = JSON.parse(text);
     expect(body.orders.body).toMatchObject({ service: "orders", caller: "spiffe://weft.local/worker/web" });
     expect(["v1", "v2"]).toContain(body.orders.body.version);
     expect(body.orders.body.inventory.body).toMatchObject({ service: "inventory", caller: `spiffe://weft.local/worker/orders-${body.orders.body.version}` });

@@ -62,6 +62,27 @@ const ROUTERS = [
   { service: "inventory", app: "demo-inventory" },
 ];
 
+/**
+ * Waits until the entry answers 200 through every hop (each router's first token and config
+ * are fetched then), so the URL `weft dev` prints works at the first try.
+ */
+async function answered(url: string, withinMs = 30_000): Promise<void> {
+  const until = Date.now() + withinMs;
+  let last = "no answer";
+  while (Date.now() < until) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+      const text = await response.text();
+      if (response.ok) return;
+      last = `${response.status}: ${text.slice(0, 300)}`;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`the demo's entry ${url} did not answer 200 within ${withinMs / 1000} s (last: ${last})`);
+}
+
 /** Starts the demo mesh, applies its config through the control API, and resolves when it answers. */
 export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh> {
   const weftDir = resolve(options.dir, ".weft");
@@ -104,8 +125,15 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
         { name: "demo-inventory", entry: demo("inventory"), vars: { FAIL_PERCENT: String(options.inventoryFailPercent ?? 5) } },
       ],
     });
+    const entryUrl = `http://127.0.0.1:${entryPort}/`;
+    try {
+      await answered(entryUrl);
+    } catch (error) {
+      await running.stop();
+      throw error;
+    }
     return {
-      entryUrl: `http://127.0.0.1:${entryPort}/`,
+      entryUrl,
       controlUrl: control.url,
       adminTokenPath: join(weftDir, "admin-token"),
       control,

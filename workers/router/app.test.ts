@@ -109,6 +109,23 @@ describe("the router's config", () => {
     expect(response.headers.get("weft-error")).toBe("no-endpoints");
   });
 
+  it("asks the control worker, not KV again, for a service its snapshot does not name (KV lags writes), at most once a second", async () => {
+    const control = fakeControl();
+    let now = 0;
+    const empty = JSON.stringify({ version: 1, services: [], routes: [], policies: [], jwks: { keys: [] } });
+    const app = createRouterApp({ env: env({ CONTROL: control, ORDERS: orders, WEFT_CONFIG: kv(() => empty) }), now: () => now, log: () => {} });
+    expect(await (await app.outbound(new Request("http://orders/"), ctx)).text()).toBe("from orders");
+    const reads = () => control.calls.filter((path) => path === "/v1/snapshot").length;
+    expect(reads()).toBe(1);
+    // A name the control plane does not know either: 404, asked once, not again within the second.
+    now += 1_001;
+    for (let i = 0; i < 3; i++) expect((await app.outbound(new Request("http://payments/"), ctx)).status).toBe(404);
+    expect(reads()).toBe(2);
+    now += 1_001;
+    expect((await app.outbound(new Request("http://payments/"), ctx)).headers.get("weft-error")).toBe("unknown-service");
+    expect(reads()).toBe(3);
+  });
+
   it("never steps back to an older version that an eventually consistent KV returns", async () => {
     const control = fakeControl();
     let version = 3;

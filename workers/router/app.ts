@@ -44,6 +44,8 @@ export interface RouterDeps {
 const CONTROL_URL = "http://weft-control";
 // After a failed config refresh, wait this long before trying again (stale-if-error).
 const REFRESH_RETRY_MS = 1_000;
+// A call to a service the snapshot in hand does not name asks the control plane at most this often.
+const MISS_COOLDOWN_MS = 1_000;
 
 /** A router app that answers every request with `misconfigured` (500), naming the problem. */
 function misconfiguredApp(message: string, log: (line: string) => void): RouterApp {
@@ -105,12 +107,37 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     return checked.value;
   };
 
+  // A miss (a service or a signing key the snapshot in hand does not have) is answered by the
+  // control plane itself, not by KV again: KV can lag a write by up to 60 s, and a fresh mesh
+  // (whose first key is made at its first token) must not answer 404 or 401 until it catches up.
+  let missAt = Number.NEGATIVE_INFINITY;
+  let asking: Promise<"newer" | "current" | "unavailable"> | undefined;
+  const askControl = (): Promise<"newer" | "current" | "unavailable"> => {
+    missAt = now();
+    asking ??= (async () => {
+      const before = snapshot?.version;
+      try {
+        const next = await control.snapshot(snapshot ? { version: snapshot.version } : {});
+        if (next) apply(next);
+        fetchedAt = now();
+        return snapshot?.version !== before ? "newer" : "current";
+      } catch (error) {
+        log(`config read from the control plane failed: ${error instanceof Error ? error.message : String(error)}`);
+        return "unavailable";
+      } finally {
+        asking = undefined;
+      }
+    })();
+    return asking;
+  };
+
   const bundle = createTrustBundle({
     now,
     background,
-    // An unknown key id: read the config again (it carries the bundle), then answer from it.
+    // An unknown key id (the bundle limits these to one per cooldown): the control plane's
+    // config carries the bundle; KV's copy is the fallback while the control plane is away.
     fetchJwks: async () => {
-      await refresh(true);
+      if ((await askControl()) === "unavailable") await refresh(true);
       return snapshot?.jwks ?? { keys: [] };
     },
   });
@@ -219,8 +246,20 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     return response;
   };
 
+  // A service this snapshot does not name may be newer than it: ask once, then route again.
+  const outbound: Fetch = async (request) => {
+    try {
+      return await proxy.outbound(request);
+    } catch (error) {
+      const miss = error instanceof MeshError && error.code === "unknown-service" && !request.bodyUsed;
+      if (!miss || asking === undefined && now() - missAt < MISS_COOLDOWN_MS) throw error;
+      if ((await askControl()) !== "newer") throw error;
+      return proxy.outbound(request);
+    }
+  };
+
   return {
     inbound: (request, ctx) => handle(request, ctx, proxy.inbound),
-    outbound: (request, ctx) => handle(request, ctx, proxy.outbound),
+    outbound: (request, ctx) => handle(request, ctx, outbound),
   };
 }
