@@ -16,7 +16,9 @@
  *
  * Needs `wrk` and `nginx` (Debian: `apt-get install -y wrk nginx`). BENCH_SECONDS sets the
  * length of each run (default 4), BENCH_ROUNDS the throughput rounds (default 3), BENCH_WARMUP
- * the seconds of load on the Weft pair before any measurement (default 10).
+ * the seconds of load on the Weft pair before any measurement (default 10), BENCH_PROFILE a
+ * folder where each sidecar writes a V8 CPU profile of the whole run, BENCH_NODE_FLAGS the
+ * sidecars' V8 flags in place of the image's (`sidecar/node-flags.ts`).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -34,6 +36,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Load on the Weft pair before measuring: its CPU per request settles after ~10 s (see the warm-up below). */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 10);
 const HOST = "127.0.0.1";
+/** BENCH_PROFILE=<dir>: the sidecars write V8 CPU profiles there (open in Chrome DevTools). */
+const PROFILE_DIR = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : undefined;
+/** BENCH_NODE_FLAGS="--flag ...": the sidecars' V8 flags instead of the image's (to tune them). */
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : SIDECAR_NODE_FLAGS;
 /** The upstream's answer: a small JSON body, as an API would send. */
 const BODY = '{"id":42,"status":"ok","items":[1,2,3],"note":"a fixed answer from the bench upstream"}';
 
@@ -51,6 +57,12 @@ const children: ChildProcess[] = [];
 let stopControl: (() => Promise<void>) | undefined;
 
 async function cleanup() {
+  if (PROFILE_DIR) {
+    // Profiles are written when a process exits on its own: SIGTERM drains and exits.
+    const exits = children.filter((child) => child.exitCode === null).map((child) => new Promise((done) => child.once("exit", done)));
+    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+    await Promise.race([Promise.all(exits), new Promise((done) => setTimeout(done, 15_000))]);
+  }
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
   await stopControl?.().catch(() => {});
   rmSync(dir, { recursive: true, force: true });
@@ -180,7 +192,8 @@ try {
 
   // The Weft pair: a control plane, a cluster it trusts, and two sidecars run from the bundle
   // the container image ships (sidecar/bundle.ts), with the image's heap flags.
-  const entry = await bundleSidecar(join(dir, "sidecar.mjs"));
+  // Profiling keeps the bundle beside the profiles, to map their line numbers back to modules.
+  const entry = await bundleSidecar(join(PROFILE_DIR ?? dir, "sidecar.mjs"));
   const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN });
   stopControl = control.stop;
   const cluster = await createCluster(control);
@@ -209,7 +222,8 @@ try {
       WEFT_LOG_LEVEL: "warn",
     };
     if (appPort !== undefined) Object.assign(env, { WEFT_APP_PORT: String(appPort), WEFT_APP_HOST: HOST });
-    const child = spawn(process.execPath, [...SIDECAR_NODE_FLAGS, entry], { cwd: ROOT, env, stdio: ["ignore", "ignore", "inherit"] });
+    const flags = PROFILE_DIR ? [...NODE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${service}.cpuprofile`] : NODE_FLAGS;
+    const child = spawn(process.execPath, [...flags, entry], { cwd: ROOT, env, stdio: ["ignore", "ignore", "inherit"] });
     children.push(child);
     await waitFor(`http://${ip}:${adminPort}/ready`);
     return { child, outbound: `http://${ip}:${outboundPort}/`, admin: `http://${ip}:${adminPort}` };
