@@ -44,6 +44,14 @@ describe("serviceOf", () => {
       "orders",
     ]);
   });
+
+  it("reads the same host as the URL parser for any URL a Request holds", () => {
+    const urls = ["http://orders?x=1", "http://orders#f", "https://Orders.Shop:8443/a/b?c", "http://127.0.0.1:4140/", "http://[::1]:4140/x", "http://xn--bcher-kva.example/", "http://b%C3%BCcher/", "http://orders./"];
+    for (const u of urls) {
+      const request = new Request(u);
+      expect(serviceOf(request), u).toBe(new URL(request.url).hostname.split(".")[0]!.toLowerCase());
+    }
+  });
 });
 
 describe("outbound", () => {

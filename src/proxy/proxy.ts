@@ -57,8 +57,17 @@ export interface Proxy {
  * `orders:80` and `orders.shop.svc.cluster.local` all name `orders`.
  */
 export function serviceOf(request: Request): string {
-  const host = new URL(request.url).hostname;
-  return host.split(".")[0]!.toLowerCase();
+  // A Request's URL is already parsed and serialized (scheme://host[:port]/..., the host
+  // lower-cased, no credentials): read the label off the string rather than parse it again.
+  const url = request.url;
+  const start = url.indexOf("//") + 2;
+  if (url.charCodeAt(start) === 91 /* [ */) return url.slice(start, url.indexOf("]", start) + 1);
+  let end = start;
+  for (; end < url.length; end++) {
+    const c = url.charCodeAt(end);
+    if (c === 46 /* . */ || c === 47 /* / */ || c === 58 /* : */ || c === 63 /* ? */ || c === 35 /* # */) break;
+  }
+  return url.slice(start, end);
 }
 
 /**
