@@ -108,8 +108,8 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
   };
 
   // A miss (a service or a signing key the snapshot in hand does not have) is answered by the
-  // control plane itself, not by KV again: KV can lag a write by up to 60 s, and a fresh mesh
-  // (whose first key is made at its first token) must not answer 404 or 401 until it catches up.
+  // control plane itself, not by KV again: KV can lag a write by up to 60 s, and a service
+  // just added must not answer 404, nor a key just rotated in 401, until it catches up.
   let missAt = Number.NEGATIVE_INFINITY;
   let asking: Promise<"newer" | "current" | "unavailable"> | undefined;
   const askControl = (): Promise<"newer" | "current" | "unavailable"> => {
