@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { createIssuer, memoryKeyStore } from "../../src/identity/index.ts";
 import { createRouterApp } from "./app.ts";
 
 const ctx = { waitUntil: () => {} };
@@ -16,7 +17,7 @@ const kv = (value: () => string | null | Error) => ({
 });
 
 /** A fake control worker that answers the token exchange and counts snapshot reads. */
-function fakeControl() {
+function fakeControl(snapshot = () => snapshotText(7)) {
   const calls: string[] = [];
   let down = false;
   const token = `${btoa(JSON.stringify({ alg: "ES256", kid: "k" }))}.${btoa(JSON.stringify({ iss: "http://control.test", exp: Math.floor(Date.now() / 1000) + 900, iat: Math.floor(Date.now() / 1000) }))}.sig`;
@@ -28,7 +29,7 @@ function fakeControl() {
       calls.push(path);
       if (down) throw new TypeError("connection refused");
       if (path === "/v1/identity/token") return Response.json({ token });
-      if (path === "/v1/snapshot") return new Response(snapshotText(7), { headers: { "content-type": "application/json" } });
+      if (path === "/v1/snapshot") return new Response(snapshot(), { headers: { "content-type": "application/json" } });
       return new Response("no", { status: 404 });
     },
   };
@@ -124,6 +125,22 @@ describe("the router's config", () => {
     now += 1_001;
     expect((await app.outbound(new Request("http://payments/"), ctx)).headers.get("weft-error")).toBe("unknown-service");
     expect(reads()).toBe(3);
+  });
+
+  it("learns a signing key its KV snapshot lacks from the control worker, so a caller signed with it is verified", async () => {
+    const issuer = createIssuer({ issuer: "http://control.test", trustDomain: "weft.test", keys: memoryKeyStore() });
+    const token = await issuer.mint("spiffe://weft.test/worker/a", "web");
+    const snapshot = (jwks: unknown) => JSON.stringify({ version: jwks ? 2 : 1, services: [{ name: "web", defaultPolicy: "all-authenticated" }], routes: [], policies: [], jwks: jwks ?? { keys: [] } });
+    const withKey = snapshot(await issuer.jwks());
+    const control = fakeControl(() => withKey);
+    const app = { fetch: async (request: Request) => new Response(request.headers.get("weft-client-id")) };
+    const router = createRouterApp({
+      env: { ...env({ CONTROL: control, APP: app, WEFT_CONFIG: kv(() => snapshot(undefined)), WEFT_ISSUER_URL: "http://control.test" }), APP_ORIGIN: undefined },
+      log: () => {},
+    });
+    const response = await router.inbound(new Request("http://web/", { headers: { "weft-identity": token } }), ctx);
+    expect(await response.text()).toBe("spiffe://weft.test/worker/a");
+    expect(control.calls).toContain("/v1/snapshot");
   });
 
   it("never steps back to an older version that an eventually consistent KV returns", async () => {
