@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { MeshError, errorResponse } from "../src/core/errors.ts";
-import type { Fetch } from "../src/core/fetch.ts";
+import { adopt, type Fetch } from "../src/core/fetch.ts";
 import { bodySourceOf } from "./body.ts";
 import { connectionTokens, isHopByHop } from "./hop-by-hop.ts";
 
@@ -136,7 +136,8 @@ export function toRequest(req: IncomingMessage, target: Target): Request {
     init.duplex = "half";
   }
   try {
-    return new Request(url, init);
+    // Built here from the wire and handed to the stack alone: its layers may edit it in place.
+    return adopt(new Request(url, init));
   } catch (error) {
     throw new MeshError("bad-request", "the request's URL or headers are not valid", { cause: error });
   }

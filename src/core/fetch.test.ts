@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { derive, metaOf, stack, withHeaders, withMeta, type Layer } from "./fetch.ts";
+import { adopt, derive, metaOf, stack, withHeaders, withMeta, type Layer } from "./fetch.ts";
 
 const tag =
   (name: string, log: string[]): Layer =>
@@ -64,5 +64,14 @@ describe("withHeaders", () => {
     expect(caller.headers.get("a")).toBe("1");
     expect(caller.headers.has("b")).toBe(false);
     expect(metaOf(twice).deadline).toBe(50);
+  });
+
+  it("changes an adopted request in place, keeping its metadata", () => {
+    const built = withMeta(new Request("http://x/", { headers: { a: "1" } }), { deadline: 70 });
+    expect(adopt(built)).toBe(built);
+    const changed = withHeaders(built, (headers) => headers.set("a", "2"));
+    expect(changed).toBe(built);
+    expect(built.headers.get("a")).toBe("2");
+    expect(metaOf(changed).deadline).toBe(70);
   });
 });
