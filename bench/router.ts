@@ -57,12 +57,8 @@ async function throughput(url: string): Promise<number> {
 const dir = await mkdtemp(join(tmpdir(), "weft-bench-router-"));
 const ADMIN = "bench-router-admin-token-0123456789";
 const control = await startControl({ adminToken: ADMIN, port: 0, persistDir: dir, trustDomain: "weft.bench", publishIntervalMs: 0 });
-const admin = async (method: string, path: string, body: unknown) => {
-  const response = await fetch(`${control.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: JSON.stringify(body) });
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
-};
 try {
-  await admin("POST", "/v1/apply", {
+  await control.admin("POST", "/v1/apply", {
     resources: [
       { kind: "Service", name: "a", endpoints: [{ id: "a", address: "binding:A" }] },
       { kind: "Service", name: "b", endpoints: [{ id: "b", address: "binding:B" }] },
@@ -71,7 +67,7 @@ try {
   const secrets: Record<string, string> = {};
   for (const service of ["a", "b"]) {
     secrets[service] = `bench-secret-${service}-${crypto.randomUUID()}`;
-    await admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secrets[service]) });
+    await control.admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secrets[service]) });
   }
   const port = await freePort();
   const routers = await startRouters({

@@ -91,24 +91,15 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
   const entryPort = options.entryPort ?? DEMO_ENTRY_PORT;
   const persistDir = join(weftDir, "state");
   const control = await startControl({ adminToken, port: controlPort, persistDir, trustDomain: DEMO_TRUST_DOMAIN });
-  const admin = async (method: string, path: string, body: unknown) => {
-    const response = await fetch(`${control.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    if (!response.ok) throw new Error(`control API ${method} ${path} answered ${response.status}: ${await response.text()}`);
-    return response.json();
-  };
   try {
     // The demo's config, applied all or none, as `weft apply -f examples/demo/mesh.json` would.
     const resources = JSON.parse(await readFile(join(import.meta.dirname, "mesh.json"), "utf8")) as unknown[];
-    await admin("POST", "/v1/apply", { resources });
+    await control.admin("POST", "/v1/apply", { resources });
     // A fresh bootstrap secret per router on every start: only its hash is kept, by the control plane.
     const routers: LocalRouter[] = [];
     for (const { service, app } of ROUTERS) {
       const secret = randomBytes(32).toString("base64url");
-      await admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secret) });
+      await control.admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secret) });
       // Metrics reach the control plane every 2 s, so `weft stat` shows traffic soon after it flows.
       routers.push({ service, secret, app: { worker: app }, vars: { WEFT_STATS_INTERVAL_MS: "2000" }, ...(service === "web" && { port: entryPort }) });
     }

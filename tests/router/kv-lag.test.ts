@@ -12,28 +12,19 @@ import { hashBootstrapSecret } from "../../src/identity/index.ts";
 import { startControl, type RunningControl } from "../../workers/control/local.ts";
 import { startRouters, type RunningRouters } from "../../workers/router/local.ts";
 
-const ADMIN = "first-key-admin-token-0123456789abcdef";
+const ADMIN = "kv-lag-admin-token-0123456789abcdef";
 const TRUST_DOMAIN = "weft.test";
 
 let dir: string;
 let control: RunningControl;
 let mesh: RunningRouters;
 
-const admin = async (method: string, path: string, body: unknown) => {
-  const response = await fetch(`${control.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-  return response.json() as Promise<Record<string, unknown>>;
-};
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "weft-first-key-"));
+  dir = await mkdtemp(join(tmpdir(), "weft-kv-lag-"));
   // After the first publish, KV is not written again for 10 minutes: it lags on purpose.
   control = await startControl({ adminToken: ADMIN, port: 0, persistDir: dir, trustDomain: TRUST_DOMAIN, publishIntervalMs: 600_000 });
-  await admin("POST", "/v1/apply", {
+  await control.admin("POST", "/v1/apply", {
     resources: [
       { kind: "Service", name: "a", endpoints: [{ id: "a", address: "binding:A" }] },
       { kind: "Service", name: "b", endpoints: [{ id: "b", address: "binding:B" }] },
@@ -42,7 +33,7 @@ beforeAll(async () => {
   const secrets: Record<string, string> = {};
   for (const service of ["a", "b"]) {
     secrets[service] = `secret-${service}-${crypto.randomUUID()}`;
-    await admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secrets[service]!) });
+    await control.admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secrets[service]!) });
   }
   mesh = await startRouters({
     control: new URL(control.url).host,

@@ -20,15 +20,6 @@ let control: RunningControl;
 let mesh: RunningRouters;
 const secrets = new Map<string, string>();
 
-const admin = async (method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${control.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-  return response.json() as Promise<Record<string, unknown>>;
-};
 
 interface Answer {
   status: number;
@@ -51,7 +42,7 @@ beforeAll(async () => {
   control = await startControl({ adminToken: ADMIN, port: 0, persistDir: dir, trustDomain: TRUST_DOMAIN, publishIntervalMs: 0 });
   // A fixed 2 s penalty: long enough that the test's calls all fall inside it, on a slow machine too.
   const fast = { consecutiveFailures: 3, backoff: { min: "2s", max: "2s", jitter: 0 } };
-  await admin("POST", "/v1/apply", {
+  await control.admin("POST", "/v1/apply", {
     resources: [
       { kind: "Service", name: "a", endpoints: [{ id: "a", address: "binding:A" }] },
       { kind: "Service", name: "b", endpoints: [{ id: "b", address: "binding:B" }] },
@@ -77,7 +68,7 @@ beforeAll(async () => {
   for (const service of ["a", "b", "c", "s-v1", "s-v2", "f", "d"]) {
     const secret = `secret-${service}-${crypto.randomUUID()}`;
     secrets.set(service, secret);
-    await admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secret) });
+    await control.admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secret) });
   }
   for (const service of ["a", "b", "c", "s-v1", "s-v2"]) routers.push({ service, secret: secrets.get(service)!, app: app(service), vars });
   for (const [service, name] of [["f", "f1"], ["f", "f2"], ["d", "d1"], ["d", "d2"]] as const) {
@@ -193,7 +184,7 @@ describe("the router worker, end to end in workerd", () => {
   it("enforces a DENY policy edited through the control API within the cache TTL + 1 s", async () => {
     expect((await call("a", "call=b")).body.downstream.status).toBe(200);
     const edited = performance.now();
-    await admin("PUT", "/v1/policies/no-a-to-b", { name: "no-a-to-b", target: { service: "b" }, action: "DENY", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/worker/a`] }] });
+    await control.admin("PUT", "/v1/policies/no-a-to-b", { name: "no-a-to-b", target: { service: "b" }, action: "DENY", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/worker/a`] }] });
     let answer = await call("a", "call=b");
     while (answer.body.downstream.status !== 403 && performance.now() - edited < CONFIG_TTL_MS + 5_000) {
       await sleep(50);
@@ -204,7 +195,7 @@ describe("the router worker, end to end in workerd", () => {
     expect(took).toBeLessThan(CONFIG_TTL_MS + 1_000);
     // Other callers of b are not affected.
     expect((await call("c", "")).status).toBe(200);
-    await admin("DELETE", "/v1/policies/no-a-to-b");
+    await control.admin("DELETE", "/v1/policies/no-a-to-b");
   });
 
   it("keeps traffic flowing on the last config with the control worker down", async () => {

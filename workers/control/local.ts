@@ -43,6 +43,11 @@ export interface RunningControl {
   url: string;
   /** The Miniflare instance, for `getKVNamespace("WEFT_CONFIG")` and `getWorker()` in tests. */
   mf: Miniflare;
+  /**
+   * Calls the control API with the admin credential (a JSON body, when given) and resolves
+   * with the JSON answer; any status but 2xx rejects, naming the call and the answer.
+   */
+  admin(method: string, path: string, body?: unknown): Promise<unknown>;
   /** Stops workerd and frees the port; the persisted data stays. */
   stop(): Promise<void>;
 }
@@ -103,6 +108,15 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
   return {
     url,
     mf,
+    async admin(method, path, body) {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${options.adminToken}`, "content-type": "application/json" },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      if (!response.ok) throw new Error(`control API ${method} ${path} answered ${response.status}: ${await response.text()}`);
+      return response.json();
+    },
     stop: () => (stopped ??= mf.dispose().finally(removeScratch)),
   };
 }
