@@ -9,7 +9,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hashBootstrapSecret } from "../src/identity/index.ts";
 import { startControl } from "../workers/control/local.ts";
 import { startRouters } from "../workers/router/local.ts";
 import { freePort } from "../workers/local.ts";
@@ -65,10 +64,7 @@ try {
     ],
   });
   const secrets: Record<string, string> = {};
-  for (const service of ["a", "b"]) {
-    secrets[service] = `bench-secret-${service}-${crypto.randomUUID()}`;
-    await control.admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secrets[service]) });
-  }
+  for (const service of ["a", "b"]) secrets[service] = await control.workerSecret(service);
   const port = await freePort();
   const routers = await startRouters({
     control: new URL(control.url).host,

@@ -6,7 +6,6 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { hashBootstrapSecret } from "../../src/identity/index.ts";
 import { startControl, type RunningControl } from "../../workers/control/local.ts";
 import { startRouters, type LocalRouter, type RunningRouters } from "../../workers/router/local.ts";
 
@@ -98,8 +97,7 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
     // A fresh bootstrap secret per router on every start: only its hash is kept, by the control plane.
     const routers: LocalRouter[] = [];
     for (const { service, app } of ROUTERS) {
-      const secret = randomBytes(32).toString("base64url");
-      await control.admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secret) });
+      const secret = await control.workerSecret(service);
       // Metrics reach the control plane every 2 s, so `weft stat` shows traffic soon after it flows.
       routers.push({ service, secret, app: { worker: app }, vars: { WEFT_STATS_INTERVAL_MS: "2000" }, ...(service === "web" && { port: entryPort }) });
     }

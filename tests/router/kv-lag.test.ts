@@ -8,7 +8,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashBootstrapSecret } from "../../src/identity/index.ts";
 import { startControl, type RunningControl } from "../../workers/control/local.ts";
 import { startRouters, type RunningRouters } from "../../workers/router/local.ts";
 
@@ -31,10 +30,7 @@ beforeAll(async () => {
     ],
   });
   const secrets: Record<string, string> = {};
-  for (const service of ["a", "b"]) {
-    secrets[service] = `secret-${service}-${crypto.randomUUID()}`;
-    await control.admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secrets[service]!) });
-  }
+  for (const service of ["a", "b"]) secrets[service] = await control.workerSecret(service);
   mesh = await startRouters({
     control: new URL(control.url).host,
     trustDomain: TRUST_DOMAIN,

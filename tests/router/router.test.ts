@@ -7,7 +7,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashBootstrapSecret } from "../../src/identity/index.ts";
 import { startControl, type RunningControl } from "../../workers/control/local.ts";
 import { startRouters, type LocalRouter, type RunningRouters } from "../../workers/router/local.ts";
 
@@ -65,11 +64,7 @@ beforeAll(async () => {
   const routers: LocalRouter[] = [];
   const app = (name: string) => ({ worker: `app-${name}` });
   const vars = { WEFT_CONFIG_TTL_MS: String(CONFIG_TTL_MS) };
-  for (const service of ["a", "b", "c", "s-v1", "s-v2", "f", "d"]) {
-    const secret = `secret-${service}-${crypto.randomUUID()}`;
-    secrets.set(service, secret);
-    await control.admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secret) });
-  }
+  for (const service of ["a", "b", "c", "s-v1", "s-v2", "f", "d"]) secrets.set(service, await control.workerSecret(service));
   for (const service of ["a", "b", "c", "s-v1", "s-v2"]) routers.push({ service, secret: secrets.get(service)!, app: app(service), vars });
   for (const [service, name] of [["f", "f1"], ["f", "f2"], ["d", "d1"], ["d", "d2"]] as const) {
     routers.push({ service, name, secret: secrets.get(service)!, app: app(name), vars });

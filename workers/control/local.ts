@@ -3,11 +3,12 @@
  * serves it from workerd through Miniflare, with KV and the Durable Objects persisted on disk
  * when asked. Tests, `weft dev`, the Node sidecar's tests and the CLI's tests start it here.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { hashBootstrapSecret } from "../../src/identity/index.ts";
 import { COMPATIBILITY_DATE, ROOT, bundleWorker, freePort } from "../local.ts";
 
 export { COMPATIBILITY_DATE } from "../local.ts";
@@ -48,6 +49,11 @@ export interface RunningControl {
    * with the JSON answer; any status but 2xx rejects, naming the call and the answer.
    */
   admin(method: string, path: string, body?: unknown): Promise<unknown>;
+  /**
+   * Makes a fresh bootstrap secret for the router of `service` and registers its SHA-256 (the
+   * control plane keeps only the hash), resolving with the secret for `WEFT_BOOTSTRAP_SECRET`.
+   */
+  workerSecret(service: string): Promise<string>;
   /** Stops workerd and frees the port; the persisted data stays. */
   stop(): Promise<void>;
 }
@@ -105,17 +111,23 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
     throw error;
   }
   let stopped: Promise<void> | undefined;
+  const admin = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${options.adminToken}`, "content-type": "application/json" },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    if (!response.ok) throw new Error(`control API ${method} ${path} answered ${response.status}: ${await response.text()}`);
+    return response.json();
+  };
   return {
     url,
     mf,
-    async admin(method, path, body) {
-      const response = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${options.adminToken}`, "content-type": "application/json" },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-      });
-      if (!response.ok) throw new Error(`control API ${method} ${path} answered ${response.status}: ${await response.text()}`);
-      return response.json();
+    admin,
+    async workerSecret(service) {
+      const secret = randomBytes(32).toString("base64url");
+      await admin("PUT", `/v1/identity/workers/${service}`, { secretSha256: await hashBootstrapSecret(secret) });
+      return secret;
     },
     stop: () => (stopped ??= mf.dispose().finally(removeScratch)),
   };
