@@ -18,7 +18,6 @@ let dir: string;
 let control: RunningControl;
 let mesh: RunningRouters;
 
-
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "weft-kv-lag-"));
   // After the first publish, KV is not written again for 10 minutes: it lags on purpose.

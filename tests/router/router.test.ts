@@ -19,7 +19,6 @@ let control: RunningControl;
 let mesh: RunningRouters;
 const secrets = new Map<string, string>();
 
-
 interface Answer {
   status: number;
   error: string | null;
