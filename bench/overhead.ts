@@ -22,7 +22,8 @@
  * Run: sh scripts/node.sh node bench/overhead.ts [--quick]
  */
 import { SnapshotSchema, type Snapshot } from "../src/core/config/index.ts";
-import type { Fetch } from "../src/core/fetch.ts";
+import type { Fetch, MeshRequest } from "../src/core/fetch.ts";
+import { flatHeaders } from "../src/core/headers.ts";
 import { createRegistry } from "../src/core/metrics/index.ts";
 import { createIssuer, createTokenSource, memoryKeyStore } from "../src/identity/index.ts";
 import { createProxy } from "../src/proxy/index.ts";
@@ -64,7 +65,7 @@ const snapshot: Snapshot = SnapshotSchema.parse({
 async function outbound(identity: boolean): Promise<Fetch> {
   const issuer = createIssuer({ issuer: "http://127.0.0.1:8788", trustDomain: "weft.local", keys: memoryKeyStore() });
   const tokens = identity ? createTokenSource({ fetchToken: (audience) => issuer.mint(SELF, audience) }) : undefined;
-  let probe: Request | undefined;
+  let probe: MeshRequest | undefined;
   let probing = true;
   const proxy = createProxy({
     service: "web",
@@ -84,7 +85,7 @@ async function outbound(identity: boolean): Promise<Fetch> {
   probing = false;
   const sent = probe?.headers;
   const complete = sent?.get("weft-attempt") === "1" && Number(sent.get("weft-timeout-ms")) > 0 && sent.has("weft-identity") === identity;
-  if (first.status !== 200 || !complete) throw new Error(`the stack answered ${first.status} and sent ${JSON.stringify([...(sent ?? [])].map(([name]) => name))}`);
+  if (first.status !== 200 || !complete) throw new Error(`the stack answered ${first.status} and sent ${JSON.stringify(sent ? flatHeaders(sent).filter((_, i) => i % 2 === 0) : [])}`);
   return proxy.outbound;
 }
 

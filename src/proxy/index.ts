@@ -1,5 +1,6 @@
 /** One workload's data plane assembled from config, shared by the router worker and the Node sidecar. */
-export { createProxy, serviceOf, toOrigin } from "./proxy.ts";
+export { createProxy, serviceOf } from "./proxy.ts";
+export { toOrigin, toWebHeaders, toWebRequest, toWebResponse } from "../core/web.ts";
 export type { Connect, Proxy, ProxyOptions } from "./proxy.ts";
 export { CONTROL_AUDIENCE, createControlClient } from "./control-client.ts";
 export type { BootstrapCredential, ControlClient, ControlClientOptions, Registration } from "./control-client.ts";

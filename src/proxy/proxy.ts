@@ -9,7 +9,7 @@ import { systemClock, type Clock, type Random } from "../core/clock.ts";
 import { durationMs, type Endpoint, type Route, type Service, type Snapshot } from "../core/config/index.ts";
 import { deadline, propagateDeadline } from "../core/deadline/index.ts";
 import { MeshError } from "../core/errors.ts";
-import { stack, withHeaders, type Fetch, type Layer } from "../core/fetch.ts";
+import { stack, withHeaders, type Fetch, type Layer, type MeshRequest } from "../core/fetch.ts";
 import { classify, metrics, type Registry } from "../core/metrics/index.ts";
 import { createRateLimiter, rateLimit, type RateLimiter } from "../core/ratelimit/index.ts";
 import { ATTEMPT_HEADER, createRetryBudget, retry, type RetryBudget } from "../core/retry/index.ts";
@@ -56,7 +56,7 @@ export interface Proxy {
  * The destination service a request names: the first label of its host, so `orders`,
  * `orders:80` and `orders.shop.svc.cluster.local` all name `orders`.
  */
-export function serviceOf(request: Request): string {
+export function serviceOf(request: MeshRequest): string {
   // A Request's URL is already parsed and serialized (scheme://host[:port]/..., the host
   // lower-cased, no credentials): read the label off the string rather than parse it again.
   const url = request.url;
@@ -68,17 +68,6 @@ export function serviceOf(request: Request): string {
     if (c === 46 /* . */ || c === 47 /* / */ || c === 58 /* : */ || c === 63 /* ? */ || c === 35 /* # */) break;
   }
   return url.slice(start, end);
-}
-
-/**
- * A copy of `request` addressed to `origin` (same path and query), for endpoints that are
- * http(s) origins. Redirects are never followed: they are the app's to see, and following one
- * would carry headers to another host.
- */
-export function toOrigin(request: Request, origin: string): Request {
-  const url = new URL(request.url);
-  const target = new URL(url.pathname + url.search, origin);
-  return new Request(target, { method: request.method, headers: request.headers, body: request.body, signal: request.signal, redirect: "manual", duplex: "half" } as RequestInit);
 }
 
 interface Backend {
@@ -277,7 +266,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       if (error instanceof MeshError && (error.code === "unauthenticated" || error.code === "forbidden")) {
         const labels = { direction: "inbound", src: "", dst_service: self, route } as const;
         registry.countRequest(labels);
-        registry.recordResponse(labels, classify(error, request), clock.now() - started);
+        registry.recordResponse(labels, classify({ error }, request), clock.now() - started);
       }
       throw error;
     }

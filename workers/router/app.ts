@@ -7,12 +7,12 @@
 import type { Snapshot } from "../../src/core/config/index.ts";
 import { SnapshotSchema, validate } from "../../src/core/config/index.ts";
 import { MeshError, errorResponse } from "../../src/core/errors.ts";
-import type { Fetch } from "../../src/core/fetch.ts";
+import type { Fetch, MeshResponse } from "../../src/core/fetch.ts";
 import { createRegistry } from "../../src/core/metrics/index.ts";
 import type { MetricsDelta, Registry } from "../../src/core/metrics/index.ts";
 import { createTrustBundle, createVerifier, workerId } from "../../src/identity/index.ts";
 import type { Verifier } from "../../src/identity/index.ts";
-import { CONTROL_AUDIENCE, createControlClient, createProxy, toOrigin } from "../../src/proxy/index.ts";
+import { CONTROL_AUDIENCE, createControlClient, createProxy, toOrigin, toWebRequest, toWebResponse } from "../../src/proxy/index.ts";
 import type { ControlClient, Proxy } from "../../src/proxy/index.ts";
 import { parseEnv } from "./env.ts";
 import type { RouterEnv } from "./env.ts";
@@ -196,10 +196,10 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
         throw new MeshError("misconfigured", `endpoint binding:${name} names no service binding of this router (add it to wrangler.toml)`);
       };
     }
-    return (request) => target.fetch(request);
+    return (request) => target.fetch(toWebRequest(request));
   };
 
-  const app: Fetch = env.APP ? (request) => env.APP!.fetch(request) : (request) => fetch(toOrigin(request, env.APP_ORIGIN!));
+  const app: Fetch = env.APP ? (request) => env.APP!.fetch(toWebRequest(request)) : (request) => fetch(toOrigin(request, env.APP_ORIGIN!));
 
   const proxy: Proxy = createProxy({
     service: self,
@@ -229,11 +229,12 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     await control.pushStats(delta, self);
   };
 
-  const handle = async (request: Request, ctx: WaitUntil, side: Fetch): Promise<Response> => {
+  const handle = async (request: Request, ctx: WaitUntil, side: (request: Request) => Promise<MeshResponse>): Promise<Response> => {
     let response: Response;
     try {
       await refresh();
-      response = await side(request);
+      // The stack's answer as the runtime needs it: a Web Response as it is, a light one made one here.
+      response = toWebResponse(await side(request));
     } catch (error) {
       response = errorResponse(error, request);
     }
@@ -247,7 +248,7 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
   };
 
   // A service this snapshot does not name may be newer than it: ask once, then route again.
-  const outbound: Fetch = async (request) => {
+  const outbound = async (request: Request): Promise<MeshResponse> => {
     try {
       return await proxy.outbound(request);
     } catch (error) {

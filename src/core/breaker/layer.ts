@@ -3,7 +3,7 @@
  * refuses requests while the breaker holds the endpoint out.
  */
 import { MeshError } from "../errors.ts";
-import type { Layer } from "../fetch.ts";
+import type { Layer, MeshResponse } from "../fetch.ts";
 import type { FailureAccrual } from "./accrual.ts";
 
 /**
@@ -21,11 +21,11 @@ export function failureAccrual(accrual: FailureAccrual): Layer {
       const why = accrual.state() === "ejected" ? "is ejected by failure accrual" : "is on probation with its trial request in flight";
       throw new MeshError("no-endpoints", `endpoint ${accrual.id} ${why}`);
     }
-    let response: Response;
+    let response: MeshResponse;
     try {
       response = await next(request);
     } catch (error) {
-      ticket(request.signal.aborted ? "ignored" : accrual.classify({ error }, request) ? "failure" : "success");
+      ticket(request.signal?.aborted ? "ignored" : accrual.classify({ error }, request) ? "failure" : "success");
       throw error;
     }
     ticket(accrual.classify({ response }, request) ? "failure" : "success");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createManualClock, fakeUpstream, sequenceRandom } from "../../testing/index.ts";
+import { createManualClock, fakeUpstream, sequenceRandom, web } from "../../testing/index.ts";
 import type { FakeUpstream } from "../../testing/index.ts";
 import { isPerTryTimeout } from "../deadline/index.ts";
 import { MeshError, errorResponse } from "../errors.ts";
@@ -130,12 +130,12 @@ describe("route", () => {
     const fetch = route({ table, ...backends({ slow }), outer: () => [observe], clock });
     const result = meshError(fetch(new Request("http://orders/")));
     await clock.advance(1_999);
-    expect(slow.requests[0]!.signal.aborted).toBe(false);
+    expect(slow.requests[0]!.signal!.aborted).toBe(false);
     await clock.advance(1);
     const error = await result;
     expect(error.code).toBe("deadline-exceeded");
     expect(isPerTryTimeout(error)).toBe(false);
-    expect(slow.requests[0]!.signal.aborted).toBe(true);
+    expect(slow.requests[0]!.signal!.aborted).toBe(true);
     expect(seen).toEqual(["deadline-exceeded"]);
   });
 
@@ -177,7 +177,7 @@ describe("route", () => {
     const response = await clock.run(fetch(new Request("http://orders/")), { step: 50 });
     expect(response.status).toBe(202);
     expect(clock.now()).toBe(300);
-    expect(slow.requests[0]!.signal.aborted).toBe(true);
+    expect(slow.requests[0]!.signal!.aborted).toBe(true);
     expect(metaOf(fast.requests[0]!).deadline).toBe(600);
   });
 
@@ -199,7 +199,7 @@ describe("route", () => {
       { type: "ResponseHeaderModifier", responseHeaderModifier: { remove: ["x-internal"], add: [{ name: "x-served-by", value: "weft" }] } },
     ];
     const table = createRouteTable([r("shop", { filters })], "orders");
-    const response = await route({ table, ...backends({ orders }) })(new Request("http://orders/", { headers: { "x-debug": "1", "x-route": "other" } }));
+    const response = await web(route({ table, ...backends({ orders }) }))(new Request("http://orders/", { headers: { "x-debug": "1", "x-route": "other" } }));
     const sent = orders.requests[0]!.headers;
     expect(sent.get("x-route")).toBe("shop");
     expect(sent.has("x-debug")).toBe(false);
@@ -239,7 +239,7 @@ describe("headerFilters", () => {
 
   it("keeps the response's status and body when changing its headers", async () => {
     const layer = headerFilters([{ type: "ResponseHeaderModifier", responseHeaderModifier: { set: [{ name: "cache-control", value: "no-store" }] } }]);
-    const response = await layer(fakeUpstream([new Response("gone", { status: 410, statusText: "Gone" })]))(new Request("http://orders/"));
+    const response = await web(layer(fakeUpstream([new Response("gone", { status: 410, statusText: "Gone" })])))(new Request("http://orders/"));
     expect(response.status).toBe(410);
     expect(response.statusText).toBe("Gone");
     expect(response.headers.get("cache-control")).toBe("no-store");
