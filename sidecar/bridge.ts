@@ -1,13 +1,15 @@
 /**
- * The bridge between Node's HTTP server and the core's Web `Fetch`: each incoming request
- * becomes a `Request` (with no body stream when it has no body), the stack answers, and the
- * `Response` is written back, piping an upstream's body straight through when nobody read it.
- * Errors become responses here, in this one place per listener (`errorResponse`).
+ * The bridge between Node's HTTP server and the core's `Fetch`: each incoming request becomes
+ * a light `OwnedRequest` over Node's own parsed data (no Web `Request`, `Headers` or stream
+ * unless a layer asks), the stack answers, and the answer is written back with one
+ * `writeHead` and the upstream's body piped straight through. Errors become responses here,
+ * in this one place per listener (`errorResponse`).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { MeshError, errorResponse } from "../src/core/errors.ts";
-import { adopt, type Fetch } from "../src/core/fetch.ts";
-import { bodySourceOf } from "./body.ts";
+import { OwnedRequest, type Fetch, type HostBody, type MeshBody, type MeshResponse } from "../src/core/fetch.ts";
+import { HeaderList, flatHeaders } from "../src/core/headers.ts";
+import { BodySource } from "./body.ts";
 import { connectionTokens, isHopByHop } from "./hop-by-hop.ts";
 
 /** How a listener reads the target of a request. */
@@ -23,7 +25,7 @@ export interface BridgeOptions {
   target: Target;
   /** The stack that answers. */
   fetch: Fetch;
-  /** Requests in flight above which new ones are refused with `overloaded` (503). */
+  /** Requests whose work is still running above which new ones are refused with `overloaded` (503). */
   maxInFlight: number;
   /** Whether the host is draining: responses then close their connection. */
   draining: () => boolean;
@@ -32,7 +34,11 @@ export interface BridgeOptions {
 /** A listener's request handler, with its count of requests in flight. */
 export interface Bridge {
   handle(req: IncomingMessage, res: ServerResponse): void;
-  /** Requests received and not yet answered (their response not finished or aborted). */
+  /**
+   * Requests whose work is still running: received, and either not yet answered or with the
+   * stack still working for them (a client that hung up leaves work that the cancellation is
+   * stopping; it counts until it has stopped).
+   */
   inFlight(): number;
   /** Resolves when no request is in flight. */
   idle(): Promise<void>;
@@ -59,28 +65,34 @@ export function createBridge(options: BridgeOptions): Bridge {
     }
   };
 
-  const respond = (res: ServerResponse, response: Response, head: boolean) => {
-    // A draining sidecar closes each connection after its response, so clients reconnect elsewhere.
-    if (draining()) res.shouldKeepAlive = false;
-    send(res, response, head);
-  };
-
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     inFlight++;
-    res.once("close", finished);
-    let request: Request;
+    // A request is done when its response has closed and the stack has settled: both count down one.
+    let open = 2;
+    const done = () => {
+      if (--open === 0) finished();
+    };
+    res.once("close", done);
+    let request: OwnedRequest;
     try {
       if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
-      request = toRequest(req, target);
+      request = toRequest(req, res, target);
     } catch (error) {
-      req.resume();
-      respond(res, errorResponse(error), false);
+      done();
+      discard(req);
+      send(res, errorResponse(error), false, draining());
       return;
     }
     const head = request.method === "HEAD";
     fetch(request).then(
-      (response) => respond(res, response, head),
-      (error: unknown) => respond(res, errorResponse(error, request), head),
+      (response) => {
+        done();
+        send(res, response, head, draining());
+      },
+      (error: unknown) => {
+        done();
+        send(res, errorResponse(error, request), head, draining());
+      },
     );
   };
 
@@ -94,34 +106,38 @@ export function createBridge(options: BridgeOptions): Bridge {
 /** A `bad-request` for a request the sidecar cannot read. */
 const badRequest = (message: string) => new MeshError("bad-request", message);
 
-/** The `Request` for an incoming Node request: URL from its target, headers less hop-by-hop ones, body streamed. */
-export function toRequest(req: IncomingMessage, target: Target): Request {
+/**
+ * The stack's request for an incoming Node request: URL from its target, headers (less
+ * hop-by-hop ones) in a `HeaderList` straight from `rawHeaders`, the body left on the socket
+ * as an `IncomingBody`, and a cancellation signal made only if a layer asks, aborted when the
+ * client goes away before its answer is written.
+ */
+export function toRequest(req: IncomingMessage, res: ServerResponse, target: Target): OwnedRequest {
   const raw = req.rawHeaders;
-  const headers = new Headers();
   let host: string | undefined;
   let connection: string | undefined;
   let hasBody = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    const value = raw[i + 1]!;
-    if (name === "connection") connection = value;
-    else if (name === "host") host = value;
-    else if (name === "content-length") hasBody ||= value !== "0";
+    if (name === "connection") connection = raw[i + 1];
+    else if (name === "host") host = raw[i + 1];
+    else if (name === "content-length") hasBody ||= raw[i + 1] !== "0";
     else if (name === "transfer-encoding") hasBody = true;
   }
   const extra = connectionTokens(connection);
+  const flat: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (!isHopByHop(name, extra)) headers.append(name, raw[i + 1]!);
+    if (!isHopByHop(name, extra)) flat.push(name, raw[i + 1]!);
   }
 
   const path = req.url ?? "/";
   let url: string;
-  if (path.startsWith("/")) {
+  if (path.charCodeAt(0) === 47 /* / */) {
     if (!host) throw badRequest("the request names no host: send it with a Host header naming the service");
-    url = `http://${host}${path}`;
+    url = `http://${authority(host)}${path}`;
   } else if (target === "proxy" && /^http:\/\//i.test(path)) {
-    url = path;
+    url = absoluteUrl(path);
   } else if (target === "proxy" && /^https:\/\//i.test(path)) {
     throw badRequest("the sidecar forwards plain HTTP only: call http:// URLs (the mesh adds identity between pods)");
   } else {
@@ -129,87 +145,164 @@ export function toRequest(req: IncomingMessage, target: Target): Request {
   }
 
   const method = req.method ?? "GET";
-  const init: RequestInit & { duplex?: "half" } = { method, headers };
+  let body: MeshBody = null;
   if (hasBody) {
     if (method === "GET" || method === "HEAD") throw badRequest(`a ${method} request may not have a body`);
-    init.body = bodyOf(req);
-    init.duplex = "half";
+    body = new IncomingBody(req);
   }
-  try {
-    // Built here from the wire and handed to the stack alone: its layers may edit it in place.
-    return adopt(new Request(url, init));
-  } catch (error) {
-    throw new MeshError("bad-request", "the request's URL or headers are not valid", { cause: error });
+  let controller: AbortController | undefined;
+  const signal = () => {
+    if (controller === undefined) {
+      controller = new AbortController();
+      if (res.destroyed && !res.writableFinished) controller.abort(new Error("the client went away"));
+      else res.once("close", () => res.writableFinished || controller!.abort(new Error("the client went away")));
+    }
+    return controller.signal;
+  };
+  return new OwnedRequest(method, url, new HeaderList(flat), body, {}, signal);
+}
+
+/** An absolute-form target as the URL the stack routes on: scheme and host lower-cased, path kept. */
+function absoluteUrl(target: string): string {
+  const slash = target.indexOf("/", 7);
+  return `http://${authority(target.slice(7, slash < 0 ? undefined : slash))}${slash < 0 ? "/" : target.slice(slash)}`;
+}
+
+/** An authority as a URL serializes it: lower-case, without http's default port. */
+function authority(value: string): string {
+  const lower = value.toLowerCase();
+  return lower.endsWith(":80") ? lower.slice(0, -3) : lower;
+}
+
+/** Reads and drops what is left of a request body the sidecar will not forward. */
+function discard(req: IncomingMessage): void {
+  req.on("error", () => {});
+  req.resume();
+}
+
+/**
+ * A request body still on the client's socket: the transport pipes `req` straight upstream,
+ * and a layer that must read it (retry's replay) gets a Web stream made on demand.
+ */
+export class IncomingBody implements HostBody {
+  readonly req: IncomingMessage;
+  #taken = false;
+
+  constructor(req: IncomingMessage) {
+    this.req = req;
+    // A client that resets mid-body is the exchange's failure, never the process's.
+    req.on("error", () => {});
+  }
+
+  /** True once the body went to a consumer (the transport or a stream). */
+  get taken(): boolean {
+    return this.#taken;
+  }
+
+  /** Hands the Node stream itself to a consumer (the transport), once. */
+  take(): IncomingMessage {
+    if (this.#taken) throw new TypeError("the request body was already taken");
+    this.#taken = true;
+    return this.req;
+  }
+
+  stream(): ReadableStream<Uint8Array> {
+    const req = this.take();
+    let closed = false;
+    return new ReadableStream<Uint8Array>(
+      {
+        start(controller) {
+          // Every callback checks `closed`: a body cancelled by the stack (a deadline that
+          // answered first) may still get data from a client that sends late.
+          req.on("data", (chunk: Buffer) => {
+            if (closed) return;
+            controller.enqueue(chunk);
+            if ((controller.desiredSize ?? 1) <= 0) req.pause();
+          });
+          req.once("end", () => {
+            if (closed) return;
+            closed = true;
+            controller.close();
+          });
+          req.once("error", (error) => {
+            if (closed) return;
+            closed = true;
+            controller.error(error);
+          });
+          req.once("close", () => {
+            if (closed || req.complete) return;
+            closed = true;
+            controller.error(new Error("the client closed the connection before its body was complete"));
+          });
+          req.pause();
+        },
+        pull() {
+          req.resume();
+        },
+        cancel() {
+          closed = true;
+          req.resume();
+        },
+      },
+      { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
+    );
+  }
+
+  cancel(): void {
+    if (this.#taken) return;
+    this.#taken = true;
+    this.req.resume();
   }
 }
 
 /**
- * An incoming body as a Web stream, read as the consumer pulls, with Node's flow control.
- * Cancelling it (the mesh answered without reading it all) discards the rest.
+ * Writes `response` to `res`: status, headers less hop-by-hop ones in one `writeHead`, then
+ * the body: an upstream's `BodySource` piped with the socket's backpressure, bytes written
+ * at once, a Web stream copied. A client that goes away cancels the body, and with it the
+ * upstream call.
  */
-function bodyOf(req: IncomingMessage): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        req.on("data", (chunk: Buffer) => {
-          controller.enqueue(chunk);
-          if ((controller.desiredSize ?? 1) <= 0) req.pause();
-        });
-        req.once("end", () => controller.close());
-        req.once("error", (error) => controller.error(error));
-        req.pause();
-      },
-      pull() {
-        req.resume();
-      },
-      cancel() {
-        req.removeAllListeners("data");
-        req.resume();
-      },
-    },
-    { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
-  );
-}
-
-/**
- * Writes `response` to `res`: status, headers less hop-by-hop ones, then the body, piped
- * straight from the upstream when nobody read it, or read from its stream with the socket's
- * backpressure. A client that goes away cancels the body, and with it the upstream call.
- */
-export function send(res: ServerResponse, response: Response, head: boolean): void {
+export function send(res: ServerResponse, response: MeshResponse, head: boolean, close = false): void {
+  const body = response.body;
   if (res.destroyed) {
-    void response.body?.cancel().catch(() => {});
-    bodySourceOf(response)?.cancel();
+    cancel(body);
     return;
   }
-  const headers: string[] = [];
-  for (const [name, value] of response.headers) if (!isHopByHop(name)) headers.push(name, value);
+  // A draining sidecar closes each connection after its response, so clients reconnect elsewhere.
+  if (close) res.shouldKeepAlive = false;
+  const flat = flatHeaders(response.headers);
+  const out: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) if (!isHopByHop(flat[i]!)) out.push(flat[i]!, flat[i + 1]!);
   try {
-    res.writeHead(response.status, headers);
+    res.writeHead(response.status, out);
   } catch {
     // A header Node refuses (an invalid character from the upstream): answer 502 rather than crash.
-    return send(res, errorResponse(new MeshError("upstream-unreachable", "the upstream sent a response header that cannot be forwarded")), head);
+    cancel(body);
+    return send(res, errorResponse(new MeshError("upstream-unreachable", "the upstream sent a response header that cannot be forwarded")), head, close);
   }
-  const source = bodySourceOf(response);
-  if (head) {
-    source?.cancel();
-    if (source === undefined) void response.body?.cancel().catch(() => {});
+  if (head || body === null) {
+    cancel(body);
     res.end();
     return;
   }
-  if (source !== undefined) {
+  if (body instanceof Uint8Array) {
+    res.end(body);
+    return;
+  }
+  if (body instanceof BodySource) {
     res.once("close", () => {
-      if (!res.writableFinished) source.cancel(new Error("the client went away"));
+      if (!res.writableFinished) body.cancel(new Error("the client went away"));
     });
-    source.pipe(res);
+    body.pipe(res);
     return;
   }
-  const body = response.body;
-  if (body === null) {
-    res.end();
-    return;
-  }
-  void copy(body, res);
+  void copy(body instanceof ReadableStream ? body : body.stream(), res);
+}
+
+/** Drops a body that will not be written. */
+function cancel(body: MeshBody): void {
+  if (body === null || body instanceof Uint8Array) return;
+  if (body instanceof ReadableStream) body.cancel().catch(() => {});
+  else body.cancel();
 }
 
 /** Copies a Web stream into `res` with backpressure; a failure on either side ends both. */

@@ -20,7 +20,7 @@ export { createUpstreams, DEFAULT_INBOUND_CONNECT_TIMEOUT_MS, DEFAULT_OUTBOUND_C
 export type { UpstreamOptions, Upstreams } from "./upstream.ts";
 export { createBridge } from "./bridge.ts";
 export type { Bridge, BridgeOptions, Target } from "./bridge.ts";
-export { BodySource, StreamedResponse, bodySourceOf, DEFAULT_BODY_HIGH_WATER_BYTES } from "./body.ts";
+export { BodySource, DEFAULT_BODY_HIGH_WATER_BYTES } from "./body.ts";
 export { createAdminHandler, isLoopback } from "./admin.ts";
 export type { AdminOptions } from "./admin.ts";
 export { SIDECAR_NODE_FLAGS } from "./node-flags.ts";
