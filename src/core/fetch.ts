@@ -73,10 +73,15 @@ export type Ended = { response: MeshResponse; error?: undefined } | { response?:
 /**
  * Wraps `base` in `layers`, the first listed outermost, so a stack reads in request order:
  * `stack(upstream, deadline(), retry(), balance())` runs deadline, then retry, then balance.
+ * A `false` or `undefined` entry is a layer the config leaves out (`limit > 0 && retry(...)`),
+ * so a stack's whole order stays in one list.
  */
-export function stack(base: Fetch, ...layers: Layer[]): Fetch {
+export function stack(base: Fetch, ...layers: (Layer | false | undefined)[]): Fetch {
   let fetch = base;
-  for (let i = layers.length - 1; i >= 0; i--) fetch = layers[i]!(fetch);
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i];
+    if (layer) fetch = layer(fetch);
+  }
   return fetch;
 }
 

@@ -7,14 +7,15 @@
 import { balance, createEndpointSet, type Balancer, type EndpointInit, type EndpointSet } from "../core/balance/index.ts";
 import { systemClock, type Clock, type Random } from "../core/clock.ts";
 import { durationMs, type Endpoint, type Route, type Service, type Snapshot } from "../core/config/index.ts";
-import { deadline, propagateDeadline } from "../core/deadline/index.ts";
 import { MeshError } from "../core/errors.ts";
-import { stack, withHeaders, type Fetch, type Layer, type MeshRequest } from "../core/fetch.ts";
-import { classify, metrics, type Registry } from "../core/metrics/index.ts";
-import { createRateLimiter, rateLimit, type RateLimiter } from "../core/ratelimit/index.ts";
-import { ATTEMPT_HEADER, createRetryBudget, retry, type RetryBudget } from "../core/retry/index.ts";
-import { createRouteTable, defaultRoute, route as routeLayer, type RouteTable } from "../core/route/index.ts";
-import { attachIdentity, requireIdentity, type TokenSource, type Verifier } from "../identity/index.ts";
+import { withMeta, type Fetch, type MeshRequest } from "../core/fetch.ts";
+import { classify, type Registry } from "../core/metrics/index.ts";
+import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts";
+import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
+import { createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
+import type { TokenSource, Verifier } from "../identity/index.ts";
+import { inboundStack } from "./inbound.ts";
+import { endpointStack, routeStack, type RouteLevel } from "./outbound.ts";
 
 /** How a host reaches one endpoint: a service binding, or `fetch` to an origin. */
 export type Connect = (endpoint: Endpoint, service: Service) => Fetch;
@@ -77,17 +78,13 @@ interface Backend {
   key: string;
 }
 
-/** Without retries, every call is the first try: `weft-attempt: 1` (SPEC.md section 1). */
-const firstAttempt: Layer = (next) => (request) => next(withHeaders(request, (headers) => headers.set(ATTEMPT_HEADER, "1")));
-
 const EMPTY: Snapshot = { version: -1, services: [], routes: [], policies: [], jwks: { keys: [] } };
 
 /**
- * Builds a workload's data plane. The outbound stack, per destination service: route match →
- * metrics → request deadline → header filters → retry → per-try timeout → split → balance →
- * per endpoint: failure accrual → identity → deadline propagation → `connect`. The inbound
- * stack: identity and authorization → metrics → rate limit → deadline → deadline
- * propagation → the app. Refusals by identity or policy are counted in the metrics too.
+ * Builds a workload's data plane: per destination service, the outbound route table over
+ * `routeStack` (src/proxy/outbound.ts: route → backend → endpoint levels), and per inbound
+ * route, `inboundStack` (src/proxy/inbound.ts) over the app. Refusals by identity or policy
+ * are counted in the metrics here, since they are thrown before the metrics layer.
  */
 export function createProxy(options: ProxyOptions): Proxy {
   const clock = options.clock ?? systemClock;
@@ -104,14 +101,11 @@ export function createProxy(options: ProxyOptions): Proxy {
   // Per destination, rebuilt on every update: the route stacks.
   let routers = new Map<string, Fetch>();
 
-  const endpointStack = (service: Service, endpoint: Endpoint): Fetch => {
+  const connectionOf = (service: Service, endpoint: Endpoint): Fetch => {
     const key = `${service.name}\u0000${endpoint.address}`;
     let fetch = connections.get(key);
     if (!fetch) {
-      const layers: Layer[] = [];
-      if (options.tokens) layers.push(attachIdentity({ tokens: options.tokens, audience: service.name }));
-      layers.push(propagateDeadline({ clock }));
-      fetch = stack(options.connect(endpoint, service), ...layers);
+      fetch = endpointStack(options.connect(endpoint, service), { audience: service.name, tokens: options.tokens, clock });
       connections.set(key, fetch);
     }
     return fetch;
@@ -141,7 +135,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       backends.set(name, backend);
     }
     const endpoints: EndpointInit[] = (service.endpoints ?? []).filter(live).map((endpoint) => {
-      const init: EndpointInit = { id: endpoint.id, fetch: endpointStack(service, endpoint) };
+      const init: EndpointInit = { id: endpoint.id, fetch: connectionOf(service, endpoint) };
       if (endpoint.weight !== undefined) init.weight = endpoint.weight;
       return init;
     });
@@ -169,12 +163,12 @@ export function createProxy(options: ProxyOptions): Proxy {
       timeouts: { ...r.timeouts, request: r.timeouts?.request ?? service.timeout },
       retry: r.retry ?? service.retry,
     }));
-    const table: RouteTable = createRouteTable(effective, destination);
     const balancers = new Map<string, Fetch>();
-    return routeLayer({
-      table,
-      clock,
-      random,
+    const level: RouteLevel = {
+      destination,
+      registry,
+      ...(options.identity !== undefined && { src: options.identity }),
+      budget: (config) => budgetOf(destination, config),
       backend: (name) => {
         let fetch = balancers.get(name);
         if (!fetch) {
@@ -184,26 +178,10 @@ export function createProxy(options: ProxyOptions): Proxy {
         }
         return fetch;
       },
-      outer: (r) => [metrics({ registry, direction: "outbound", dst_service: destination, route: r.name, clock, ...(options.identity && { src: options.identity }) })],
-      inner: (r) => {
-        if (!r.retry || r.retry.limit === 0) return [firstAttempt];
-        const config = r.retry;
-        return [
-          retry({
-            limit: config.limit,
-            on: config.on,
-            budget: budgetOf(destination, config),
-            backoff: { base: durationMs(config.backoff.base), max: durationMs(config.backoff.max) },
-            clock,
-            random,
-            observe: {
-              retry: () => registry.countRetry({ dst_service: destination }),
-              budgetExhausted: () => registry.countRetryBudgetExhausted({ dst_service: destination }),
-            },
-          }),
-        ];
-      },
-    });
+      clock,
+      random,
+    };
+    return route({ table: createRouteTable(effective, destination), stacks: (r) => routeStack(r, level) });
   };
 
   const outbound: Fetch = async (request) => {
@@ -226,30 +204,25 @@ export function createProxy(options: ProxyOptions): Proxy {
   const selfService = () => services.get(self);
   const verifier = options.verifier ?? { verify: async () => Promise.reject(new MeshError("unauthenticated", "this workload verifies no identities")) };
 
-  const inboundStack = (name: string): Fetch => {
+  const inboundFor = (name: string): Fetch => {
     let fetch = inboundStacks.get(name);
     if (!fetch) {
-      const service = selfService();
-      const layers: Layer[] = [
-        requireIdentity({
-          verifier,
-          service: self,
-          policy: () => ({ policies: snapshot.policies, defaultPolicy: selfService()?.defaultPolicy ?? "all-unauthenticated" }),
-          // "" is no route: no route-targeted policy applies.
-          route: () => name || undefined,
-        }),
-        metrics({ registry, direction: "inbound", dst_service: self, route: name, clock }),
-      ];
-      const limit = service?.rateLimit;
+      const limit = selfService()?.rateLimit;
       if (limit) {
         // Linkerd's local rate limit (governor) lets a second's worth through at once; the
         // burst is on top of that.
         const key = `${limit.rps}/${limit.burst}`;
         if (limiter?.key !== key) limiter = { key, limiter: createRateLimiter({ rps: limit.rps, burst: Math.ceil(limit.rps) - 1 + limit.burst, clock }) };
-        layers.push(rateLimit(limiter.limiter));
       }
-      layers.push(deadline({ clock }), propagateDeadline({ clock }));
-      fetch = stack(options.app, ...layers);
+      fetch = inboundStack(options.app, {
+        service: self,
+        route: name,
+        verifier,
+        policy: () => ({ policies: snapshot.policies, defaultPolicy: selfService()?.defaultPolicy ?? "all-unauthenticated" }),
+        registry,
+        limiter: limit ? limiter?.limiter : undefined,
+        clock,
+      });
       inboundStacks.set(name, fetch);
     }
     return fetch;
@@ -259,7 +232,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     const started = clock.now();
     const route = inboundTable.match(request)?.route.name ?? "";
     try {
-      return await inboundStack(route)(request);
+      return await inboundFor(route)(withMeta(request, { route }));
     } catch (error) {
       // Only identity and authorization throw these on the inbound side, before the metrics
       // layer sees the request: count the refusal here, with no (verified) source.
