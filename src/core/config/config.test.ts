@@ -103,6 +103,48 @@ describe("route schema", () => {
   });
 });
 
+describe("route regexes", () => {
+  const routeWith = (match: Record<string, unknown>) => ({ name: "r", service: "orders", matches: [match], backends: [{ service: "orders" }] });
+  const issuesOf = (match: Record<string, unknown>) => {
+    const result = validate(RouteSchema, routeWith(match));
+    return result.ok ? [] : result.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("accepts RE2 patterns, the catastrophic-for-backtracking ones included, since RE2 matches them in linear time", () => {
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/api/([a-z]+/?)+" } })).toEqual([]);
+    expect(issuesOf({ headers: [{ name: "x", value: "(a+)+$", type: "RegularExpression" }], query: [{ name: "q", value: "^(\\w+\\s?)*$", type: "RegularExpression" }] })).toEqual([]);
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/users/(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})" } })).toEqual([]);
+  });
+
+  it("refuses backreferences, naming them, at the value's path", () => {
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/(a+)/\\1" } })).toEqual([
+      "matches.0.path.value: must be RE2 syntax, which matches in linear time: backreferences (\\1, \\k<name>) are not supported",
+    ]);
+    expect(issuesOf({ headers: [{ name: "x", value: "(?<w>a)\\k<w>", type: "RegularExpression" }] })).toEqual([expect.stringMatching(/^matches\.0\.headers\.0\.value: .*backreferences/)]);
+  });
+
+  it("refuses lookahead and lookbehind, naming them", () => {
+    for (const value of ["/(?=admin)a.*", "/(?!admin).*", "/(?<=x)y", "/(?<!x)y"]) {
+      expect(issuesOf({ path: { type: "RegularExpression", value } }), value).toEqual([expect.stringMatching(/^matches\.0\.path\.value: .*lookahead and lookbehind/)]);
+    }
+    expect(issuesOf({ query: [{ name: "q", value: "a(?=b)", type: "RegularExpression" }] })).toEqual([expect.stringMatching(/^matches\.0\.query\.0\.value: .*lookahead/)]);
+  });
+
+  it("refuses other syntax RE2 does not have, with the parser's reason", () => {
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/a++" } })).toEqual([expect.stringMatching(/possessive/)]);
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/x{1001}" } })).toEqual([expect.stringMatching(/invalid repeat count/)]);
+    expect(issuesOf({ headers: [{ name: "x", value: "\\u0041", type: "RegularExpression" }] })).toEqual([expect.stringMatching(/invalid escape sequence/)]);
+  });
+
+  it("refuses a pattern whose RE2 program is over Envoy's default size of 100, and one over 1024 characters", () => {
+    const [issue] = issuesOf({ path: { type: "RegularExpression", value: "/[a-z]{200}" } });
+    expect(issue).toMatch(/^matches\.0\.path\.value: is too complex: its RE2 program size is \d+, the limit 100/);
+    expect(issuesOf({ headers: [{ name: "x", value: "a|".repeat(600) + "a", type: "RegularExpression" }] })).toEqual(["matches.0.headers.0.value: must be at most 1024 characters"]);
+    // The length limit is the regex's: an exact header value may still be up to 4096 characters.
+    expect(issuesOf({ headers: [{ name: "x", value: "a".repeat(4096) }] })).toEqual([]);
+  });
+});
+
 describe("authorization policy schema", () => {
   it("accepts SPIFFE globs and refuses other identities", () => {
     const policy = { name: "p", target: { service: "orders" }, action: "ALLOW", from: [{ identities: ["spiffe://weft.local/ns/*/sa/web"] }] };

@@ -5,6 +5,7 @@
  * back from KV). Defaults follow Linkerd and Gateway API; each says where it comes from.
  */
 import { z } from "zod";
+import { checkRegex } from "../regex/index.ts";
 import { DURATION_PATTERN, parseDuration } from "./duration.ts";
 
 /** A name: an RFC 1123 DNS label, as Kubernetes names services (lower case, ≤ 63). */
@@ -116,13 +117,16 @@ export const ServiceSchema = z.strictObject({
   rateLimit: RateLimitSchema.optional(),
 });
 
-const compiles = (source: string) => {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * A zod check for a match whose `type` may be "RegularExpression": its `value` must be RE2
+ * syntax within the length and program-size limits (`../regex`), so that matching it costs
+ * time linear in the input, whatever the input.
+ */
+const linearRegex = (ctx: z.core.ParsePayload<{ type: string; value: string }>) => {
+  const { type, value } = ctx.value;
+  if (type !== "RegularExpression" || typeof value !== "string") return;
+  const checked = checkRegex(value);
+  if (!checked.ok) ctx.issues.push({ code: "custom", message: checked.message, input: value, path: ["value"] });
 };
 
 const StringMatch = z
@@ -131,7 +135,7 @@ const StringMatch = z
     value: z.string().max(4096),
     type: z.enum(["Exact", "RegularExpression"]).default("Exact"),
   })
-  .refine((m) => m.type !== "RegularExpression" || compiles(m.value), { message: "is not a valid regular expression", path: ["value"] });
+  .check(linearRegex);
 
 /** A path match: Gateway API's Exact, PathPrefix (default, "/") or RegularExpression. */
 export const PathMatchSchema = z
@@ -140,7 +144,7 @@ export const PathMatchSchema = z
     value: z.string().min(1).max(1024).default("/"),
   })
   .refine((p) => p.type === "RegularExpression" || p.value.startsWith("/"), { message: "must start with '/'", path: ["value"] })
-  .refine((p) => p.type !== "RegularExpression" || compiles(p.value), { message: "is not a valid regular expression", path: ["value"] });
+  .check(linearRegex);
 
 /** One HTTPRouteMatch: every condition given must hold. Gateway API caps headers and query at 16. */
 export const RouteMatchSchema = z.strictObject({
