@@ -77,8 +77,18 @@ describe("SPIFFE globs", () => {
     expect(spiffeGlob("**").test(WEB)).toBe(true);
   });
 
+  it("match in time linear in the identity, however many wildcards the glob has", () => {
+    // As a backtracking regex, 20 wildcards against 2,000 "a"s without the final "b" try
+    // every way to place them: this never finished. RE2's automaton walks the ID once.
+    const id = `spiffe://weft.local/${"a".repeat(2_000)}`;
+    expect(spiffeGlob(`spiffe://weft.local/${"**a".repeat(20)}**b`).test(id)).toBe(false);
+    expect(spiffeGlob(`spiffe://weft.local/${"*a".repeat(20)}*b`).test(id)).toBe(false);
+    expect(spiffeGlob(`spiffe://weft.local/${"**a".repeat(20)}**`).test(id)).toBe(true);
+  });
+
   it("take dots and other regex characters literally", () => {
     expect(spiffeGlob("spiffe://weft.local/worker/a").test("spiffe://weftXlocal/worker/a")).toBe(false);
+    expect(spiffeGlob("spiffe://weft.local/a+(b)[c]{2}$^|?\\").test("spiffe://weft.local/a+(b)[c]{2}$^|?\\")).toBe(true);
   });
 });
 
