@@ -145,6 +145,36 @@ describe("route regexes", () => {
   });
 });
 
+describe("paths in routes and policies", () => {
+  const routeIssues = (type: string, value: string) => {
+    const result = validate(RouteSchema, { name: "r", service: "orders", matches: [{ path: { type, value } }], backends: [{ service: "orders" }] });
+    return result.ok ? [] : result.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+  const policyIssues = (paths: string[]) => {
+    const result = validate(AuthorizationPolicySchema, { name: "p", target: { service: "orders" }, action: "DENY", to: [{ paths }] });
+    return result.ok ? [] : result.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("accepts paths in the normal form requests are matched in", () => {
+    expect(routeIssues("Exact", "/api/items")).toEqual([]);
+    expect(routeIssues("PathPrefix", "/api/")).toEqual([]);
+    expect(policyIssues(["/admin", "/admin/*", "/*", "/Admin;x", "/a%3Bb"])).toEqual([]);
+  });
+
+  it("refuses a path that normalization would rewrite, giving the form to write", () => {
+    expect(routeIssues("PathPrefix", "//api")).toEqual(['matches.0.path.value: must be in the normal form requests are matched in: write "/api"']);
+    expect(routeIssues("Exact", "/%61pi/./x")).toEqual(['matches.0.path.value: must be in the normal form requests are matched in: write "/api/x"']);
+    expect(policyIssues(["/admin/../secret/*"])).toEqual(['to.0.paths.0: must be in the normal form requests are matched in: write "/secret/*"']);
+  });
+
+  it("refuses a path no request can have, since such requests are refused", () => {
+    expect(policyIssues(["/admin%2Fx"])).toEqual([expect.stringMatching(/^to\.0\.paths\.0: can never match: requests whose path has an encoded '\/'/)]);
+    expect(routeIssues("Exact", "/a\\b")).toEqual([expect.stringMatching(/^matches\.0\.path\.value: can never match/)]);
+    // One issue for a pattern that does not start with '/', not two.
+    expect(policyIssues(["admin"])).toEqual(["to.0.paths.0: must start with '/'"]);
+  });
+});
+
 describe("authorization policy schema", () => {
   it("accepts SPIFFE globs and refuses other identities", () => {
     const policy = { name: "p", target: { service: "orders" }, action: "ALLOW", from: [{ identities: ["spiffe://weft.local/ns/*/sa/web"] }] };

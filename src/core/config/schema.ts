@@ -5,6 +5,7 @@
  * back from KV). Defaults follow Linkerd and Gateway API; each says where it comes from.
  */
 import { z } from "zod";
+import { normalizePath } from "../path/index.ts";
 import { checkRegex } from "../regex/index.ts";
 import { DURATION_PATTERN, parseDuration } from "./duration.ts";
 
@@ -137,6 +138,18 @@ const StringMatch = z
   })
   .check(linearRegex);
 
+/**
+ * Why `path` can never equal a request's path, which the data plane normalizes before
+ * matching (`../path`): a path it would refuse, or one it would rewrite (say `//a` or
+ * `/%61`), with the form to write instead. Undefined for a path in normal form.
+ */
+function unmatchable(path: string, wildcard = ""): string | undefined {
+  const normalized = normalizePath(path);
+  if (!normalized.ok) return `can never match: requests whose path ${normalized.reason} are refused`;
+  if (normalized.path !== path) return `must be in the normal form requests are matched in: write "${normalized.path}${wildcard}"`;
+  return undefined;
+}
+
 /** A path match: Gateway API's Exact, PathPrefix (default, "/") or RegularExpression. */
 export const PathMatchSchema = z
   .strictObject({
@@ -144,6 +157,12 @@ export const PathMatchSchema = z
     value: z.string().min(1).max(1024).default("/"),
   })
   .refine((p) => p.type === "RegularExpression" || p.value.startsWith("/"), { message: "must start with '/'", path: ["value"] })
+  .check((ctx) => {
+    const { type, value } = ctx.value;
+    if (type === "RegularExpression" || typeof value !== "string" || !value.startsWith("/")) return;
+    const why = unmatchable(value);
+    if (why) ctx.issues.push({ code: "custom", message: why, input: value, path: ["value"] });
+  })
   .check(linearRegex);
 
 /** One HTTPRouteMatch: every condition given must hold. Gateway API caps headers and query at 16. */
@@ -205,7 +224,23 @@ export const AuthorizationPolicySchema = z.strictObject({
     .array(
       z.strictObject({
         methods: z.array(z.string().min(1).max(16).regex(/^[A-Z]+$/, "must be an upper-case HTTP method")).max(16).optional(),
-        paths: z.array(z.string().min(1).max(1024).regex(/^\//, "must start with '/'")).max(64).optional(),
+        paths: z
+          .array(
+            z
+              .string()
+              .min(1)
+              .max(1024)
+              .regex(/^\//, "must start with '/'")
+              // The part before a trailing `*` is a path too, and must be in normal form.
+              .check((ctx) => {
+                if (!ctx.value.startsWith("/")) return;
+                const wildcard = ctx.value.endsWith("*") ? "*" : "";
+                const why = unmatchable(ctx.value.slice(0, ctx.value.length - wildcard.length), wildcard);
+                if (why) ctx.issues.push({ code: "custom", message: why, input: ctx.value });
+              }),
+          )
+          .max(64)
+          .optional(),
       }),
     )
     .max(16)
