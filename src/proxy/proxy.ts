@@ -11,6 +11,7 @@ import { deadline, propagateDeadline } from "../core/deadline/index.ts";
 import { MeshError } from "../core/errors.ts";
 import { stack, withHeaders, type Fetch, type Layer } from "../core/fetch.ts";
 import { classify, metrics, type Registry } from "../core/metrics/index.ts";
+import { normalizeRequest } from "../core/path/index.ts";
 import { createRateLimiter, rateLimit, type RateLimiter } from "../core/ratelimit/index.ts";
 import { ATTEMPT_HEADER, createRetryBudget, retry, type RetryBudget } from "../core/retry/index.ts";
 import { createRouteTable, defaultRoute, route as routeLayer, type RouteTable } from "../core/route/index.ts";
@@ -94,7 +95,9 @@ const firstAttempt: Layer = (next) => (request) => next(withHeaders(request, (he
 const EMPTY: Snapshot = { version: -1, services: [], routes: [], policies: [], jwks: { keys: [] } };
 
 /**
- * Builds a workload's data plane. The outbound stack, per destination service: route match →
+ * Builds a workload's data plane. Both sides first normalize the request's path
+ * (`core/path`: refused with 400 when it cannot be), so policy, routes and the next hop see
+ * one path. The outbound stack, per destination service: route match →
  * metrics → request deadline → header filters → retry → per-try timeout → split → balance →
  * per endpoint: failure accrual → identity → deadline propagation → `connect`. The inbound
  * stack: identity and authorization → metrics → rate limit → deadline → deadline
@@ -217,7 +220,9 @@ export function createProxy(options: ProxyOptions): Proxy {
     });
   };
 
-  const outbound: Fetch = async (request) => {
+  const outbound: Fetch = async (incoming) => {
+    // Routes match, and the endpoint gets, the normalized path; a path that cannot be is 400.
+    const request = normalizeRequest(incoming);
     const destination = serviceOf(request);
     let router = routers.get(destination);
     if (!router) {
@@ -266,18 +271,23 @@ export function createProxy(options: ProxyOptions): Proxy {
     return fetch;
   };
 
-  const inbound: Fetch = async (request) => {
+  const inbound: Fetch = async (incoming) => {
     const started = clock.now();
-    const route = inboundTable.match(request)?.route.name ?? "";
+    // Undefined until the path is normalized: a refusal before that is the path's (400).
+    let route: string | undefined;
     try {
+      // Policy, routes and the app all see the normalized path; one that cannot be is 400.
+      const request = normalizeRequest(incoming);
+      route = inboundTable.match(request)?.route.name ?? "";
       return await inboundStack(route)(request);
     } catch (error) {
-      // Only identity and authorization throw these on the inbound side, before the metrics
-      // layer sees the request: count the refusal here, with no (verified) source.
-      if (error instanceof MeshError && (error.code === "unauthenticated" || error.code === "forbidden")) {
-        const labels = { direction: "inbound", src: "", dst_service: self, route } as const;
+      // Path normalization, identity and authorization refuse before the metrics layer sees
+      // the request: count the refusal here, with no (verified) source.
+      const codes = route === undefined ? ["bad-request"] : ["unauthenticated", "forbidden"];
+      if (error instanceof MeshError && codes.includes(error.code)) {
+        const labels = { direction: "inbound", src: "", dst_service: self, route: route ?? "" } as const;
         registry.countRequest(labels);
-        registry.recordResponse(labels, classify(error, request), clock.now() - started);
+        registry.recordResponse(labels, classify(error, incoming), clock.now() - started);
       }
       throw error;
     }
