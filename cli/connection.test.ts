@@ -87,6 +87,32 @@ describe("the connection to the control API", () => {
     expect(isLocalDefault("http://10.0.0.1:8788")).toBe(false);
   });
 
+  it("sends the local admin token to the URL weft dev recorded beside it, and to no other", async () => {
+    const { root, nested } = await project();
+    await writeFile(join(root, ".weft", "control-url"), "http://127.0.0.1:18788\n");
+    for (const url of ["http://127.0.0.1:18788", "http://localhost:18788/"]) {
+      const connection = await resolveConnection({ flags: { controlUrl: url }, env: {}, cwd: nested, home: root });
+      expect([connection.token, connection.tokenSource]).toEqual(["local-admin-token", ".weft/admin-token"]);
+    }
+    const fromEnv = await resolveConnection({ flags: {}, env: { WEFT_CONTROL_URL: "http://127.0.0.1:18788" }, cwd: nested, home: root });
+    expect(fromEnv.token).toBe("local-admin-token");
+    // The default port is another mesh now: no token, and a hint naming the local one.
+    const elsewhere = await resolveConnection({ flags: {}, env: {}, cwd: nested, home: root });
+    expect([elsewhere.url, elsewhere.token, elsewhere.tokenSource]).toEqual([DEFAULT_CONTROL_URL, undefined, "none"]);
+    expect(credentialHint(elsewhere)).toContain("--control-url http://127.0.0.1:18788");
+    const otherPort = await resolveConnection({ flags: { controlUrl: "http://127.0.0.1:18789" }, env: {}, cwd: nested, home: root });
+    expect(otherPort.token).toBeUndefined();
+  });
+
+  it("ignores a recorded URL that is not loopback, keeping the token for the default URL alone", async () => {
+    const { root, nested } = await project();
+    await writeFile(join(root, ".weft", "control-url"), "https://control.example.com\n");
+    const remote = await resolveConnection({ flags: { controlUrl: "https://control.example.com" }, env: {}, cwd: nested, home: root });
+    expect(remote.token).toBeUndefined();
+    const local = await resolveConnection({ flags: {}, env: {}, cwd: nested, home: root });
+    expect(local.token).toBe("local-admin-token");
+  });
+
   it("hints at starting the local mesh when there is no credential for it", async () => {
     const connection = await resolveConnection({ flags: {}, env: {}, cwd: "/", home: "/nonexistent" });
     expect(connection.tokenSource).toBe("none");

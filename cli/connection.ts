@@ -2,7 +2,9 @@
  * Where the control API is and which admin credential to send it: flags first, then the
  * environment (`WEFT_CONTROL_URL`, `WEFT_TOKEN`), then the config file, then the local mesh's
  * defaults (`http://127.0.0.1:8788` and the `.weft/admin-token` it wrote, SPEC.md section 6),
- * as kubectl reads flags, then KUBECONFIG, then `~/.kube/config`.
+ * as kubectl reads flags, then KUBECONFIG, then `~/.kube/config`. The local admin token goes
+ * only to the URL the local mesh runs on, which `weft dev` writes beside it
+ * (`.weft/control-url`; the default URL when that file is absent).
  */
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -10,6 +12,12 @@ import { CliError, UsageError } from "./command.ts";
 
 /** The local mesh's control API (SPEC.md section 9): what `npm start` serves. */
 export const DEFAULT_CONTROL_URL = "http://127.0.0.1:8788";
+
+/** The local mesh's admin credential, in its `.weft/` folder (SPEC.md section 6). */
+export const ADMIN_TOKEN_FILE = "admin-token";
+
+/** The URL the local mesh's control API runs on, written by `weft dev` beside `ADMIN_TOKEN_FILE`. */
+export const CONTROL_URL_FILE = "control-url";
 
 /** The config file read when neither `--config` nor `WEFT_CONFIG` names one (XDG base directories). */
 export const DEFAULT_CONFIG_PATH = "weft/config.json";
@@ -24,8 +32,10 @@ export interface Connection {
   /** The admin credential; never printed. */
   token: string | undefined;
   tokenSource: TokenSource;
-  /** The `.weft/admin-token` file looked for or read, when the URL is the local default. */
+  /** The `.weft/admin-token` file looked for or read, when the URL is the local mesh's. */
   adminTokenPath: string | undefined;
+  /** The URL the local mesh found from the working folder runs on (`.weft/control-url`), when one is recorded. */
+  localUrl?: string | undefined;
   /** The config file read, when one was. */
   configPath: string | undefined;
 }
@@ -49,14 +59,20 @@ interface ConfigFile {
 
 /** Whether `url` is the local mesh's control API: a loopback host on the default port. */
 export function isLocalDefault(url: string): boolean {
-  const parsed = new URL(url);
-  const local = new URL(DEFAULT_CONTROL_URL);
-  return (
-    parsed.protocol === local.protocol &&
-    parsed.port === local.port &&
-    ["127.0.0.1", "localhost", "[::1]"].includes(parsed.hostname) &&
-    (parsed.pathname === "/" || parsed.pathname === "")
-  );
+  return isLocalMesh(url, DEFAULT_CONTROL_URL);
+}
+
+const LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"];
+
+/**
+ * Whether `url` is `local`, the loopback URL a local mesh runs on: same scheme and port, a
+ * loopback host (any spelling), no path.
+ */
+export function isLocalMesh(url: string, local: string): boolean {
+  const a = new URL(url);
+  const b = new URL(local);
+  const root = (u: URL) => u.pathname === "/" || u.pathname === "";
+  return a.protocol === b.protocol && a.port === b.port && LOOPBACK_HOSTS.includes(a.hostname) && LOOPBACK_HOSTS.includes(b.hostname) && root(a) && root(b);
 }
 
 /** `text` as a control API base URL (http or https, no credentials, no query), or a usage error naming `from`. */
@@ -157,20 +173,46 @@ export async function resolveConnection(input: ConnectionInput): Promise<Connect
     const token = await readTokenFile(resolve(dirname(configPath), config.tokenFile));
     if (token) return { ...base, token, tokenSource: "config file" };
   }
-  if (isLocalDefault(url)) {
-    const folder = await findWeftFolder(cwd);
-    const adminTokenPath = folder ? join(folder, "admin-token") : undefined;
+  const folder = await findWeftFolder(cwd);
+  const localUrl = folder ? await readLocalUrl(join(folder, CONTROL_URL_FILE)) : undefined;
+  // The local admin token is for the local mesh alone: the URL it recorded, or else the default.
+  if (localUrl !== undefined ? isLocalMesh(url, localUrl) : isLocalDefault(url)) {
+    const adminTokenPath = folder ? join(folder, ADMIN_TOKEN_FILE) : undefined;
     const token = adminTokenPath ? await readTokenFile(adminTokenPath) : undefined;
-    if (token) return { ...base, adminTokenPath, token, tokenSource: ".weft/admin-token" };
-    return { ...base, adminTokenPath, token: undefined, tokenSource: "none" };
+    if (token) return { ...base, adminTokenPath, localUrl, token, tokenSource: ".weft/admin-token" };
+    return { ...base, adminTokenPath, localUrl, token: undefined, tokenSource: "none" };
   }
-  return { ...base, token: undefined, tokenSource: "none" };
+  return { ...base, localUrl, token: undefined, tokenSource: "none" };
+}
+
+/**
+ * The loopback URL recorded in `path`, or undefined when there is none: a file that is
+ * missing, unreadable, or names anything but a loopback URL is ignored (and then the local
+ * token goes only to the default URL, as before `weft dev` recorded one).
+ */
+async function readLocalUrl(path: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = (await readFile(path, "utf8")).trim();
+  } catch {
+    return undefined;
+  }
+  try {
+    const url = new URL(text);
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || !LOOPBACK_HOSTS.includes(url.hostname)) return undefined;
+    return url.href.replace(/\/+$/, "");
+  } catch {
+    return undefined;
+  }
 }
 
 /** A hint on fixing a refused or missing credential, naming where the one sent came from. */
 export function credentialHint(connection: Connection): string {
   switch (connection.tokenSource) {
     case "none":
+      if (connection.localUrl !== undefined && !isLocalMesh(connection.url, connection.localUrl)) {
+        return `the local mesh of this folder runs at ${connection.localUrl}: add --control-url ${connection.localUrl} (or set WEFT_CONTROL_URL) to use it, or set WEFT_TOKEN for ${connection.url}`;
+      }
       return isLocalDefault(connection.url)
         ? "start the local mesh (npm start) from the project folder so it writes .weft/admin-token, or set WEFT_TOKEN"
         : `set WEFT_TOKEN (or --token, or "token" in the config file) to the admin credential of ${connection.url}`;

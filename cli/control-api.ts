@@ -6,7 +6,7 @@
 import { CliError } from "./command.ts";
 import type { RouteStats } from "../src/core/metrics/index.ts";
 import type { Connection } from "./connection.ts";
-import { credentialHint, isLocalDefault } from "./connection.ts";
+import { credentialHint, isLocalDefault, isLocalMesh } from "./connection.ts";
 import type { KindInfo } from "./kinds.ts";
 
 /** How long a control API call may take before the CLI gives up (kubectl's `--request-timeout` is unbounded; a CLI user wants an answer). */
@@ -191,9 +191,12 @@ export function createControlApi(options: ControlApiOptions): ControlApi {
       response = await fetch(`${connection.url}${path}`, { method, headers, body, redirect: "error", signal: AbortSignal.timeout(timeoutMs) });
     } catch (error) {
       throw new CliError(`cannot reach the control API at ${connection.url} (${transportReason(error)})`, {
-        hint: isLocalDefault(connection.url)
-          ? "start the local mesh with `npm start`, or point WEFT_CONTROL_URL at your control plane"
-          : "check WEFT_CONTROL_URL (or --control-url) and that the control plane is up",
+        hint:
+          connection.localUrl !== undefined && !isLocalMesh(connection.url, connection.localUrl)
+            ? `the local mesh of this folder last ran at ${connection.localUrl}: add --control-url ${connection.localUrl} (or set WEFT_CONTROL_URL)`
+            : isLocalDefault(connection.url)
+              ? "start the local mesh with `npm start`, or point WEFT_CONTROL_URL at your control plane"
+              : "check WEFT_CONTROL_URL (or --control-url) and that the control plane is up",
       });
     }
     const text = await response.text();

@@ -228,7 +228,13 @@ export function processIo(): Io {
     controller.abort();
     setTimeout(() => process.exit(code), 5_000).unref();
   };
-  process.on("SIGINT", () => stop(130));
+  // Under cli/bin/weft.js on an older Node, Ctrl-C comes as the signal WEFT_INTERRUPT_SIGNAL
+  // names (SIGUSR2): the wrapper gets a terminal's SIGINT too and passes it on, so this
+  // process ignores its own copy and each Ctrl-C counts once. Not inherited by what it starts.
+  const interrupt = process.env.WEFT_INTERRUPT_SIGNAL === "SIGUSR2" ? "SIGUSR2" : "SIGINT";
+  delete process.env.WEFT_INTERRUPT_SIGNAL;
+  if (interrupt !== "SIGINT") process.on("SIGINT", () => {});
+  process.on(interrupt, () => stop(130));
   process.on("SIGTERM", () => stop(143));
   const stream = (s: NodeJS.WriteStream) => ({
     write: (text: string) => void s.write(text),

@@ -176,7 +176,7 @@ try {
 
   const exposition = registry.expose().split("\n");
   const excerpt = exposition.filter(
-    (line) => /^weft_(request_total|response_total|retry_total|retry_budget_exhausted_total|endpoint_ejections_total|config_version)[{ ]/.test(line) || /^weft_response_latency_ms_(count|sum)/.test(line),
+    (line) => /^weft_(request_total|response_total|retry_total|retry_budget_exhausted_total|endpoint_ejections_total|config_version)[{ ]/.test(line) || /^weft_response_latency_seconds_(count|sum)/.test(line),
   );
   console.log(`\nPrometheus exposition (registry.expose(), ${excerpt.length} of ${exposition.length} lines, what GET /metrics serves):`);
   for (const line of excerpt.slice(0, 30)) console.log(`  ${line}`);

@@ -13,6 +13,8 @@ describe("import rules", () => {
     expect(breach("src/core/retry/index.ts", "hono")).toMatch(/may not import/);
     expect(breach("src/core/retry/index.ts", "zod")).toMatch(/may not import/);
     expect(breach("src/core/config/index.ts", "zod")).toBeUndefined();
+    expect(breach("src/core/regex/index.ts", "re2js")).toBeUndefined();
+    expect(breach("src/core/route/table.ts", "re2js")).toMatch(/may not import/);
     expect(breach("src/core/retry/index.ts", "../fetch.ts")).toBeUndefined();
     expect(breach("src/core/retry/index.ts", "../../identity/index.ts")).toMatch(/only src\/core/);
   });

@@ -1,64 +1,118 @@
 /**
  * `npm start` (`weft dev`) as a person runs it: a real process that starts the control plane
- * and the demo mesh in workerd, prints the URL to try, answers it through every hop, and
- * stops cleanly on Ctrl-C.
+ * and the demo mesh in workerd on ports of its own (`--control-port`, `--entry-port`), prints
+ * the URL to try and the commands to run, and each of them works as printed: run as a real
+ * process in a project folder where `npx weft` is the installed CLI. Then it stops cleanly on
+ * Ctrl-C.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../workers/local.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
 let child: ChildProcess | undefined;
-let dir: string | undefined;
+let dir: string;
+let output = "";
+let entry: number;
+let control: number;
 
 afterAll(async () => {
   if (child && child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-describe("weft dev", () => {
-  it("runs the demo mesh, answers the printed URL through every hop, and stops on Ctrl-C", async () => {
-    dir = await mkdtemp(join(tmpdir(), "weft-dev-"));
-    const [entry, control] = [await freePort(), await freePort()];
-    child = spawn(process.execPath, [join(ROOT, "cli/main.ts"), "dev", "--entry-port", String(entry), "--control-port", String(control), "--load", "0"], {
-      cwd: dir,
-      detached: true, // its own process group, so Ctrl-C reaches it as in a terminal
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout!.on("data", (chunk) => (output += chunk));
-    child.stderr!.on("data", (chunk) => (output += chunk));
-    const url = await new Promise<string>((done, fail) => {
-      const timer = setTimeout(() => fail(new Error(`no URL printed in 60 s:\n${output}`)), 60_000);
-      const look = () => {
-        const match = /Try it:\s+curl (\S+)/.exec(output);
-        if (match) {
-          clearTimeout(timer);
-          done(match[1]!);
-        }
-      };
-      child!.stdout!.on("data", look);
-      child!.on("exit", (code) => fail(new Error(`exited ${code}:\n${output}`)));
-    });
-    expect(url).toBe(`http://127.0.0.1:${entry}/`);
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "weft-dev-"));
+  // The folder is a project with weft installed, as `npx weft` finds it: node_modules/.bin/weft.
+  await mkdir(join(dir, "node_modules/.bin"), { recursive: true });
+  await symlink(join(ROOT, "cli/bin/weft.js"), join(dir, "node_modules/.bin/weft"));
+  [entry, control] = [await freePort(), await freePort()];
+  child = spawn(process.execPath, [join(ROOT, "cli/main.ts"), "dev", "--entry-port", String(entry), "--control-port", String(control), "--load", "0"], {
+    cwd: dir,
+    detached: true, // its own process group, so Ctrl-C reaches it as in a terminal
+    env: { ...process.env, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  await new Promise<void>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no banner printed in 60 s:\n${output}`)), 60_000);
+    const look = () => {
+      if (/Press Ctrl-C/.test(output)) {
+        clearTimeout(timer);
+        done();
+      }
+    };
+    child!.stdout!.on("data", look);
+    child!.on("exit", (code) => fail(new Error(`exited ${code}:\n${output}`)));
+  });
+}, 90_000);
 
-    const response = await fetch(url);
+/** The environment a person's shell would have: no WEFT_* settings, and none of npm's own variables from the test runner. */
+function shellEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && !/^(WEFT_|npm_)/i.test(name)) env[name] = value;
+  return { ...env, NO_COLOR: "1" };
+}
+
+/** Runs `line` in a shell in the project folder, as typed. */
+function sh(line: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const run = spawn("sh", ["-c", line], { cwd: dir, env: shellEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    run.stdout.on("data", (chunk) => (stdout += chunk));
+    run.stderr.on("data", (chunk) => (stderr += chunk));
+    run.on("close", (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe("weft dev", () => {
+  it("runs the demo mesh and answers the printed URL through every hop", async () => {
+    const url = /Try it:\s+curl (\S+)/.exec(output)?.[1];
+    expect(url).toBe(`http://127.0.0.1:${entry}/`);
+    const response = await fetch(url!);
     const text = await response.text();
     expect(response.status, text).toBe(200);
     const body = JSON.parse(text);
     expect(body.orders.body).toMatchObject({ service: "orders", caller: "spiffe://weft.local/worker/web" });
     expect(["v1", "v2"]).toContain(body.orders.body.version);
     expect(body.orders.body.inventory.body).toMatchObject({ service: "inventory", caller: `spiffe://weft.local/worker/orders-${body.orders.body.version}` });
-    // The admin credential was made on first start, readable by its owner only.
+    // The admin credential was made on first start, readable by its owner only, and the URL
+    // it belongs to is written beside it.
     expect((await stat(join(dir, ".weft/admin-token"))).mode & 0o777).toBe(0o600);
+    expect((await readFile(join(dir, ".weft/control-url"), "utf8")).trim()).toBe(`http://127.0.0.1:${control}`);
+  });
 
+  it("prints commands that work as printed, against the control plane on its own port", async () => {
+    // Every `npx weft ...` and `curl ...` the banner shows; `--watch` runs until stopped, so not that one.
+    const commands = [...output.matchAll(/(?:npx weft|curl) [^;()\n]*?(?=\s{2,}|;|\(|\)|$)/gm)].map((m) => m[0].trim()).filter((c) => !c.includes("--watch"));
+    expect(commands.map((c) => c.split(" ").slice(0, 3).join(" "))).toEqual([
+      `curl http://127.0.0.1:${entry}/`,
+      "npx weft stat",
+      "npx weft check",
+      "npx weft get",
+      "npx weft apply",
+    ]);
+    const results = new Map<string, Awaited<ReturnType<typeof sh>>>();
+    for (const command of commands) {
+      const result = await sh(command);
+      results.set(command.split(" ")[2] ?? command, result);
+      expect(result.code, `${command}\n${result.stdout}\n${result.stderr}`).toBe(0);
+    }
+    // What each shows is this mesh's, reached with the credential weft dev wrote.
+    expect(results.get("stat")!.stdout).toMatch(/web/);
+    expect(results.get("get")!.stdout).toMatch(/inventory/);
+    expect(results.get("apply")!.stdout + results.get("apply")!.stderr).toMatch(/unchanged/);
+  }, 120_000);
+
+  it("stops on Ctrl-C, leaving nothing of its process group behind", async () => {
     const exited = new Promise<number | null>((done) => child!.on("exit", (code) => done(code)));
-    process.kill(-child.pid!, "SIGINT");
+    process.kill(-child!.pid!, "SIGINT");
     // 0 when the command's own shutdown finished first, 130 (Ctrl-C) when Miniflare's exit hook did.
     expect([0, 130]).toContain(await exited);
     // Nothing of its process group is left behind (within 5 s): no workerd outlives `weft dev`.
@@ -72,5 +126,5 @@ describe("weft dev", () => {
     };
     for (let i = 0; i < 50 && groupAlive(); i++) await new Promise((done) => setTimeout(done, 100));
     expect(groupAlive()).toBe(false);
-  }, 90_000);
+  }, 30_000);
 });

@@ -171,6 +171,114 @@ describe("weft inject", () => {
     expect(results[0]!.notes.join(" ")).toContain("keeps its own HTTP_PROXY");
   });
 
+  describe("keeps each upper/lower-case pair of proxy variables alike", () => {
+    const withEnv = (env: unknown[]) =>
+      JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "app" }, spec: { containers: [{ name: "app", image: "x", env }] } });
+    const appEnv = (text: string) => envOf(docs(injectManifests(text, OPTIONS).output)[0].spec.containers[0]);
+
+    it("a container's own HTTP_PROXY covers http_proxy too, and its own http_proxy covers HTTP_PROXY", () => {
+      // The Job sets HTTP_PROXY only: curl, which reads http_proxy only, must not reach the sidecar instead.
+      const job = envOf(podSpecOf(docs(injectManifests(JOB, OPTIONS).output)[0]).containers[0]);
+      expect(job.http_proxy).toBe("http://corporate-proxy:3128");
+      expect(appEnv(withEnv([{ name: "http_proxy", value: "http://squid:3128" }]))).toMatchObject({ HTTP_PROXY: "http://squid:3128", http_proxy: "http://squid:3128" });
+      const ref = { configMapKeyRef: { name: "proxy", key: "url" } };
+      expect(appEnv(withEnv([{ name: "HTTP_PROXY", valueFrom: ref }]))).toMatchObject({ HTTP_PROXY: ref, http_proxy: ref });
+      // An http_proxy an older inject pointed at the sidecar beside the app's own HTTP_PROXY follows the app's.
+      expect(appEnv(withEnv([{ name: "HTTP_PROXY", value: "http://squid:3128" }, { name: "http_proxy", value: "http://127.0.0.1:4140" }]))).toMatchObject({ http_proxy: "http://squid:3128" });
+    });
+
+    it("leaves a pair the container sets to two different proxies as it is, and says so", () => {
+      const { output, results } = injectManifests(withEnv([{ name: "HTTP_PROXY", value: "http://a:1" }, { name: "http_proxy", value: "http://b:2" }]), OPTIONS);
+      expect(envOf(docs(output)[0].spec.containers[0])).toMatchObject({ HTTP_PROXY: "http://a:1", http_proxy: "http://b:2" });
+      expect(results[0]!.notes.join(" ")).toContain("different proxies");
+    });
+
+    it("NO_PROXY additions go into both, with the hosts either listed", () => {
+      const web = envOf(podSpecOf(docs(injectManifests(DEPLOYMENT, OPTIONS).output)[0]).containers[0]);
+      expect(web.no_proxy).toBe("internal.example,localhost,127.0.0.1,::1");
+      expect(appEnv(withEnv([{ name: "NO_PROXY", value: "internal" }, { name: "no_proxy", value: ".svc, internal" }]))).toMatchObject({
+        NO_PROXY: "internal,.svc,localhost,127.0.0.1,::1",
+        no_proxy: "internal,.svc,localhost,127.0.0.1,::1",
+      });
+      const ref = { secretKeyRef: { name: "proxy", key: "no" } };
+      const { output, results } = injectManifests(withEnv([{ name: "no_proxy", valueFrom: ref }]), OPTIONS);
+      expect(envOf(docs(output)[0].spec.containers[0])).toMatchObject({ NO_PROXY: ref, no_proxy: ref });
+      expect(results[0]!.notes.join(" ")).toContain("add localhost,127.0.0.1,::1 to it");
+    });
+  });
+
+  it("keeps YAML comments, quoting and flow style where the data did not change", () => {
+    const commented = `# the web front end, owned by the shop team
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web # also its service name
+spec:
+  replicas: 2
+  selector:
+    matchLabels: { app: web }
+  template:
+    metadata:
+      labels: { app: web }
+    spec:
+      # the app itself
+      containers:
+        - name: web
+          image: "example/web:1.0" # pinned; bump with care
+          ports:
+            - containerPort: 8080 # plain HTTP
+          env:
+            # corporate hosts stay off the proxy
+            - name: NO_PROXY
+              value: internal.example # and the mesh's localhost
+            - name: LOG_LEVEL
+              value: info
+---
+# settings, passed through
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-settings
+data:
+  LOG_LEVEL: 'info' # quoted on purpose
+`;
+    const { output, results } = injectManifests(commented, OPTIONS);
+    expect(results.map((r) => r.outcome)).toEqual(["injected", "skipped"]);
+    for (const comment of [
+      "# the web front end, owned by the shop team",
+      "name: web # also its service name",
+      "# the app itself",
+      'image: "example/web:1.0" # pinned; bump with care',
+      "containerPort: 8080 # plain HTTP",
+      "# corporate hosts stay off the proxy",
+      "# and the mesh's localhost",
+      "# settings, passed through",
+      "LOG_LEVEL: 'info' # quoted on purpose",
+      "matchLabels: { app: web }",
+    ]) {
+      expect(output).toContain(comment);
+    }
+    // The data is what injecting the same manifest without comments gives.
+    const plain = commented.replace(/ ?#.*$/gm, "");
+    expect(docs(output)).toEqual(docs(injectManifests(plain, OPTIONS).output));
+    expect(output.match(/^---$/gm)).toHaveLength(1);
+    expect(injectManifests(output, OPTIONS).output).toBe(output);
+  });
+
+  it("writes JSON for JSON input, indented as it came", () => {
+    const deployment = docs(DEPLOYMENT)[0];
+    for (const indent of [4, 2, "\t"]) {
+      const { output, format } = injectManifests(JSON.stringify(deployment, null, indent), OPTIONS);
+      expect(format).toBe("json");
+      const parsed = JSON.parse(output);
+      expect(output).toBe(`${JSON.stringify(parsed, null, indent)}\n`);
+      expect(parsed).toEqual(docs(injectManifests(DEPLOYMENT, OPTIONS).output)[0]);
+    }
+    const compact = injectManifests(JSON.stringify(deployment), OPTIONS).output;
+    expect(compact.trimEnd()).not.toContain("\n");
+    expect(JSON.parse(compact).spec.template.spec.initContainers[0].name).toBe(PROXY_CONTAINER);
+  });
+
   it("injects the workloads of a multi-document file and passes the other documents through", () => {
     const { output, results } = injectManifests(MULTI, OPTIONS);
     expect(results.map((r) => `${r.kind}/${r.name}:${r.outcome}`)).toEqual(["Service/orders:skipped", "Deployment/orders:injected", "ConfigMap/orders-settings:skipped"]);
@@ -231,6 +339,21 @@ describe("weft inject", () => {
       expect(podSpecOf(written[1]).initContainers[0].image).toBe("weft/sidecar:9");
       expect(err.join("")).toContain('deployment "web" injected');
       expect(err.join("")).toContain('job "nightly-report" injected');
+    });
+
+    it("prints JSON files as a stream of JSON documents, and JSON among YAML as a YAML stream", async () => {
+      writeFileSync(join(dir, "a.json"), JSON.stringify(docs(DEPLOYMENT)[0], null, 2));
+      writeFileSync(join(dir, "b.json"), JSON.stringify(docs(JOB)[0], null, 2));
+      writeFileSync(join(dir, "c.yaml"), STATEFULSET);
+      const json = contextFor(["a.json", "b.json"]);
+      expect(await command.run(json.ctx)).toBe(0);
+      const text = json.out.join("");
+      expect(text.startsWith("{\n")).toBe(true);
+      const split = text.indexOf("}\n{") + 2;
+      expect([JSON.parse(text.slice(0, split)).kind, JSON.parse(text.slice(split)).kind]).toEqual(["Deployment", "Job"]);
+      const mixed = contextFor(["a.json", "c.yaml"]);
+      expect(await command.run(mixed.ctx)).toBe(0);
+      expect(docs(mixed.out.join("")).map((d) => d.kind)).toEqual(["Deployment", "StatefulSet"]);
     });
 
     it("answers a bad flag or a missing file with an error, writing nothing", async () => {

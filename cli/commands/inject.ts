@@ -3,14 +3,16 @@
  * DaemonSet, ReplicaSet, Job, CronJob, Pod, and `List`s of them), as `linkerd inject` does:
  * the sidecar as a native sidecar (an init container with `restartPolicy: Always`, so the app
  * starts only once it is ready and a Job still completes), the projected ServiceAccount token
- * it proves its identity with, `HTTP_PROXY` on the app containers, and its ports and probes.
- * Injecting an injected manifest changes nothing.
+ * it proves its identity with, `HTTP_PROXY`/`http_proxy` on the app containers, and its ports
+ * and probes. Injecting an injected manifest changes nothing; YAML keeps its comments, JSON
+ * stays JSON.
  */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parseAllDocuments, stringify } from "yaml";
+import { parseAllDocuments } from "yaml";
 import type { Command, Context } from "../command.ts";
 import { CliError, EXIT, UsageError } from "../command.ts";
+import { updateDocument } from "../yaml-update.ts";
 
 /** The name of the sidecar container `weft inject` adds. */
 export const PROXY_CONTAINER = "weft-proxy";
@@ -169,27 +171,71 @@ function proxyContainer(service: string, appPort: number | undefined, options: I
   };
 }
 
-/** Sets `name` in a container's env unless set; returns a note when it is set to something else. */
-function ensureEnv(container: Json, name: string, value: string): string | undefined {
-  const env = (Array.isArray(container.env) ? container.env : (container.env = [])) as Json[];
-  const existing = env.find((e) => e.name === name);
-  if (!existing) {
-    env.push({ name, value });
-    return undefined;
-  }
-  if (existing.value === value) return undefined;
-  return `container ${String(container.name)} keeps its own ${name}`;
+/** A container's `env` list, made when absent. */
+function envOf(container: Json): Json[] {
+  return (Array.isArray(container.env) ? container.env : (container.env = [])) as Json[];
 }
 
-/** Adds localhost to `NO_PROXY`/`no_proxy`, keeping what the container lists. */
-function ensureNoProxy(container: Json, name: string): void {
-  const env = container.env as Json[];
-  const existing = env.find((e) => e.name === name);
-  if (!existing) return void env.push({ name, value: NO_PROXY_HOSTS.join(",") });
-  if (typeof existing.value !== "string") return;
-  const hosts = existing.value.split(",").map((h) => h.trim()).filter(Boolean);
-  for (const host of NO_PROXY_HOSTS) if (!hosts.includes(host)) hosts.push(host);
-  existing.value = hosts.join(",");
+/** Where an env entry's value comes from: its `valueFrom` reference, else its `value` ("" when unset, as Kubernetes does). */
+function sourceOf(entry: Json): Json {
+  return entry.valueFrom !== undefined ? { valueFrom: structuredClone(entry.valueFrom) } : { value: typeof entry.value === "string" ? entry.value : "" };
+}
+
+const sameSource = (a: Json, b: Json) => JSON.stringify(sourceOf(a)) === JSON.stringify(sourceOf(b));
+
+/** Sets env entry `name` from `source`, changing an existing entry in place (so its comments stay). */
+function setEnv(env: Json[], name: string, source: Json): void {
+  const entry = env.find((e) => e.name === name);
+  if (entry === undefined) return void env.push({ name, ...source });
+  if (sameSource(entry, source)) return;
+  delete entry.value;
+  delete entry.valueFrom;
+  Object.assign(entry, source);
+}
+
+/**
+ * Points `HTTP_PROXY` and `http_proxy` at the sidecar, or, where the container names its own
+ * proxy in either, keeps that proxy and gives the other name the same. The two must agree:
+ * curl reads only `http_proxy`, Python and undici's `EnvHttpProxyAgent` prefer it, Go's
+ * `net/http` reads `HTTP_PROXY` first, so a pair that disagrees sends one client through the
+ * sidecar and another past it. Returns a note for the user, if any.
+ */
+function ensureHttpProxy(container: Json): string | undefined {
+  const env = envOf(container);
+  const entries = ["HTTP_PROXY", "http_proxy"].map((name) => env.find((e) => e.name === name));
+  const own = entries.filter((e): e is Json => e !== undefined && !(e.value === PROXY_URL && e.valueFrom === undefined));
+  const where = `container ${String(container.name)}`;
+  if (own.length === 2 && !sameSource(own[0]!, own[1]!)) return `${where} sets HTTP_PROXY and http_proxy to different proxies; both are kept, and its calls bypass the sidecar`;
+  const source = own[0] === undefined ? { value: PROXY_URL } : sourceOf(own[0]);
+  setEnv(env, "HTTP_PROXY", source);
+  setEnv(env, "http_proxy", source);
+  if (own[0] === undefined) return undefined;
+  const other = own[0].name === "HTTP_PROXY" ? "http_proxy" : "HTTP_PROXY";
+  return `${where} keeps its own ${String(own[0].name)} (${other} set to match), so its calls bypass the sidecar`;
+}
+
+/**
+ * Adds localhost to `NO_PROXY` and `no_proxy`, keeping every host either lists, and sets both
+ * to the same list (for the reason in `ensureHttpProxy`). A list read from a reference
+ * (`valueFrom`) cannot be added to: it is kept, and the user is told. Returns a note, if any.
+ */
+function ensureNoProxy(container: Json): string | undefined {
+  const env = envOf(container);
+  const entries = ["NO_PROXY", "no_proxy"].map((name) => env.find((e) => e.name === name));
+  const referenced = entries.find((e) => e?.valueFrom !== undefined);
+  if (referenced !== undefined) {
+    const other = entries.find((e) => e !== referenced);
+    if (other === undefined) setEnv(env, referenced.name === "NO_PROXY" ? "no_proxy" : "NO_PROXY", sourceOf(referenced));
+    return `container ${String(container.name)} reads ${String(referenced.name)} from a reference (valueFrom): add ${NO_PROXY_HOSTS.join(",")} to it, and keep NO_PROXY and no_proxy alike`;
+  }
+  const hosts: string[] = [];
+  for (const entry of [...entries, { value: NO_PROXY_HOSTS.join(",") }]) {
+    if (typeof entry?.value !== "string") continue;
+    for (const host of entry.value.split(",").map((h) => h.trim())) if (host && !hosts.includes(host)) hosts.push(host);
+  }
+  setEnv(env, "NO_PROXY", { value: hosts.join(",") });
+  setEnv(env, "no_proxy", { value: hosts.join(",") });
+  return undefined;
 }
 
 /** Injects one pod template in place; returns notes for the user. */
@@ -224,12 +270,7 @@ function injectTemplate(workload: Json, template: Json, options: InjectOptions):
   podSpec.volumes = volumes;
 
   for (const container of containers) {
-    for (const name of ["HTTP_PROXY", "http_proxy"]) {
-      const note = ensureEnv(container, name, PROXY_URL);
-      if (note) notes.push(note);
-    }
-    ensureNoProxy(container, "NO_PROXY");
-    ensureNoProxy(container, "no_proxy");
+    for (const note of [ensureHttpProxy(container), ensureNoProxy(container)]) if (note) notes.push(note);
   }
 
   const metadata = metadataOf(template);
@@ -258,12 +299,45 @@ export function injectDocument(doc: unknown, options: InjectOptions): InjectResu
 /** A document that could not be read. */
 export class ManifestError extends Error {}
 
+/** What `injectManifests` makes of a text. */
+export interface InjectedText {
+  output: string;
+  results: InjectResult[];
+  /** The text's format, which the output keeps. */
+  format: "json" | "yaml";
+}
+
 /**
- * Injects every document of a YAML (or JSON) text and returns the new text: documents
- * separated by `---`, comments not kept (as `linkerd inject`), documents that are not
- * workloads passed on as they were.
+ * A JSON text (what `kubectl get -o json` prints), with the indentation it uses, or undefined
+ * for anything else (YAML, several JSON documents, or not well-formed).
  */
-export function injectManifests(text: string, options: InjectOptions, source = "-"): { output: string; results: InjectResult[] } {
+function parseJson(text: string): { value: unknown; indent: string | undefined } | undefined {
+  const first = text.trimStart()[0];
+  if (first !== "{" && first !== "[") return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  // The first indented line gives the indent; a text on one line stays on one line.
+  const indent = /\n([ \t]+)\S/.exec(text)?.[1] ?? (text.trim().includes("\n") ? "  " : undefined);
+  return { value, indent };
+}
+
+/**
+ * Injects every document of a YAML or JSON text and returns the new text in the same format.
+ * YAML: documents separated by `---`, each written back into its own parse tree, so comments,
+ * quoting, flow style and anchors stay wherever the data did not change; documents that are
+ * not workloads pass through as they were. JSON (one document) comes back as JSON, indented
+ * as it came.
+ */
+export function injectManifests(text: string, options: InjectOptions, source = "-"): InjectedText {
+  const json = parseJson(text);
+  if (json !== undefined) {
+    const results = injectDocument(json.value, options);
+    return { output: `${JSON.stringify(json.value, null, json.indent)}\n`, results, format: "json" };
+  }
   const documents = parseAllDocuments(text);
   const results: InjectResult[] = [];
   const parts: string[] = [];
@@ -274,11 +348,17 @@ export function injectManifests(text: string, options: InjectOptions, source = "
       throw new ManifestError(`${source}${line ? `:${line}` : ""}: document ${index + 1}: ${first.message.split("\n")[0]}`);
     }
     const value: unknown = document.toJS();
-    if (value === null || value === undefined) return;
+    if (value === null || value === undefined) {
+      // A document of comments only keeps its comments.
+      if (document.commentBefore || document.comment) parts.push(document.toString({ directives: false }));
+      return;
+    }
     results.push(...injectDocument(value, options));
-    parts.push(stringify(value, { lineWidth: 0 }));
+    updateDocument(document, value);
+    // The `---` between documents is written below, so each document's own marker is not.
+    parts.push(document.toString({ directives: false, lineWidth: 0 }));
   });
-  return { output: parts.join("---\n"), results };
+  return { output: parts.join("---\n"), results, format: "yaml" };
 }
 
 /** The options from the command line. */
@@ -313,7 +393,7 @@ async function run(ctx: Context): Promise<number> {
   const options = optionsOf(ctx);
   const files = [...((ctx.values.filename as string[] | undefined) ?? []), ...ctx.positionals];
   if (files.length === 0) throw new UsageError("give the manifests as FILE arguments (or - for standard input)");
-  const outputs: string[] = [];
+  const outputs: InjectedText[] = [];
   let skippedAll = true;
   for (const file of files) {
     let text: string;
@@ -329,7 +409,7 @@ async function run(ctx: Context): Promise<number> {
       if (error instanceof ManifestError) throw new CliError(`${error.message}; nothing was written`);
       throw error;
     }
-    if (injected.output) outputs.push(injected.output);
+    if (injected.output) outputs.push(injected);
     for (const result of injected.results) {
       if (result.outcome !== "skipped") skippedAll = false;
       const line = `${result.kind.toLowerCase()} "${result.name}" ${result.outcome}`;
@@ -337,7 +417,10 @@ async function run(ctx: Context): Promise<number> {
       ctx.io.stderr.write(`${paint(line)}${result.notes.length ? `: ${result.notes.join("; ")}` : ""}\n`);
     }
   }
-  ctx.io.stdout.write(outputs.join("---\n"));
+  // JSON files alone make a stream of JSON documents (as kubectl and jq read them); with any
+  // YAML, the documents are joined as a YAML stream, which JSON documents are part of too.
+  const allJson = outputs.every((o) => o.format === "json");
+  ctx.io.stdout.write(outputs.map((o) => o.output).join(allJson ? "" : "---\n"));
   if (skippedAll) ctx.io.stderr.write(ctx.errStyle.yellow("no workload was injected\n"));
   return EXIT.ok;
 }
@@ -351,8 +434,10 @@ result: Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and P
 or JSON, several documents per file (or a List). The sidecar becomes a native sidecar (an init
 container with restartPolicy Always: the app starts once it is ready, and a Job still
 completes), with a projected ServiceAccount token for its identity, and the app containers get
-HTTP_PROXY=http://127.0.0.1:4140 (NO_PROXY for localhost). Other documents pass through as they
-are. Injecting an injected manifest changes nothing.`,
+HTTP_PROXY and http_proxy=http://127.0.0.1:4140, and localhost in NO_PROXY and no_proxy. Each
+pair is kept alike: a container's own proxy in either name is kept and copied to the other, and
+both NO_PROXY lists get the hosts either had. Other documents pass through as they are. YAML
+comments stay; JSON input gives JSON output. Injecting an injected manifest changes nothing.`,
   options: {
     filename: { type: "string", short: "f", multiple: true, value: "FILE", description: "a manifest file, or - for standard input (same as a FILE argument)" },
     service: { type: "string", value: "NAME", description: "the service the workloads are (default: weft.io/service annotation, ServiceAccount, or workload name)" },

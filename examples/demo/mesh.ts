@@ -6,12 +6,15 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { ADMIN_TOKEN_FILE, CONTROL_URL_FILE } from "../../cli/connection.ts";
 import { startControl, type RunningControl } from "../../workers/control/local.ts";
 import { startRouters, type LocalRouter, type RunningRouters } from "../../workers/router/local.ts";
 
 /** Where the demo listens: SPEC.md section 9's local addresses. */
 export const DEMO_ENTRY_PORT = 8787;
 export const DEMO_CONTROL_PORT = 8788;
+/** The demo's config: what `weft dev` applies on start, and `weft apply -f` can apply again. */
+export const DEMO_CONFIG_PATH = join(import.meta.dirname, "mesh.json");
 /** The trust domain of the local mesh. */
 export const DEMO_TRUST_DOMAIN = "weft.local";
 
@@ -40,7 +43,7 @@ export interface DemoMesh {
  * with mode 0600 (SPEC.md section 6), read back after.
  */
 export async function localAdminToken(weftDir: string): Promise<string> {
-  const path = join(weftDir, "admin-token");
+  const path = join(weftDir, ADMIN_TOKEN_FILE);
   try {
     const token = (await readFile(path, "utf8")).trim();
     if (token.length >= 32) return token;
@@ -52,6 +55,14 @@ export async function localAdminToken(weftDir: string): Promise<string> {
   await writeFile(path, `${token}\n`, { mode: 0o600 });
   await chmod(path, 0o600);
   return token;
+}
+
+/**
+ * Writes the URL the local control API runs on beside the admin token (`.weft/control-url`),
+ * so the CLI sends that token to this URL, and only to it, whatever port `weft dev` was given.
+ */
+export async function recordControlUrl(weftDir: string, url: string): Promise<void> {
+  await writeFile(join(weftDir, CONTROL_URL_FILE), `${url}\n`, { mode: 0o600 });
 }
 
 const ROUTERS = [
@@ -91,8 +102,9 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
   const persistDir = join(weftDir, "state");
   const control = await startControl({ adminToken, port: controlPort, persistDir, trustDomain: DEMO_TRUST_DOMAIN });
   try {
+    await recordControlUrl(weftDir, control.url);
     // The demo's config, applied all or none, as `weft apply -f examples/demo/mesh.json` would.
-    const resources = JSON.parse(await readFile(join(import.meta.dirname, "mesh.json"), "utf8")) as unknown[];
+    const resources = JSON.parse(await readFile(DEMO_CONFIG_PATH, "utf8")) as unknown[];
     await control.admin("POST", "/v1/apply", { resources });
     // A fresh bootstrap secret per router on every start: only its hash is kept, by the control plane.
     const routers: LocalRouter[] = [];
@@ -124,7 +136,7 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
     return {
       entryUrl,
       controlUrl: control.url,
-      adminTokenPath: join(weftDir, "admin-token"),
+      adminTokenPath: join(weftDir, ADMIN_TOKEN_FILE),
       control,
       routers: running,
       stop: async () => {

@@ -10,6 +10,7 @@ import { durationMs, type Endpoint, type Route, type Service, type Snapshot } fr
 import { MeshError } from "../core/errors.ts";
 import { withMeta, type Fetch, type MeshRequest } from "../core/fetch.ts";
 import { classify, type Registry } from "../core/metrics/index.ts";
+import { normalizeRequest } from "../core/path/index.ts";
 import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts";
 import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
 import { createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
@@ -81,10 +82,13 @@ interface Backend {
 const EMPTY: Snapshot = { version: -1, services: [], routes: [], policies: [], jwks: { keys: [] } };
 
 /**
- * Builds a workload's data plane: per destination service, the outbound route table over
- * `routeStack` (src/proxy/outbound.ts: route → backend → endpoint levels), and per inbound
- * route, `inboundStack` (src/proxy/inbound.ts) over the app. Refusals by identity or policy
- * are counted in the metrics here, since they are thrown before the metrics layer.
+ * Builds a workload's data plane. Both sides first normalize the request's path
+ * (`core/path`: refused with 400 when it cannot be), so policy, routes and the next hop see
+ * one path. Then, per destination service, the outbound route table over `routeStack`
+ * (src/proxy/outbound.ts: route → backend → endpoint levels), and per inbound route,
+ * `inboundStack` (src/proxy/inbound.ts) over the app. Refusals by path normalization,
+ * identity or policy are counted in the metrics here, since they are thrown before the
+ * metrics layer.
  */
 export function createProxy(options: ProxyOptions): Proxy {
   const clock = options.clock ?? systemClock;
@@ -184,7 +188,9 @@ export function createProxy(options: ProxyOptions): Proxy {
     return route({ table: createRouteTable(effective, destination), stacks: (r) => routeStack(r, level) });
   };
 
-  const outbound: Fetch = async (request) => {
+  const outbound: Fetch = async (incoming) => {
+    // Routes match, and the endpoint gets, the normalized path; a path that cannot be is 400.
+    const request = normalizeRequest(incoming);
     const destination = serviceOf(request);
     let router = routers.get(destination);
     if (!router) {
@@ -228,18 +234,23 @@ export function createProxy(options: ProxyOptions): Proxy {
     return fetch;
   };
 
-  const inbound: Fetch = async (request) => {
+  const inbound: Fetch = async (incoming) => {
     const started = clock.now();
-    const route = inboundTable.match(request)?.route.name ?? "";
+    // Undefined until the path is normalized: a refusal before that is the path's (400).
+    let route: string | undefined;
     try {
+      // Policy, routes and the app all see the normalized path; one that cannot be is 400.
+      const request = normalizeRequest(incoming);
+      route = inboundTable.match(request)?.route.name ?? "";
       return await inboundFor(route)(withMeta(request, { route }));
     } catch (error) {
-      // Only identity and authorization throw these on the inbound side, before the metrics
-      // layer sees the request: count the refusal here, with no (verified) source.
-      if (error instanceof MeshError && (error.code === "unauthenticated" || error.code === "forbidden")) {
-        const labels = { direction: "inbound", src: "", dst_service: self, route } as const;
+      // Path normalization, identity and authorization refuse before the metrics layer sees
+      // the request: count the refusal here, with no (verified) source.
+      const codes = route === undefined ? ["bad-request"] : ["unauthenticated", "forbidden"];
+      if (error instanceof MeshError && codes.includes(error.code)) {
+        const labels = { direction: "inbound", src: "", dst_service: self, route: route ?? "" } as const;
         registry.countRequest(labels);
-        registry.recordResponse(labels, classify({ error }, request), clock.now() - started);
+        registry.recordResponse(labels, classify({ error }, incoming), clock.now() - started);
       }
       throw error;
     }

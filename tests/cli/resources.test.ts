@@ -179,6 +179,29 @@ name: x
     }
   });
 
+  it("reports a route regex RE2 refuses, or one too complex, at its line, and applies nothing", async () => {
+    const before = await storeVersion();
+    const path = await t.file(
+      "regex.yaml",
+      `kind: Route
+name: back
+service: orders
+matches:
+  - path: {type: RegularExpression, value: '/(a+)/\\1'}
+  - headers: [{name: x-id, type: RegularExpression, value: '[0-9]{500}'}]
+backends: [{service: orders}]
+`,
+    );
+    const result = await t.weft(["apply", "-f", path]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("weft: 2 problems in 1 file; nothing was applied\n");
+    expect(result.stderr).toContain(
+      'regex.yaml:5:44: document 1 (Route "back"): matches[0].path.value: must be RE2 syntax, which matches in linear time: backreferences (\\1, \\k<name>) are not supported\n',
+    );
+    expect(result.stderr).toMatch(/regex\.yaml:6:\d+: document 1 \(Route "back"\): matches\[1\]\.headers\[0\]\.value: is too complex: its RE2 program size is \d+, the limit 100/);
+    expect(await storeVersion()).toBe(before);
+  });
+
   it("answers a usage error with exit 2", async () => {
     const result = await t.weft(["apply"]);
     expect(result.code).toBe(2);

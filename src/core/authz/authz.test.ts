@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AuthorizationPolicy } from "./index.ts";
-import { authorize, pathMatches, spiffeGlob } from "./index.ts";
+import { normalizePath } from "../path/index.ts";
+import { authorize, loosePath, pathMatches, spiffeGlob } from "./index.ts";
 
 const WEB = "spiffe://weft.local/ns/shop/sa/web";
 const BATCH = "spiffe://weft.local/ns/jobs/sa/batch";
@@ -68,6 +69,64 @@ describe("authorize", () => {
   });
 });
 
+describe("path rules on normalized paths (issue 10)", () => {
+  const denyAdmin = [policy({ name: "no-admin", action: "DENY", to: [{ paths: ["/admin", "/admin/*"] }] })];
+  /** What the proxy does: normalize (or refuse with 400), then authorize the normalized path. */
+  const verdict = (policies: AuthorizationPolicy[], raw: string, defaultPolicy: "all-unauthenticated" | "deny" = "all-unauthenticated") => {
+    const normalized = normalizePath(raw);
+    if (!normalized.ok) return 400;
+    const decision = authorize(policies, defaultPolicy, call(WEB, { path: normalized.path }));
+    return decision.allowed ? 200 : decision.code === "forbidden" ? 403 : 401;
+  };
+
+  it.each([
+    ["/%61dmin", 403],
+    ["//admin", 403],
+    ["/admin;x", 403],
+    ["/ADMIN", 403],
+    ["/admin%2fx", 400],
+    ["/admin/../admin", 403],
+    ["/./admin", 403],
+    ["/%2e%2e/admin", 403],
+    ["/Admin/Users;jsessionid=1", 403],
+    ["/;x/admin", 403],
+    ["/..;/admin", 400],
+  ])("stops %s with %i under DENY /admin and /admin/*", (path, status) => {
+    expect(verdict(denyAdmin, path)).toBe(status);
+  });
+
+  it("lets ordinary paths through a DENY on /admin", () => {
+    for (const path of ["/", "/administrator", "/api/admin", "/adm", "/public;x"]) expect(verdict(denyAdmin, path), path).toBe(200);
+  });
+
+  it("matches DENY patterns loosely on their side too: case and ';' parameters in the pattern do not matter", () => {
+    const policies = [policy({ name: "no-admin", action: "DENY", to: [{ paths: ["/Admin/*", "*.PHP"] }] })];
+    expect(verdict(policies, "/admin/x")).toBe(403);
+    expect(verdict(policies, "/ADMIN/x")).toBe(403);
+    expect(verdict(policies, "/x/index.php")).toBe(403);
+    expect(verdict(policies, "/x/index.html")).toBe(200);
+  });
+
+  it("matches ALLOW paths exactly, so an ALLOW grants no more than it names", () => {
+    const policies = [policy({ name: "public", action: "ALLOW", to: [{ paths: ["/public/*"] }] })];
+    expect(verdict(policies, "/public/x", "deny")).toBe(200);
+    expect(verdict(policies, "//public//x", "deny")).toBe(200);
+    expect(verdict(policies, "/%70ublic/x", "deny")).toBe(200);
+    expect(verdict(policies, "/PUBLIC/x", "deny")).toBe(403);
+    expect(verdict(policies, "/public/../admin", "deny")).toBe(403);
+    expect(verdict(policies, "/public/%2e%2e/admin", "deny")).toBe(403);
+  });
+
+  it("reports AUDIT matches on the loose form, as DENY matches", () => {
+    const policies = [policy({ name: "watch-admin", action: "AUDIT", to: [{ paths: ["/admin"] }] })];
+    expect(authorize(policies, "all-unauthenticated", call(WEB, { path: "/ADMIN;x" })).audited).toEqual(["watch-admin"]);
+  });
+
+  it("forms the loose path by lower-casing and cutting ';' parameters per segment", () => {
+    expect(["/Admin", "/admin;x", "/a;x/b;y/", "/;x/admin", "/;x", "/A%3Bb"].map(loosePath)).toEqual(["/admin", "/admin", "/a/b/", "/admin", "/", "/a%3bb"]);
+  });
+});
+
 describe("SPIFFE globs", () => {
   it("match one segment with * and many with **", () => {
     expect(spiffeGlob("spiffe://weft.local/ns/*/sa/web").test(WEB)).toBe(true);
@@ -77,8 +136,18 @@ describe("SPIFFE globs", () => {
     expect(spiffeGlob("**").test(WEB)).toBe(true);
   });
 
+  it("match in time linear in the identity, however many wildcards the glob has", () => {
+    // As a backtracking regex, 20 wildcards against 2,000 "a"s without the final "b" try
+    // every way to place them: this never finished. RE2's automaton walks the ID once.
+    const id = `spiffe://weft.local/${"a".repeat(2_000)}`;
+    expect(spiffeGlob(`spiffe://weft.local/${"**a".repeat(20)}**b`).test(id)).toBe(false);
+    expect(spiffeGlob(`spiffe://weft.local/${"*a".repeat(20)}*b`).test(id)).toBe(false);
+    expect(spiffeGlob(`spiffe://weft.local/${"**a".repeat(20)}**`).test(id)).toBe(true);
+  });
+
   it("take dots and other regex characters literally", () => {
     expect(spiffeGlob("spiffe://weft.local/worker/a").test("spiffe://weftXlocal/worker/a")).toBe(false);
+    expect(spiffeGlob("spiffe://weft.local/a+(b)[c]{2}$^|?\\").test("spiffe://weft.local/a+(b)[c]{2}$^|?\\")).toBe(true);
   });
 });
 

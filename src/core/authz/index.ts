@@ -4,6 +4,7 @@
  * service's default policy decides. AUDIT policies only report that they matched.
  */
 import type { AuthorizationPolicy } from "../config/schema.ts";
+import { wholeMatch } from "../regex/index.ts";
 
 export type { AuthorizationPolicy } from "../config/schema.ts";
 
@@ -34,16 +35,27 @@ export interface AuthzDecision {
   code?: "unauthenticated" | "forbidden";
 }
 
-/** Decides whether `input` may proceed under `policies` and the service's `defaultPolicy`. */
+/**
+ * Decides whether `input` may proceed under `policies` and the service's `defaultPolicy`.
+ *
+ * `input.path` is the normalized path (`../path`, which the proxy applies first). Path rules
+ * fail closed: an ALLOW rule's paths match that path exactly, case and `;` parameters
+ * included, so an ALLOW grants no more than it names; DENY and AUDIT rules' paths match it
+ * loosely (`loosePath`: case-insensitively, `;` parameters ignored), so a DENY for `/admin`
+ * also stops `/ADMIN` and `/admin;x`, which case-insensitive or parameter-stripping apps
+ * would serve as `/admin`.
+ */
 export function authorize(policies: readonly AuthorizationPolicy[], defaultPolicy: DefaultPolicy, input: AuthzInput): AuthzDecision {
   const audited: string[] = [];
   let allowTargets = false;
   let allowedBy: string | undefined;
   let allowNeedsIdentity = false;
+  let loose: string | undefined;
+  const paths = { exact: input.path, loose: () => (loose ??= loosePath(input.path)) };
   for (const policy of policies) {
     if (!targets(policy, input)) continue;
     if (policy.action === "ALLOW") allowTargets = true;
-    if (!matches(policy, input)) {
+    if (!matches(policy, input, paths)) {
       // An ALLOW an authenticated caller could have matched: the refusal is for lack of identity.
       if (policy.action === "ALLOW" && input.identity === undefined && policy.from?.some((f) => f.identities?.length)) allowNeedsIdentity = true;
       continue;
@@ -77,7 +89,7 @@ function targets(policy: AuthorizationPolicy, input: AuthzInput): boolean {
  * true` matches every caller, authenticated or not, as Linkerd's unauthenticated
  * authorizations do. An entry with neither field matches anyone.
  */
-function matches(policy: AuthorizationPolicy, input: AuthzInput): boolean {
+function matches(policy: AuthorizationPolicy, input: AuthzInput, paths: { exact: string; loose: () => string }): boolean {
   const fromOk =
     !policy.from ||
     policy.from.some((from) => {
@@ -86,12 +98,38 @@ function matches(policy: AuthorizationPolicy, input: AuthzInput): boolean {
       return input.identity !== undefined && from.identities.some((glob) => spiffeGlob(glob).test(input.identity!));
     });
   if (!fromOk) return false;
-  return (
-    !policy.to ||
-    policy.to.some(
-      (to) => (!to.methods || to.methods.includes(input.method.toUpperCase())) && (!to.paths || to.paths.some((pattern) => pathMatches(pattern, input.path))),
-    )
-  );
+  const pathOk =
+    policy.action === "ALLOW"
+      ? (pattern: string) => pathMatches(pattern, paths.exact)
+      : (pattern: string) => pathMatches(loosePattern(pattern), paths.loose());
+  return !policy.to || policy.to.some((to) => (!to.methods || to.methods.includes(input.method.toUpperCase())) && (!to.paths || to.paths.some(pathOk)));
+}
+
+/**
+ * The form of a path that DENY and AUDIT rules match: lower-cased, every segment's `;`
+ * parameters cut off (`/admin;jsessionid=1` → `/admin`), and the empty segments that leaves
+ * dropped (`/;x/admin` → `/admin`), a trailing `/` kept. This is what a case-insensitive
+ * app, or one that strips path parameters as Tomcat does, makes of the path.
+ */
+export function loosePath(path: string): string {
+  const lower = path.toLowerCase();
+  if (!lower.includes(";")) return lower;
+  const segments = lower.split("/").map((segment) => {
+    const cut = segment.indexOf(";");
+    return cut < 0 ? segment : segment.slice(0, cut);
+  });
+  const kept = segments.filter((segment) => segment !== "");
+  if (kept.length === 0) return "/";
+  const trailing = segments.at(-1) === "" ? "/" : "";
+  return `${lower.startsWith("/") ? "/" : ""}${kept.join("/")}${trailing}`;
+}
+
+/** A path pattern in the loose form, its `*` kept where it was. */
+function loosePattern(pattern: string): string {
+  if (pattern === "*") return pattern;
+  if (pattern.endsWith("*")) return `${loosePath(pattern.slice(0, -1))}*`;
+  if (pattern.startsWith("*")) return `*${pattern.slice(1).toLowerCase()}`;
+  return loosePath(pattern);
 }
 
 /**
@@ -104,22 +142,31 @@ export function pathMatches(pattern: string, path: string): boolean {
   return path === pattern;
 }
 
+/** A compiled SPIFFE ID glob. */
+export interface SpiffeGlob {
+  /** Whether the whole of `id` fits the glob. */
+  test(id: string): boolean;
+}
+
 // Compiled globs, per isolate; bounded because policies come from users.
-const globs = new Map<string, RegExp>();
+const globs = new Map<string, SpiffeGlob>();
 const MAX_CACHED_GLOBS = 1024;
 
 /**
- * A SPIFFE ID glob as a regular expression: `*` matches within one path segment, `**` any
- * run of segments, everything else literally. `*` or `**` alone match every identity.
+ * A SPIFFE ID glob, compiled: `*` matches within one path segment, `**` any run of segments,
+ * everything else literally. `*` or `**` alone match every identity. Matching runs on RE2's
+ * automaton (`../regex`), in time linear in the ID however many wildcards the glob has; a
+ * glob's program grows with its length alone, which the schema bounds, so no size limit
+ * applies here.
  */
-export function spiffeGlob(glob: string): RegExp {
+export function spiffeGlob(glob: string): SpiffeGlob {
   let compiled = globs.get(glob);
   if (!compiled) {
     const source = glob
       .split(/(\*\*|\*)/)
       .map((part) => (part === "**" ? ".*" : part === "*" ? "[^/]*" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
       .join("");
-    compiled = new RegExp(`^${source}$`);
+    compiled = { test: wholeMatch(source) };
     if (globs.size >= MAX_CACHED_GLOBS) globs.clear();
     globs.set(glob, compiled);
   }

@@ -103,6 +103,78 @@ describe("route schema", () => {
   });
 });
 
+describe("route regexes", () => {
+  const routeWith = (match: Record<string, unknown>) => ({ name: "r", service: "orders", matches: [match], backends: [{ service: "orders" }] });
+  const issuesOf = (match: Record<string, unknown>) => {
+    const result = validate(RouteSchema, routeWith(match));
+    return result.ok ? [] : result.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("accepts RE2 patterns, the catastrophic-for-backtracking ones included, since RE2 matches them in linear time", () => {
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/api/([a-z]+/?)+" } })).toEqual([]);
+    expect(issuesOf({ headers: [{ name: "x", value: "(a+)+$", type: "RegularExpression" }], query: [{ name: "q", value: "^(\\w+\\s?)*$", type: "RegularExpression" }] })).toEqual([]);
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/users/(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})" } })).toEqual([]);
+  });
+
+  it("refuses backreferences, naming them, at the value's path", () => {
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/(a+)/\\1" } })).toEqual([
+      "matches.0.path.value: must be RE2 syntax, which matches in linear time: backreferences (\\1, \\k<name>) are not supported",
+    ]);
+    expect(issuesOf({ headers: [{ name: "x", value: "(?<w>a)\\k<w>", type: "RegularExpression" }] })).toEqual([expect.stringMatching(/^matches\.0\.headers\.0\.value: .*backreferences/)]);
+  });
+
+  it("refuses lookahead and lookbehind, naming them", () => {
+    for (const value of ["/(?=admin)a.*", "/(?!admin).*", "/(?<=x)y", "/(?<!x)y"]) {
+      expect(issuesOf({ path: { type: "RegularExpression", value } }), value).toEqual([expect.stringMatching(/^matches\.0\.path\.value: .*lookahead and lookbehind/)]);
+    }
+    expect(issuesOf({ query: [{ name: "q", value: "a(?=b)", type: "RegularExpression" }] })).toEqual([expect.stringMatching(/^matches\.0\.query\.0\.value: .*lookahead/)]);
+  });
+
+  it("refuses other syntax RE2 does not have, with the parser's reason", () => {
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/a++" } })).toEqual([expect.stringMatching(/possessive/)]);
+    expect(issuesOf({ path: { type: "RegularExpression", value: "/x{1001}" } })).toEqual([expect.stringMatching(/invalid repeat count/)]);
+    expect(issuesOf({ headers: [{ name: "x", value: "\\u0041", type: "RegularExpression" }] })).toEqual([expect.stringMatching(/invalid escape sequence/)]);
+  });
+
+  it("refuses a pattern whose RE2 program is over Envoy's default size of 100, and one over 1024 characters", () => {
+    const [issue] = issuesOf({ path: { type: "RegularExpression", value: "/[a-z]{200}" } });
+    expect(issue).toMatch(/^matches\.0\.path\.value: is too complex: its RE2 program size is \d+, the limit 100/);
+    expect(issuesOf({ headers: [{ name: "x", value: "a|".repeat(600) + "a", type: "RegularExpression" }] })).toEqual(["matches.0.headers.0.value: must be at most 1024 characters"]);
+    // The length limit is the regex's: an exact header value may still be up to 4096 characters.
+    expect(issuesOf({ headers: [{ name: "x", value: "a".repeat(4096) }] })).toEqual([]);
+  });
+});
+
+describe("paths in routes and policies", () => {
+  const routeIssues = (type: string, value: string) => {
+    const result = validate(RouteSchema, { name: "r", service: "orders", matches: [{ path: { type, value } }], backends: [{ service: "orders" }] });
+    return result.ok ? [] : result.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+  const policyIssues = (paths: string[]) => {
+    const result = validate(AuthorizationPolicySchema, { name: "p", target: { service: "orders" }, action: "DENY", to: [{ paths }] });
+    return result.ok ? [] : result.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("accepts paths in the normal form requests are matched in", () => {
+    expect(routeIssues("Exact", "/api/items")).toEqual([]);
+    expect(routeIssues("PathPrefix", "/api/")).toEqual([]);
+    expect(policyIssues(["/admin", "/admin/*", "/*", "/Admin;x", "/a%3Bb"])).toEqual([]);
+  });
+
+  it("refuses a path that normalization would rewrite, giving the form to write", () => {
+    expect(routeIssues("PathPrefix", "//api")).toEqual(['matches.0.path.value: must be in the normal form requests are matched in: write "/api"']);
+    expect(routeIssues("Exact", "/%61pi/./x")).toEqual(['matches.0.path.value: must be in the normal form requests are matched in: write "/api/x"']);
+    expect(policyIssues(["/admin/../secret/*"])).toEqual(['to.0.paths.0: must be in the normal form requests are matched in: write "/secret/*"']);
+  });
+
+  it("refuses a path no request can have, since such requests are refused", () => {
+    expect(policyIssues(["/admin%2Fx"])).toEqual([expect.stringMatching(/^to\.0\.paths\.0: can never match: requests whose path has an encoded '\/'/)]);
+    expect(routeIssues("Exact", "/a\\b")).toEqual([expect.stringMatching(/^matches\.0\.path\.value: can never match/)]);
+    // One issue for a pattern that does not start with '/', not two.
+    expect(policyIssues(["admin"])).toEqual(["to.0.paths.0: must start with '/'"]);
+  });
+});
+
 describe("authorization policy schema", () => {
   it("accepts SPIFFE globs and refuses other identities", () => {
     const policy = { name: "p", target: { service: "orders" }, action: "ALLOW", from: [{ identities: ["spiffe://weft.local/ns/*/sa/web"] }] };

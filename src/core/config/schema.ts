@@ -5,6 +5,8 @@
  * back from KV). Defaults follow Linkerd and Gateway API; each says where it comes from.
  */
 import { z } from "zod";
+import { normalizePath } from "../path/index.ts";
+import { checkRegex } from "../regex/index.ts";
 import { DURATION_PATTERN, parseDuration } from "./duration.ts";
 
 /** A name: an RFC 1123 DNS label, as Kubernetes names services (lower case, ≤ 63). */
@@ -116,13 +118,16 @@ export const ServiceSchema = z.strictObject({
   rateLimit: RateLimitSchema.optional(),
 });
 
-const compiles = (source: string) => {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * A zod check for a match whose `type` may be "RegularExpression": its `value` must be RE2
+ * syntax within the length and program-size limits (`../regex`), so that matching it costs
+ * time linear in the input, whatever the input.
+ */
+const linearRegex = (ctx: z.core.ParsePayload<{ type: string; value: string }>) => {
+  const { type, value } = ctx.value;
+  if (type !== "RegularExpression" || typeof value !== "string") return;
+  const checked = checkRegex(value);
+  if (!checked.ok) ctx.issues.push({ code: "custom", message: checked.message, input: value, path: ["value"] });
 };
 
 const StringMatch = z
@@ -131,7 +136,19 @@ const StringMatch = z
     value: z.string().max(4096),
     type: z.enum(["Exact", "RegularExpression"]).default("Exact"),
   })
-  .refine((m) => m.type !== "RegularExpression" || compiles(m.value), { message: "is not a valid regular expression", path: ["value"] });
+  .check(linearRegex);
+
+/**
+ * Why `path` can never equal a request's path, which the data plane normalizes before
+ * matching (`../path`): a path it would refuse, or one it would rewrite (say `//a` or
+ * `/%61`), with the form to write instead. Undefined for a path in normal form.
+ */
+function unmatchable(path: string, wildcard = ""): string | undefined {
+  const normalized = normalizePath(path);
+  if (!normalized.ok) return `can never match: requests whose path ${normalized.reason} are refused`;
+  if (normalized.path !== path) return `must be in the normal form requests are matched in: write "${normalized.path}${wildcard}"`;
+  return undefined;
+}
 
 /** A path match: Gateway API's Exact, PathPrefix (default, "/") or RegularExpression. */
 export const PathMatchSchema = z
@@ -140,7 +157,13 @@ export const PathMatchSchema = z
     value: z.string().min(1).max(1024).default("/"),
   })
   .refine((p) => p.type === "RegularExpression" || p.value.startsWith("/"), { message: "must start with '/'", path: ["value"] })
-  .refine((p) => p.type !== "RegularExpression" || compiles(p.value), { message: "is not a valid regular expression", path: ["value"] });
+  .check((ctx) => {
+    const { type, value } = ctx.value;
+    if (type === "RegularExpression" || typeof value !== "string" || !value.startsWith("/")) return;
+    const why = unmatchable(value);
+    if (why) ctx.issues.push({ code: "custom", message: why, input: value, path: ["value"] });
+  })
+  .check(linearRegex);
 
 /** One HTTPRouteMatch: every condition given must hold. Gateway API caps headers and query at 16. */
 export const RouteMatchSchema = z.strictObject({
@@ -201,7 +224,23 @@ export const AuthorizationPolicySchema = z.strictObject({
     .array(
       z.strictObject({
         methods: z.array(z.string().min(1).max(16).regex(/^[A-Z]+$/, "must be an upper-case HTTP method")).max(16).optional(),
-        paths: z.array(z.string().min(1).max(1024).regex(/^\//, "must start with '/'")).max(64).optional(),
+        paths: z
+          .array(
+            z
+              .string()
+              .min(1)
+              .max(1024)
+              .regex(/^\//, "must start with '/'")
+              // The part before a trailing `*` is a path too, and must be in normal form.
+              .check((ctx) => {
+                if (!ctx.value.startsWith("/")) return;
+                const wildcard = ctx.value.endsWith("*") ? "*" : "";
+                const why = unmatchable(ctx.value.slice(0, ctx.value.length - wildcard.length), wildcard);
+                if (why) ctx.issues.push({ code: "custom", message: why, input: ctx.value });
+              }),
+          )
+          .max(64)
+          .optional(),
       }),
     )
     .max(16)

@@ -21,7 +21,7 @@ function parse(text: string): Map<string, Family> {
 const FAMILIES = [
   ["weft_request_total", "COUNTER"],
   ["weft_response_total", "COUNTER"],
-  ["weft_response_latency_ms", "HISTOGRAM"],
+  ["weft_response_latency_seconds", "HISTOGRAM"],
   ["weft_retry_total", "COUNTER"],
   ["weft_retry_budget_exhausted_total", "COUNTER"],
   ["weft_endpoint_ejections_total", "COUNTER"],
@@ -64,25 +64,26 @@ describe("expose", () => {
     expect(parse(text).get("weft_request_total")!.metrics[0]!.labels!.src).toBe(src);
   });
 
-  it("writes the latency histogram with cumulative le buckets up to +Inf, _sum and _count", () => {
+  it("writes the latency histogram in seconds, with cumulative le buckets up to +Inf, _sum and _count", () => {
     const registry = createRegistry({ clock: createManualClock() });
     const labels = { direction: "inbound", src: "", dst_service: "orders", route: "" } as const;
     for (const ms of [0.5, 7, 7, 250, 60_000]) registry.recordResponse(labels, { status_code: 200, classification: "success", error: "" }, ms);
     const text = registry.expose();
-    const histogram = parse(text).get("weft_response_latency_ms")!;
+    const histogram = parse(text).get("weft_response_latency_seconds")!;
     // This parser keeps one histogram's buckets (by le) and does not keep labelled _sum/_count.
+    // Bounds and sum are in seconds (the base unit), the bounds Linkerd's in ms / 1,000.
     const buckets = histogram.metrics[0]!.buckets!;
     expect(Object.keys(buckets)).toHaveLength(26);
-    expect(buckets["1"]).toBe("1");
-    expect(buckets["5"]).toBe("1");
-    expect(buckets["10"]).toBe("3");
-    expect(buckets["200"]).toBe("3");
-    expect(buckets["300"]).toBe("4");
-    expect(buckets["50000"]).toBe("4");
+    expect(buckets["0.001"]).toBe("1");
+    expect(buckets["0.005"]).toBe("1");
+    expect(buckets["0.01"]).toBe("3");
+    expect(buckets["0.2"]).toBe("3");
+    expect(buckets["0.3"]).toBe("4");
+    expect(buckets["50"]).toBe("4");
     expect(buckets["+Inf"]).toBe("5");
     const series = 'direction="inbound",src="",dst_service="orders",route="",status_code="200",classification="success",error=""';
-    expect(text).toContain(`weft_response_latency_ms_sum{${series}} 60264.5\n`);
-    expect(text).toContain(`weft_response_latency_ms_count{${series}} 5\n`);
+    expect(text).toContain(`weft_response_latency_seconds_sum{${series}} 60.2645\n`);
+    expect(text).toContain(`weft_response_latency_seconds_count{${series}} 5\n`);
   });
 
   it("keeps every series of a labelled family apart", () => {

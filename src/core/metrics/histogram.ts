@@ -4,9 +4,11 @@
  */
 
 /**
- * Upper bounds (inclusive, `le`) of `weft_response_latency_ms`, in milliseconds, plus an
- * implicit `+Inf` bucket. Linkerd's `response_latency_ms` bounds, so dashboards built for
- * Linkerd read ours the same (linkerd2-proxy `linkerd/metrics/src/latency.rs` `BOUNDS`).
+ * Upper bounds (inclusive) of the latency buckets, in milliseconds, plus an implicit `+Inf`
+ * bucket: Linkerd's `response_latency_ms` bounds (linkerd2-proxy
+ * `linkerd/metrics/src/latency.rs` `BOUNDS`), 1 ms to 50 s. Latency is kept in milliseconds
+ * inside Weft (stats, pushed deltas); the exposition writes these bounds in seconds as the
+ * `le` labels of `weft_response_latency_seconds` (see `exposeStore`).
  */
 export const LATENCY_BOUNDS_MS: readonly number[] = [
   1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,

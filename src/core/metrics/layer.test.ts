@@ -27,9 +27,9 @@ describe("metrics layer", () => {
     const after = registry.expose();
     const series = `direction="inbound",src="${WEB}",dst_service="orders",route="list",status_code="200",classification="success",error=""`;
     expect(after).toContain(`weft_response_total{${series}} 1\n`);
-    expect(after).toContain(`weft_response_latency_ms_sum{${series}} 120\n`);
-    expect(after).toContain(`weft_response_latency_ms_bucket{${series},le="100"} 0\n`);
-    expect(after).toContain(`weft_response_latency_ms_bucket{${series},le="200"} 1\n`);
+    expect(after).toContain(`weft_response_latency_seconds_sum{${series}} 0.12\n`);
+    expect(after).toContain(`weft_response_latency_seconds_bucket{${series},le="0.1"} 0\n`);
+    expect(after).toContain(`weft_response_latency_seconds_bucket{${series},le="0.2"} 1\n`);
     expect(registry.snapshot().routes[0]).toMatchObject({ requests: 1, successes: 1 });
   });
 
@@ -83,6 +83,6 @@ describe("metrics layer", () => {
     const upstream = fakeUpstream([200], { clock: layerClock, delay: 3_000 });
     const fetch = stack(upstream, metrics({ registry, direction: "inbound", dst_service: "orders", clock: layerClock }));
     await layerClock.run(fetch(new Request("http://orders/a")), { step: 100 });
-    expect(registry.expose()).toMatch(/weft_response_latency_ms_sum\{[^}]*\} 3000\n/);
+    expect(registry.expose()).toMatch(/weft_response_latency_seconds_sum\{[^}]*\} 3\n/);
   });
 });

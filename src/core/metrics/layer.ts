@@ -27,7 +27,7 @@ export interface MetricsOptions {
 
 /**
  * Records golden metrics around `next`: `weft_request_total` when the request starts, then
- * `weft_response_total`, `weft_response_latency_ms` and the registry's window when response
+ * `weft_response_total`, `weft_response_latency_seconds` and the registry's window when response
  * headers arrive or `next` throws. Upstream 5xx responses are classified, not thrown; errors
  * are recorded with their `MeshError` code and rethrown unchanged.
  *

@@ -27,7 +27,7 @@ export interface RequestLabels extends RouteLabels {
   src: string;
 }
 
-/** The labels of `weft_response_total` and `weft_response_latency_ms`. */
+/** The labels of `weft_response_total` and `weft_response_latency_seconds`. */
 export interface ResponseLabels extends RequestLabels {
   status_code: number;
   classification: Classification;
@@ -131,7 +131,7 @@ export interface Limits {
 const NAMES = {
   request: "weft_request_total",
   response: "weft_response_total",
-  latency: "weft_response_latency_ms",
+  latency: "weft_response_latency_seconds",
   retry: "weft_retry_total",
   budget: "weft_retry_budget_exhausted_total",
   ejection: "weft_endpoint_ejections_total",
@@ -152,7 +152,10 @@ export interface CounterSeries<L> {
   sent: number;
 }
 
-/** A response series: `weft_response_total` is its count, `weft_response_latency_ms` its histogram. */
+/**
+ * A response series: `weft_response_total` is its count, `weft_response_latency_seconds` its
+ * histogram (kept in milliseconds: `sum` and the buckets of `LATENCY_BOUNDS_MS`).
+ */
 export interface ResponseSeries {
   labels: ResponseLabels;
   pairs: string;
@@ -408,7 +411,7 @@ function compare(a: string, b: string): number {
 const HELP = {
   request: "Requests received (inbound) or sent (outbound) by the mesh, counted when the request starts.",
   response: "Calls completed, counted at response headers (or at the error), with their status and classification.",
-  latency: "Time from the request to its response headers (or error), in milliseconds.",
+  latency: "Time from the request to its response headers (or error), in seconds.",
   retry: "Retries sent to a service: attempts after the first.",
   budget: "Retries not sent because the service's retry budget was exhausted.",
   ejection: "Times failure accrual ejected an endpoint from load balancing.",
@@ -416,7 +419,10 @@ const HELP = {
   dropped: "Observations not recorded because a series cap was reached, by metric (window: the last-minute stats).",
 };
 
-const LE = [...LATENCY_BOUNDS_MS.map(String), "+Inf"].map((bound) => `le="${bound}"`);
+// Prometheus and OpenTelemetry name base units (seconds), and promtool refuses `_ms`; Weft
+// counts in milliseconds and converts here, where the text is written.
+const MS_PER_SECOND = 1000;
+const LE = [...LATENCY_BOUNDS_MS.map((ms) => String(ms / MS_PER_SECOND)), "+Inf"].map((bound) => `le="${bound}"`);
 
 /** The store in the Prometheus text format 0.0.4, every family with HELP and TYPE. */
 export function exposeStore(store: Store): string {
@@ -432,7 +438,7 @@ export function exposeStore(store: Store): string {
       cumulative += s.buckets[i]!;
       out.push(sample(`${NAMES.latency}_bucket`, prefix + LE[i]!, cumulative));
     }
-    out.push(sample(`${NAMES.latency}_sum`, s.pairs, s.sum));
+    out.push(sample(`${NAMES.latency}_sum`, s.pairs, s.sum / MS_PER_SECOND));
     out.push(sample(`${NAMES.latency}_count`, s.pairs, s.count));
   }
   counterFamily(out, NAMES.retry, HELP.retry, store.retries.values());

@@ -179,6 +179,33 @@ describe("createRouteTable", () => {
     expect(nameOf(routes, "/")).toBeUndefined();
   });
 
+  // The patterns that freeze a backtracking engine, each on inputs of 100,000 characters: the
+  // "a"s alone (they match) and followed by a "!" (they do not, which is where backtracking
+  // tries every way to split the run). Only the test timeout bounds the time.
+  describe("in linear time, on the classic catastrophic patterns", () => {
+    const run = "a".repeat(100_000);
+    const catastrophic = ["(a+)+$", "(a|aa)+", "(a|a?)+", "(.*a){20}", "^(\\w+\\s?)*$", "(a*)*b?", "(?:a+a+)+"];
+
+    it.each(catastrophic)("as a header value regex: %s", (pattern) => {
+      const routes = [route("probe", [{ headers: [{ name: "x-probe", value: pattern, type: "RegularExpression" }] }])];
+      expect(nameOf(routes, "/", { headers: { "x-probe": run } })).toBe("probe");
+      expect(nameOf(routes, "/", { headers: { "x-probe": `${run}!` } })).toBeUndefined();
+    });
+
+    it.each(catastrophic)("as a query value regex: %s", (pattern) => {
+      const routes = [route("probe", [{ query: [{ name: "q", value: pattern, type: "RegularExpression" }] }])];
+      expect(nameOf(routes, `/?q=${run}`)).toBe("probe");
+      expect(nameOf(routes, `/?q=${run}!`)).toBeUndefined();
+    });
+
+    it("as a path regex: /api/([a-z]+/?)+ on /api/ and 100,000 letters", () => {
+      const routes = [route("api", [{ path: { type: "RegularExpression", value: "/api/([a-z]+/?)+" } }])];
+      expect(nameOf(routes, `/api/${run}`)).toBe("api");
+      expect(nameOf(routes, `/api/${"ab/".repeat(30_000)}`)).toBe("api");
+      expect(nameOf(routes, `/api/${run}!`)).toBeUndefined();
+    });
+  });
+
   it("matches plain objects with a method, URL and headers as well as Requests", () => {
     const table = createRouteTable([route("api", [{ path: { type: "Exact", value: "/api" } }])], "orders");
     expect(table.match({ method: "GET", url: "http://orders/api", headers: new Headers() })?.route.name).toBe("api");

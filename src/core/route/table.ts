@@ -5,6 +5,7 @@
  */
 import type { Route, RouteMatch } from "../config/schema.ts";
 import type { MeshRequest } from "../fetch.ts";
+import { wholeMatch } from "../regex/index.ts";
 
 /** The name of the implicit route of a service that has no routes (Linkerd's default route). */
 export const DEFAULT_ROUTE_NAME = "default";
@@ -60,8 +61,10 @@ interface Candidate {
  * (the spec leaves their precedence to the implementation); among themselves steps 3 to 6
  * order them. A match without a path is Gateway API's default, PathPrefix "/", and a route
  * without matches matches everything the same way. Regular expressions (path, header and
- * query values) are JavaScript's, as the schema checks them, and must match the whole value.
- * The path is the URL's pathname as the URL parser normalises it, query excluded.
+ * query values) are RE2's, as the schema checks them, match in time linear in the value
+ * (`../regex`), and must match the whole value. The path is the URL's pathname, query
+ * excluded: the proxy has normalised it first (`../path`), so matching is case-sensitive on
+ * the normalised path.
  *
  * A service with no routes gets one implicit route, `default`, that sends everything to the
  * service itself, as Linkerd's default route does when no HTTPRoute is attached.
@@ -160,23 +163,18 @@ function pathTest(type: "Exact" | "PathPrefix" | "RegularExpression", value: str
       const withSlash = `${prefix}/`;
       return (path) => path === prefix || path.startsWith(withSlash);
     }
-    case "RegularExpression": {
-      const regex = anchored(value);
-      return (path) => regex.test(path);
-    }
+    case "RegularExpression":
+      return wholeMatch(value);
   }
 }
 
-/** A header or query value test: exact and case-sensitive, or a regular expression matching the whole value. */
+/**
+ * A header or query value test: exact and case-sensitive, or a regular expression matching
+ * the whole value (Gateway API, as Envoy's `safe_regex`).
+ */
 function valueTest(type: "Exact" | "RegularExpression", value: string): (actual: string) => boolean {
   if (type === "Exact") return (actual) => actual === value;
-  const regex = anchored(value);
-  return (actual) => regex.test(actual);
-}
-
-/** Gateway API regexes match the whole value, as Envoy's `safe_regex` does. */
-function anchored(source: string): RegExp {
-  return new RegExp(`^(?:${source})$`);
+  return wholeMatch(value);
 }
 
 function trimSlash(prefix: string): string {
