@@ -6,6 +6,7 @@
  */
 import type { Snapshot } from "../../src/core/config/index.ts";
 import { SnapshotSchema, validate } from "../../src/core/config/index.ts";
+import { deadline } from "../../src/core/deadline/index.ts";
 import { MeshError, errorResponse } from "../../src/core/errors.ts";
 import type { Fetch } from "../../src/core/fetch.ts";
 import { createRegistry } from "../../src/core/metrics/index.ts";
@@ -229,14 +230,35 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     await control.pushStats(delta, self);
   };
 
+  // The caller's budget runs from the request's arrival, as in the sidecar: the config read
+  // and everything else before the stack spend it too. A budget that runs out is answered with
+  // `deadline-exceeded` (504) at once, whatever is still pending; what is left travels on.
+  const fromArrival = deadline();
+
   const handle = async (request: Request, ctx: WaitUntil, side: Fetch): Promise<Response> => {
     let response: Response;
+    let work: Promise<Response> | undefined;
+    let settled = false;
+    const run = fromArrival((arrived) => {
+      work = (async () => {
+        await refresh();
+        return side(arrived);
+      })();
+      work.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      return work;
+    });
     try {
-      await refresh();
-      response = await side(request);
+      response = await run(request);
     } catch (error) {
       response = errorResponse(error, request);
     }
+    // Answered before the work under it ended (the budget ran out): a config read or token
+    // fetch it started is shared with later requests, and Workers cancel a request's I/O once
+    // it has answered, unless the request waits for it.
+    if (work && !settled) background(work);
     // Metrics leave the isolate in batches, after the response, never on the request path.
     if (now() - lastFlush >= env.WEFT_STATS_INTERVAL_MS) {
       lastFlush = now();

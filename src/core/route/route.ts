@@ -49,8 +49,10 @@ export interface RouteOptions {
  *   outer(route) → deadline(timeouts.request) → headerFilters(filters) → inner(route)
  *     → timeout(timeouts.backendRequest) → split(backends) → backend(service, route)
  *
- * A timeout of "0s" or none means no limit there (Gateway API: 0s disables a timeout; Linkerd
- * sets no default timeouts). Every stack, split and backend `Fetch` is built here, once.
+ * The deadline layer is there on every route: it bounds the request by the earliest of the
+ * caller's budget and the route's request timeout. A timeout of "0s" or none means no limit
+ * there (Gateway API: 0s disables a timeout; Linkerd sets no default timeouts). Every stack,
+ * split and backend `Fetch` is built here, once.
  */
 export function route(options: RouteOptions): Fetch {
   const clock = options.clock ?? systemClock;
@@ -74,8 +76,9 @@ function routeStack(r: Route, options: RouteOptions, clock: Clock): Fetch {
   const pick = split(r.backends, { random: options.random, route: r.name });
   const dispatch: Fetch = async (request) => backends.get(pick())!(request);
   const layers: Layer[] = [...(options.outer?.(r) ?? [])];
-  const request = msOf(r.timeouts?.request);
-  if (request > 0) layers.push(deadline({ timeout: request, clock }));
+  // Always there, timeout or not: the caller's budget (`weft-timeout-ms`) bounds the request
+  // too, and what is left of it is what the next hop is told.
+  layers.push(deadline({ timeout: msOf(r.timeouts?.request), clock }));
   layers.push(headerFilters(r.filters));
   layers.push(...(options.inner?.(r) ?? []));
   const perTry = msOf(r.timeouts?.backendRequest);
