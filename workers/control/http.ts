@@ -7,7 +7,7 @@ import type { z } from "zod";
 import { validate } from "../../src/core/config/index.ts";
 import { MeshError } from "../../src/core/errors.ts";
 import type { Expectation } from "./store/index.ts";
-import { MAX_ISSUES } from "./limits.ts";
+import { DEFAULT_DRAIN_IDLE_MS, DEFAULT_DRAIN_TIME_MS, DEFAULT_MAX_DRAIN_BYTES, MAX_ISSUES } from "./limits.ts";
 
 /** The `ETag` of a store version: a strong tag holding the number, e.g. `"42"`. */
 export function etag(version: number): string {
@@ -33,12 +33,11 @@ export interface ReadJsonOptions {
  * The request's body as JSON: 413 `payload-too-large` past `maxBytes` (by `content-length`
  * or while streaming), 400 `bad-request` for an empty body, bad UTF-8, bad JSON or nesting
  * deeper than `maxDepth`. The parser's message is not echoed: it quotes the body, which may
- * hold a secret.
+ * hold a secret. An oversized body is drained (see `drainBody`) before the error is thrown.
  */
 export async function readJson(request: Request, options: ReadJsonOptions): Promise<unknown> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > options.maxBytes) {
-    if (Number(declared) <= MAX_DRAIN_BYTES) await drain(request);
+  if (declaredLength(request) > options.maxBytes) {
+    await drainBody(request);
     throw new MeshError("payload-too-large", `the body is larger than ${options.maxBytes} bytes`);
   }
   const bytes = await readCapped(request, options.maxBytes);
@@ -59,27 +58,53 @@ export async function readJson(request: Request, options: ReadJsonOptions): Prom
   return value;
 }
 
-/**
- * How much of an oversized body is read and thrown away before answering 413: 8 MiB. A client
- * still sending when the server answers and closes gets a broken pipe instead of the 413, so
- * a moderately oversized body is drained first (nginx's lingering close does the same);
- * anything larger is cut off.
- */
-const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
-
-async function drain(request: Request, already = 0): Promise<void> {
-  if (!request.body || request.bodyUsed) return;
-  await discard(request.body.getReader(), already);
+/** The request's `content-length` as a number, or -1 when absent or not a plain number. */
+export function declaredLength(request: Request): number {
+  const declared = request.headers.get("content-length");
+  return declared !== null && /^\d{1,15}$/.test(declared) ? Number(declared) : -1;
 }
 
-async function discard(reader: ReadableStreamDefaultReader<Uint8Array>, already: number): Promise<void> {
+/** Bounds of `drainBody`. */
+export interface DrainBounds {
+  maxBytes: number;
+  idleMs: number;
+  timeMs: number;
+}
+
+const DRAIN: DrainBounds = { maxBytes: DEFAULT_MAX_DRAIN_BYTES, idleMs: DEFAULT_DRAIN_IDLE_MS, timeMs: DEFAULT_DRAIN_TIME_MS };
+
+/**
+ * Reads and drops what is left of a request body nobody will read, so the client has finished
+ * sending by the time the answer goes out and reads it, instead of a broken pipe (nginx's
+ * lingering close). Bounded: a body declared larger than `maxBytes` is not read at all, and
+ * reading stops past `maxBytes`, after `idleMs` without data, or after `timeMs` in all; the
+ * stream is then cancelled. Never throws. A body already read is left alone.
+ */
+export async function drainBody(request: Request, bounds: DrainBounds = DRAIN): Promise<void> {
+  if (!request.body || request.bodyUsed) return;
+  const reader = request.body.getReader();
+  if (declaredLength(request) > bounds.maxBytes) {
+    await reader.cancel().catch(() => {});
+    return;
+  }
+  await discard(reader, 0, bounds);
+}
+
+async function discard(reader: ReadableStreamDefaultReader<Uint8Array>, already: number, bounds: DrainBounds = DRAIN): Promise<void> {
   let total = already;
+  const until = Date.now() + bounds.timeMs;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      total += value.byteLength;
-      if (total > MAX_DRAIN_BYTES) break;
+      const wait = Math.min(bounds.idleMs, until - Date.now());
+      if (wait <= 0) break;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), wait)));
+      const next = await Promise.race([reader.read(), late]);
+      clearTimeout(timer);
+      if (next === "late") break;
+      if (next.done) return;
+      total += next.value.byteLength;
+      if (total > bounds.maxBytes) break;
     }
   } catch {
     return;

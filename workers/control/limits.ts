@@ -9,6 +9,21 @@
  */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
+/**
+ * Most bytes of an unwanted request body read and dropped before answering: 8 MiB. A client
+ * still sending when the server answers and closes gets a broken pipe instead of the answer
+ * (workerd closes a connection whose request body was not read), so a moderately oversized
+ * body is drained first, as nginx's lingering close does; anything larger is cut off. Our
+ * choice: eight times the body limit, and far below what a client can send in the drain time.
+ */
+export const DEFAULT_MAX_DRAIN_BYTES = 8 * 1024 * 1024;
+
+/** Longest wait for the next piece of a body being drained: 5 s, nginx's `lingering_timeout`. */
+export const DEFAULT_DRAIN_IDLE_MS = 5_000;
+
+/** Longest time spent draining one body: 30 s, nginx's `lingering_time`. */
+export const DEFAULT_DRAIN_TIME_MS = 30_000;
+
 /** Deepest JSON nesting accepted: 32. Our choice; the deepest valid resource nests 6 levels. */
 export const DEFAULT_MAX_JSON_DEPTH = 32;
 
