@@ -153,18 +153,38 @@ export function depthOf(value: unknown, limit: number): number {
   return deepest;
 }
 
-const TAG = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/;
+/**
+ * One entity-tag (RFC 9110 section 8.8.3): `"opaque"` or `W/"opaque"`, the opaque part of
+ * visible ASCII but `"` (etagc; obs-text is left out: our tags are digits), surrounded by
+ * optional whitespace.
+ */
+const ENTITY_TAG = /^[ \t]*(W\/)?"([\x21\x23-\x7e]*)"[ \t]*$/;
 
-/** Parses one entity tag holding a version (`"7"`, `7`, `W/"7"`), or undefined. */
-function versionOfTag(tag: string): number | undefined {
-  const match = TAG.exec(tag);
-  return match ? Number(match[1]) : undefined;
+/** A store version as our `ETag`s write it: digits without a leading zero. */
+const VERSION = /^(?:0|[1-9]\d{0,14})$/;
+
+/** One parsed entity-tag: whether it is weak, and the version it names (undefined: none of ours). */
+export type ParsedTag = { ok: true; weak: boolean; version: number | undefined } | { ok: false };
+
+/** Parses one entity-tag; a malformed one (an unbalanced quote, no quotes, a bare `W/`) is `ok: false`. */
+export function parseEntityTag(text: string): ParsedTag {
+  const match = ENTITY_TAG.exec(text);
+  if (!match) return { ok: false };
+  const opaque = match[2]!;
+  return { ok: true, weak: match[1] !== undefined, version: VERSION.test(opaque) ? Number(opaque) : undefined };
 }
+
+const IF_MATCH_SYNTAX = 'If-Match must be one entity tag such as "7" (quotes included), or *';
 
 /**
  * The precondition of a write: `If-Match: "7"` (the version must be 7), `If-Match: *` (it
  * must exist), `If-None-Match: *` (it must not), else the body's `version` (0 meaning "must
  * not exist"), else none. A header and a body version that disagree are a `bad-request`.
+ *
+ * If-Match follows RFC 9110 section 13.1.1: a malformed value (`"2` with an unbalanced
+ * quote, a bare `2`) is 400 `bad-request`; a well-formed tag compares strongly, so a weak
+ * tag (`W/"2"`) or one that names no version (`"abc"`) can never match: 412
+ * `precondition-failed`. A list of tags is refused (400): a write names one version.
  */
 export function expectationOf(headers: Headers, bodyVersion: number | undefined): Expectation {
   const ifMatch = headers.get("if-match");
@@ -174,9 +194,11 @@ export function expectationOf(headers: Headers, bodyVersion: number | undefined)
   if (ifMatch !== null) {
     if (ifMatch.trim() === "*") fromHeader = "present";
     else {
-      const version = versionOfTag(ifMatch);
-      if (version === undefined) throw new MeshError("bad-request", 'If-Match must be one version tag such as "7", or *');
-      fromHeader = { version };
+      const tag = parseEntityTag(ifMatch);
+      if (!tag.ok) throw new MeshError("bad-request", IF_MATCH_SYNTAX, { issues: [{ path: ["if-match"], message: "not one entity tag" }] });
+      if (tag.weak) throw new MeshError("precondition-failed", "If-Match compares strongly (RFC 9110 section 13.1.1): a weak tag never matches; send the ETag as given");
+      if (tag.version === undefined) throw new MeshError("precondition-failed", "If-Match names no version of this store");
+      fromHeader = { version: tag.version };
     }
   } else if (ifNoneMatch !== null) {
     if (ifNoneMatch.trim() !== "*") throw new MeshError("bad-request", "a write takes If-None-Match: * only");
@@ -191,15 +213,16 @@ export function expectationOf(headers: Headers, bodyVersion: number | undefined)
 
 /**
  * The versions a reader holds, from `If-None-Match` (`"7"`, a list, or `*` meaning "whatever
- * is current"): null when absent. A tag that is not a version matches nothing.
+ * is current"): null when absent. Comparison is weak (RFC 9110 section 13.1.2), so `W/"7"`
+ * holds version 7; a tag that is malformed or names no version matches nothing.
  */
 export function versionsOf(header: string | null): number[] | "any" | null {
   if (header === null) return null;
   if (header.trim() === "*") return "any";
   const versions: number[] = [];
   for (const part of header.split(",").slice(0, 32)) {
-    const version = versionOfTag(part);
-    if (version !== undefined) versions.push(version);
+    const tag = parseEntityTag(part);
+    if (tag.ok && tag.version !== undefined) versions.push(tag.version);
   }
   return versions;
 }
