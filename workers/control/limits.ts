@@ -48,8 +48,15 @@ export const MAX_LEASE_TTL_MS = 60 * 60_000;
  */
 export const DEFAULT_MAX_WAIT_SECONDS = 90;
 
-/** Long-polls held at once by the store: 10,000 (`WEFT_MAX_LONG_POLLS`). Our choice; each costs one pending promise. */
-export const DEFAULT_MAX_WAITERS = 10_000;
+/**
+ * Long-polls held at once by the store (`WEFT_MAX_LONG_POLLS`): 2,000; past it a poll is
+ * answered 503 `overloaded` at once. Set from what a held poll costs the local runtime
+ * (`bench/long-polls.ts`: about 120 KiB of workerd RSS and 2 descriptors each): twice the
+ * cap at once stays near 500 MiB and 8,000 descriptors, well inside the 20,000 open files
+ * of our machines, where 10,000 held polls ran workerd out of descriptors (EMFILE) first.
+ * A write that wakes the cap's polls is answered within about a second there.
+ */
+export const DEFAULT_MAX_WAITERS = 2_000;
 
 /**
  * Audit entries kept: the newest 10,000 (about 3 MB of Durable Object storage at ~300 B each);
