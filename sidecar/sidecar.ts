@@ -74,6 +74,12 @@ function withTimeout(base: typeof fetch): Fetch {
   };
 }
 
+/** The namespace of a Kubernetes workload's SPIFFE ID (`spiffe://<td>/ns/<ns>/sa/<sa>`), as a list of none or one. */
+function namespaceOf(id: unknown): string[] {
+  const match = typeof id === "string" ? /^spiffe:\/\/[^/]+\/ns\/([a-z0-9-]{1,63})\/sa\/[^/]+$/.exec(id) : null;
+  return match ? [match[1]!] : [];
+}
+
 function listen(server: Server, address: ListenAddress): Promise<ListenAddress> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -132,6 +138,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         tokens: client.tokens,
         verifier,
         app: appFetch,
+        naming: { namespaces: [...namespaceOf(sub), ...config.namespaces], clusterDomain: config.clusterDomain },
         connect: (endpoint) => {
           if (!/^https?:\/\//.test(endpoint.address)) {
             return () => Promise.reject(new MeshError("upstream-unreachable", `endpoint ${endpoint.id} (${endpoint.address}) is reachable only from Workers`));
