@@ -17,6 +17,7 @@ import { createBridge } from "./bridge.ts";
 import type { ListenAddress, SidecarConfig } from "./config.ts";
 import { createControlLink } from "./control-link.ts";
 import { reason, type Log } from "./log.ts";
+import { createTunnels, refuseConnect } from "./tunnel.ts";
 import { createUpstreams, DEFAULT_INBOUND_CONNECT_TIMEOUT_MS } from "./upstream.ts";
 
 /**
@@ -177,8 +178,11 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const outboundBridge = createBridge({ target: "proxy", fetch: outbound, maxInFlight: config.maxInFlight, draining: () => draining });
   const inboundBridge = createBridge({ target: "origin", fetch: inbound, maxInFlight: config.maxInFlight, draining: () => draining });
   // Deadlines bound requests, so Node's own 5-minute request timeout is off (it would cut long streams).
-  const outboundServer = createServer({ keepAliveTimeout: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, requestTimeout: 0, noDelay: true }, outboundBridge.handle);
+  const tunnels = createTunnels({ loaded: () => proxy !== undefined, serviceFor: (host) => proxy?.serviceFor(host), draining: () => draining, log });
+  const outboundServer = createServer({ keepAliveTimeout: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, requestTimeout: 0, noDelay: true }, tunnels.guard(outboundBridge.handle));
   const inboundServer = createServer({ requestTimeout: 0, noDelay: true }, inboundBridge.handle);
+  tunnels.attach(outboundServer);
+  inboundServer.on("connect", refuseConnect);
 
   const notReady = (): string | undefined => {
     if (draining) return "draining";

@@ -45,7 +45,7 @@ export interface ProxyOptions {
 
 /** One workload's data plane: its two sides and the config they run on. */
 export interface Proxy {
-  /** Calls from the app to other services; the request's host names the destination service. */
+  /** Calls from the app to other services; the request's host names the destination service (`naming.ts`). */
   outbound: Fetch;
   /** Calls from other services (or the internet) to this one. */
   inbound: Fetch;
