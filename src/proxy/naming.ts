@@ -51,34 +51,14 @@ export const BARE_NAMES: ServiceNames = serviceNames();
  * brackets); other input is read the same way, so anything else simply names no service.
  */
 export function serviceOfHost(host: string, names: ServiceNames = BARE_NAMES): string | undefined {
-  let end = host.length;
-  // An absolute name (`orders.`) is the same name: drop one trailing dot.
-  if (end > 0 && host.charCodeAt(end - 1) === 46 /* . */) end--;
-  if (end === 0) return undefined;
-  const first = host.indexOf(".");
-  if (first === -1 || first >= end) {
-    const name = end === host.length ? host : host.slice(0, end);
-    // `[::1]` is an IPv6 literal; a bare number cannot survive the URL parser but may come raw.
-    return isName(name) ? name : undefined;
-  }
-  // Dotted: the URL parser serializes any host whose last label is numeric as IPv4, so a
-  // name ending in digits is an address, never `svc.ns`.
-  const svc = host.slice(0, first);
-  if (!isName(svc)) return undefined;
-  const second = host.indexOf(".", first + 1);
-  const nsEnd = second === -1 || second >= end ? end : second;
-  const ns = host.slice(first + 1, nsEnd);
-  if (!names.namespaces.has(ns)) return undefined;
-  if (nsEnd === end) return isIPv4Tail(ns) ? undefined : svc;
-  const rest = host.slice(nsEnd + 1, end);
-  return rest === "svc" || rest === names.svcDomain ? svc : undefined;
+  return nameIn(host, 0, host.length, names);
 }
 
 /**
  * The destination service a request names: its URL's host under the naming rule `names`
  * (by default bare names only), or undefined. A string scan of the URL the `Request` already
- * holds parsed and serialized (scheme://host[:port]/...): no `new URL` per call, as this runs
- * on every outbound request.
+ * holds parsed and serialized (scheme://host[:port]/...): no `new URL` and no copy of the
+ * host per call, as this runs on every outbound request.
  */
 export function serviceOf(request: Request, names: ServiceNames = BARE_NAMES): string | undefined {
   const url = request.url;
@@ -86,22 +66,45 @@ export function serviceOf(request: Request, names: ServiceNames = BARE_NAMES): s
   let end = start;
   for (; end < url.length; end++) {
     const c = url.charCodeAt(end);
-    if (c === 47 /* / */ || c === 58 /* : */ || c === 63 /* ? */ || c === 35 /* # */ || c === 91 /* [ */) break;
+    if (c === 47 /* / */ || c === 58 /* : */ || c === 63 /* ? */ || c === 35 /* # */) break;
   }
-  // An IPv6 literal (`[`) names no service.
-  if (url.charCodeAt(end) === 91) return undefined;
-  return serviceOfHost(url.slice(start, end), names);
+  return nameIn(url, start, end, names);
+}
+
+/** The service `text[start, end)` (a host) names, read in place: only the result and a namespace are sliced out. */
+function nameIn(text: string, start: number, end: number, names: ServiceNames): string | undefined {
+  // An absolute name (`orders.`) is the same name: drop one trailing dot.
+  if (end > start && text.charCodeAt(end - 1) === 46 /* . */) end--;
+  let first = text.indexOf(".", start);
+  if (first === -1 || first > end) first = end;
+  // `[::1]` (an IPv6 literal) fails here on its `[`; so does an empty or all-digit label.
+  if (!isName(text, start, first)) return undefined;
+  const svc = text.slice(start, first);
+  if (first === end) return svc;
+  let second = text.indexOf(".", first + 1);
+  if (second === -1 || second > end) second = end;
+  const ns = text.slice(first + 1, second);
+  if (!names.namespaces.has(ns)) return undefined;
+  // The URL parser serializes any host whose last label is numeric as IPv4, so `svc.<digits>`
+  // is an address, never `svc.ns`.
+  if (second === end) return isDigits(text, first + 1, second) ? undefined : svc;
+  const rest = second + 1;
+  const length = end - rest;
+  if (length === 3 && text.startsWith("svc", rest)) return svc;
+  if (length === names.svcDomain.length && text.startsWith(names.svcDomain, rest)) return svc;
+  return undefined;
 }
 
 /**
- * True for a label that can be a service's name: a DNS label's characters (what the config's
- * `NameSchema` allows, in lower case) and not all digits (an IPv4 address's last label).
+ * True when `text[start, end)` can be a service's name: a DNS label's characters (what the
+ * config's `NameSchema` allows, in lower case), at most 63, and not all digits (an IPv4
+ * address's last label).
  */
-function isName(label: string): boolean {
-  if (label.length === 0 || label.length > 63) return false;
+function isName(text: string, start: number, end: number): boolean {
+  if (end <= start || end - start > 63) return false;
   let digits = true;
-  for (let i = 0; i < label.length; i++) {
-    const c = label.charCodeAt(i);
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
     const digit = c >= 48 && c <= 57;
     if (!digit && !(c >= 97 && c <= 122) && c !== 45 /* - */) return false;
     if (!digit) digits = false;
@@ -109,11 +112,11 @@ function isName(label: string): boolean {
   return !digits;
 }
 
-/** True when `label` is all digits: then `svc.<label>` is an IPv4 address, not `svc.ns`. */
-function isIPv4Tail(label: string): boolean {
-  for (let i = 0; i < label.length; i++) {
-    const c = label.charCodeAt(i);
+/** True when `text[start, end)` is all digits. */
+function isDigits(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
     if (c < 48 || c > 57) return false;
   }
-  return label.length > 0;
+  return end > start;
 }
