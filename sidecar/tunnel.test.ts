@@ -14,6 +14,7 @@ const SERVICES = new Set(["orders", "payments"]);
 const NAMES = serviceNames({ namespaces: ["shop"] });
 const seen: Request[] = [];
 let loaded = true;
+let draining = false;
 let tunnels: Tunnels;
 let outbound: Server;
 let inbound: Server;
@@ -32,7 +33,7 @@ beforeAll(async () => {
       const name = serviceOfHost(host, NAMES);
       return name !== undefined && SERVICES.has(name) ? name : undefined;
     },
-    draining: () => false,
+    draining: () => draining,
     log: () => {},
   });
   outbound = createServer({ keepAliveTimeout: 65_000 }, tunnels.guard(bridge.handle));
@@ -209,6 +210,18 @@ describe("any other CONNECT", () => {
       expect(answer.body.error.code).toBe("no-endpoints");
     } finally {
       loaded = true;
+    }
+  });
+
+  it("is refused with 503 overloaded and retry-after while the sidecar drains", async () => {
+    draining = true;
+    try {
+      const answer = await refusal("orders:80");
+      expect(answer.status).toBe(503);
+      expect(answer.head).toContain("retry-after: 1");
+      expect(answer.body.error.code).toBe("overloaded");
+    } finally {
+      draining = false;
     }
   });
 
