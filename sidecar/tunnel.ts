@@ -77,6 +77,7 @@ export function createTunnels(options: TunnelOptions): Tunnels {
     if (tlsPorts.has(parsed.port)) {
       return refused(new MeshError("bad-request", `port ${parsed.port} carries TLS, which the sidecar cannot tunnel: call http:// URLs (the mesh adds identity between pods)`));
     }
+    // Retry after 1 s, as the bridge tells requests it sheds: the shortest the header allows.
     if (options.draining()) return refused(new MeshError("overloaded", "the sidecar is draining", { retryAfter: 1 }));
     if (!options.loaded()) return refused(new MeshError("no-endpoints", "the sidecar has not loaded its config from the control plane yet"));
     const service = options.serviceFor(parsed.hostname);
