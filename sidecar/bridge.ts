@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { MeshError, errorResponse } from "../src/core/errors.ts";
 import { adopt, type Fetch } from "../src/core/fetch.ts";
+import { isHostValue } from "./authority.ts";
 import { bodySourceOf } from "./body.ts";
 import { connectionTokens, isHopByHop } from "./hop-by-hop.ts";
 
@@ -105,7 +106,11 @@ export function toRequest(req: IncomingMessage, target: Target): Request {
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
     if (name === "connection") connection = value;
-    else if (name === "host") host = value;
+    else if (name === "host") {
+      // RFC 9112 section 3.2: more than one Host, or one that is no authority, is a 400.
+      if (host !== undefined || !isHostValue(value)) throw badRequest("the Host header must be one host[:port] (RFC 3986 authority), such as orders or orders:80");
+      host = value;
+    }
     else if (name === "content-length") hasBody ||= value !== "0";
     else if (name === "transfer-encoding") hasBody = true;
   }

@@ -13,7 +13,7 @@ import { createRegistry } from "../../src/core/metrics/index.ts";
 import type { MetricsDelta, Registry } from "../../src/core/metrics/index.ts";
 import { createTrustBundle, createVerifier, workerId } from "../../src/identity/index.ts";
 import type { Verifier } from "../../src/identity/index.ts";
-import { CONTROL_AUDIENCE, createControlClient, createProxy, toOrigin } from "../../src/proxy/index.ts";
+import { CONTROL_AUDIENCE, createControlClient, createProxy, serviceOf, toOrigin } from "../../src/proxy/index.ts";
 import type { ControlClient, Proxy } from "../../src/proxy/index.ts";
 import { parseEnv } from "./env.ts";
 import type { RouterEnv } from "./env.ts";
@@ -269,11 +269,13 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
   };
 
   // A service this snapshot does not name may be newer than it: ask once, then route again.
+  // A host that is no service's name at all (a Worker lives in no namespace, so only the bare
+  // `orders` is one: createProxy's default naming rule) is no reason to ask.
   const outbound: Fetch = async (request) => {
     try {
       return await proxy.outbound(request);
     } catch (error) {
-      const miss = error instanceof MeshError && error.code === "unknown-service" && !request.bodyUsed;
+      const miss = error instanceof MeshError && error.code === "unknown-service" && !request.bodyUsed && serviceOf(request) !== undefined;
       if (!miss || asking === undefined && now() - missAt < MISS_COOLDOWN_MS) throw error;
       if ((await askControl()) !== "newer") throw error;
       return proxy.outbound(request);
