@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { MeshError, errorResponse } from "../src/core/errors.ts";
 import { OwnedRequest, type Fetch, type HostBody, type MeshBody, type MeshResponse } from "../src/core/fetch.ts";
 import { HeaderList, flatHeaders } from "../src/core/headers.ts";
+import { isHostValue } from "./authority.ts";
 import { BodySource } from "./body.ts";
 import { connectionTokens, isHopByHop } from "./hop-by-hop.ts";
 
@@ -119,9 +120,14 @@ export function toRequest(req: IncomingMessage, res: ServerResponse, target: Tar
   let hasBody = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (name === "connection") connection = raw[i + 1];
-    else if (name === "host") host = raw[i + 1];
-    else if (name === "content-length") hasBody ||= raw[i + 1] !== "0";
+    const value = raw[i + 1]!;
+    if (name === "connection") connection = value;
+    else if (name === "host") {
+      // RFC 9112 section 3.2: more than one Host, or one that is no authority, is a 400.
+      if (host !== undefined || !isHostValue(value)) throw badRequest("the Host header must be one host[:port] (RFC 3986 authority), such as orders or orders:80");
+      host = value;
+    }
+    else if (name === "content-length") hasBody ||= value !== "0";
     else if (name === "transfer-encoding") hasBody = true;
   }
   const extra = connectionTokens(connection);
@@ -135,7 +141,7 @@ export function toRequest(req: IncomingMessage, res: ServerResponse, target: Tar
   let url: string;
   if (path.charCodeAt(0) === 47 /* / */) {
     if (!host) throw badRequest("the request names no host: send it with a Host header naming the service");
-    url = `http://${authority(host)}${path}`;
+    url = `http://${authority(host)}${cleanTarget(path)}`;
   } else if (target === "proxy" && /^http:\/\//i.test(path)) {
     url = absoluteUrl(path);
   } else if (target === "proxy" && /^https:\/\//i.test(path)) {
@@ -164,8 +170,29 @@ export function toRequest(req: IncomingMessage, res: ServerResponse, target: Tar
 
 /** An absolute-form target as the URL the stack routes on: scheme and host lower-cased, path kept. */
 function absoluteUrl(target: string): string {
-  const slash = target.indexOf("/", 7);
-  return `http://${authority(target.slice(7, slash < 0 ? undefined : slash))}${slash < 0 ? "/" : target.slice(slash)}`;
+  let end = 7;
+  while (end < target.length && target[end] !== "/" && target[end] !== "?" && target[end] !== "#") end++;
+  const hostPart = target.slice(7, end);
+  if (!isHostValue(hostPart)) throw badRequest("the request target's authority must be one host[:port], such as http://orders/");
+  const rest = target.slice(end);
+  return `http://${authority(hostPart)}${cleanTarget(rest.charCodeAt(0) === 47 /* / */ ? rest : `/${rest}`)}`;
+}
+
+/**
+ * An origin-form target as a URL serializes it. llhttp has refused spaces and control
+ * characters already; a byte outside printable ASCII, or a fragment, is rare and takes the
+ * URL parser's way (percent-encoded, the fragment dropped), so routes and policy match what
+ * the app will be sent.
+ */
+function cleanTarget(target: string): string {
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 35 /* # */) {
+      const url = new URL(target, "http://x");
+      return url.pathname + url.search;
+    }
+  }
+  return target;
 }
 
 /** An authority as a URL serializes it: lower-case, without http's default port. */

@@ -46,6 +46,15 @@ describe("the sidecar's environment", () => {
     expect(!noIp.ok && noIp.problems).toEqual([expect.stringContaining("WEFT_POD_IP is required")]);
   });
 
+  it("reads the cluster domain and the extra namespaces mesh names may carry", () => {
+    const plain = loadConfig(BASE);
+    expect(plain.ok && [plain.config.clusterDomain, plain.config.namespaces]).toEqual(["cluster.local", []]);
+    const set = loadConfig({ ...BASE, WEFT_CLUSTER_DOMAIN: "Corp.Internal.", WEFT_NAMESPACES: "billing, shipping," });
+    expect(set.ok && [set.config.clusterDomain, set.config.namespaces]).toEqual(["corp.internal", ["billing", "shipping"]]);
+    const bad = loadConfig({ ...BASE, WEFT_CLUSTER_DOMAIN: "cluster..local", WEFT_NAMESPACES: "billing,Evil/NS" });
+    expect(!bad.ok && bad.problems).toEqual([expect.stringContaining("WEFT_CLUSTER_DOMAIN"), expect.stringContaining("WEFT_NAMESPACES")]);
+  });
+
   it("lets a pod without an app port only call out", () => {
     const result = loadConfig({ ...BASE, WEFT_APP_PORT: undefined });
     expect(result.ok && result.config.appOrigin).toBeUndefined();

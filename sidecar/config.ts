@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { NameSchema, parseDuration } from "../src/core/config/index.ts";
 import { isTrustDomain } from "../src/identity/index.ts";
+import { DEFAULT_CLUSTER_DOMAIN } from "../src/proxy/index.ts";
 
 /** Outbound port: the app's calls (SPEC.md section 8; linkerd2-proxy's outbound 4140). */
 export const DEFAULT_OUTBOUND_PORT = 4140;
@@ -91,6 +92,10 @@ export interface SidecarConfig {
   weight: number | undefined;
   zone: string | undefined;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** The cluster domain of `svc.<ns>.svc.<domain>` names (`src/proxy/naming.ts`). */
+  clusterDomain: string;
+  /** Namespaces besides the pod's own (from its identity) that `svc.<ns>...` names may carry. */
+  namespaces: string[];
 }
 
 /** The result of reading the environment: the config, or every problem found. */
@@ -160,6 +165,16 @@ const EnvSchema = z.object({
   WEFT_WEIGHT: z.string().regex(/^\d{1,6}$/, "must be a whole number").transform(Number).optional(),
   WEFT_ZONE: z.string().min(1).max(63).optional(),
   WEFT_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  WEFT_CLUSTER_DOMAIN: z
+    .string()
+    .transform((text) => text.toLowerCase().replace(/\.$/, ""))
+    .pipe(z.string().max(253).regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/, "must be a DNS name such as cluster.local"))
+    .default(DEFAULT_CLUSTER_DOMAIN),
+  WEFT_NAMESPACES: z
+    .string()
+    .transform((text) => text.split(",").map((ns) => ns.trim()).filter((ns) => ns !== ""))
+    .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be Kubernetes namespace names (DNS labels), separated by commas")))
+    .optional(),
 });
 
 /** Formats a host for a URL (brackets around IPv6). */
@@ -215,6 +230,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       weight: e.WEFT_WEIGHT,
       zone: e.WEFT_ZONE,
       logLevel: e.WEFT_LOG_LEVEL,
+      clusterDomain: e.WEFT_CLUSTER_DOMAIN,
+      namespaces: e.WEFT_NAMESPACES ?? [],
     },
   };
 }

@@ -19,6 +19,10 @@ export type { ControlLink, ControlLinkOptions, LinkStatus } from "./control-link
 export { createUpstreams, DEFAULT_INBOUND_CONNECT_TIMEOUT_MS, DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS, DEFAULT_POOL_IDLE_TIMEOUT_MS } from "./upstream.ts";
 export type { UpstreamOptions, Upstreams } from "./upstream.ts";
 export { createBridge } from "./bridge.ts";
+export { createTunnels, DEFAULT_TLS_PORTS, REFUSAL_LINGER_MS, refuseConnect } from "./tunnel.ts";
+export type { TunnelOptions, Tunnels } from "./tunnel.ts";
+export { hostnameOf, isHostValue, parseConnectTarget } from "./authority.ts";
+export type { ConnectTarget } from "./authority.ts";
 export type { Bridge, BridgeOptions, Target } from "./bridge.ts";
 export { BodySource, DEFAULT_BODY_HIGH_WATER_BYTES } from "./body.ts";
 export { createAdminHandler, isLoopback } from "./admin.ts";

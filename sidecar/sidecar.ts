@@ -17,6 +17,7 @@ import { createBridge } from "./bridge.ts";
 import type { ListenAddress, SidecarConfig } from "./config.ts";
 import { createControlLink } from "./control-link.ts";
 import { reason, type Log } from "./log.ts";
+import { createTunnels, refuseConnect } from "./tunnel.ts";
 import { createUpstreams, DEFAULT_INBOUND_CONNECT_TIMEOUT_MS } from "./upstream.ts";
 
 /**
@@ -72,6 +73,12 @@ function withTimeout(base: typeof fetch): (request: Request) => Promise<Response
     const longPoll = request.url.includes("/v1/snapshot") && request.url.includes("wait=");
     return longPoll ? base(request) : base(request, { signal: AbortSignal.any([request.signal, AbortSignal.timeout(DEFAULT_CONTROL_CALL_TIMEOUT_MS)]) });
   };
+}
+
+/** The namespace of a Kubernetes workload's SPIFFE ID (`spiffe://<td>/ns/<ns>/sa/<sa>`), as a list of none or one. */
+function namespaceOf(id: unknown): string[] {
+  const match = typeof id === "string" ? /^spiffe:\/\/[^/]+\/ns\/([a-z0-9-]{1,63})\/sa\/[^/]+$/.exec(id) : null;
+  return match ? [match[1]!] : [];
 }
 
 function listen(server: Server, address: ListenAddress): Promise<ListenAddress> {
@@ -132,6 +139,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         tokens: client.tokens,
         verifier,
         app: appFetch,
+        naming: { namespaces: [...namespaceOf(sub), ...config.namespaces], clusterDomain: config.clusterDomain },
         connect: (endpoint) => {
           if (!/^https?:\/\//.test(endpoint.address)) {
             return () => Promise.reject(new MeshError("upstream-unreachable", `endpoint ${endpoint.id} (${endpoint.address}) is reachable only from Workers`));
@@ -170,8 +178,11 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const outboundBridge = createBridge({ target: "proxy", fetch: outbound, maxInFlight: config.maxInFlight, draining: () => draining });
   const inboundBridge = createBridge({ target: "origin", fetch: inbound, maxInFlight: config.maxInFlight, draining: () => draining });
   // Deadlines bound requests, so Node's own 5-minute request timeout is off (it would cut long streams).
-  const outboundServer = createServer({ keepAliveTimeout: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, requestTimeout: 0, noDelay: true }, outboundBridge.handle);
+  const tunnels = createTunnels({ loaded: () => proxy !== undefined, serviceFor: (host) => proxy?.serviceFor(host), draining: () => draining, log });
+  const outboundServer = createServer({ keepAliveTimeout: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, requestTimeout: 0, noDelay: true }, tunnels.guard(outboundBridge.handle));
   const inboundServer = createServer({ requestTimeout: 0, noDelay: true }, inboundBridge.handle);
+  tunnels.attach(outboundServer);
+  inboundServer.on("connect", refuseConnect);
 
   const notReady = (): string | undefined => {
     if (draining) return "draining";

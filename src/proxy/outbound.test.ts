@@ -148,6 +148,20 @@ describe("the outbound route level", () => {
     expect(metaOf(orders.requests[0]!).deadline).toBe(11_500);
   });
 
+  it("bounds a request by the caller's budget on a route with no timeout of its own", async () => {
+    const clock = createManualClock();
+    const slow = fakeUpstream([200], { clock, delay: 5_000 });
+    const table = createRouteTable([r("untimed", { backends: [{ service: "slow", weight: 1 }] })], "orders");
+    const result = meshError(outbound(table, backends({ slow }).backend, { clock })(new Request("http://orders/", { headers: { "weft-timeout-ms": "300" } })));
+    await clock.advance(300);
+    expect(slow.requests[0]!.signal!.aborted).toBe(true);
+    // Past the upstream's own delay too, so a budget left unenforced shows as its 200.
+    await clock.advance(5_000);
+    expect((await result).code).toBe("deadline-exceeded");
+    // The backend knows the deadline, so the next hop is told what is left, not the whole budget.
+    expect(metaOf(slow.requests[0]!).deadline).toBe(300);
+  });
+
   it("treats a timeout of 0s as none", async () => {
     const clock = createManualClock();
     const slow = fakeUpstream([200], { clock, delay: 60_000 });

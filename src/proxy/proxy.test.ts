@@ -2,12 +2,13 @@ import { describe, expect, it } from "vitest";
 import type { Snapshot } from "../core/config/index.ts";
 import { SnapshotSchema } from "../core/config/index.ts";
 import { errorResponse } from "../core/errors.ts";
+import { toWebResponse } from "../core/web.ts";
 import type { Fetch } from "../core/fetch.ts";
 import { createRegistry } from "../core/metrics/index.ts";
 import { createTokenSource } from "../identity/index.ts";
 import { T0, WEB, createPlane } from "../identity/test-fixtures.ts";
 import { createManualClock, fakeUpstream, seededRandom, type Answer, type FakeUpstream } from "../testing/index.ts";
-import { createProxy, serviceOf } from "./index.ts";
+import { createProxy } from "./index.ts";
 
 /** A snapshot from loose input, with the schema's defaults filled in. */
 const snapshotOf = (input: Record<string, unknown>): Snapshot =>
@@ -29,30 +30,11 @@ function network(answers: Record<string, Answer[]> = {}) {
 
 const call = async (fetch: Fetch, url: string, init?: RequestInit) => {
   try {
-    return await fetch(new Request(url, init));
+    return toWebResponse(await fetch(new Request(url, init)));
   } catch (error) {
     return errorResponse(error);
   }
 };
-
-describe("serviceOf", () => {
-  it("takes the first label of the host", () => {
-    expect(["http://orders/x", "http://orders:80/x", "http://orders.shop.svc.cluster.local/x", "http://ORDERS/"].map((u) => serviceOf(new Request(u)))).toEqual([
-      "orders",
-      "orders",
-      "orders",
-      "orders",
-    ]);
-  });
-
-  it("reads the same host as the URL parser for any URL a Request holds", () => {
-    const urls = ["http://orders?x=1", "http://orders#f", "https://Orders.Shop:8443/a/b?c", "http://127.0.0.1:4140/", "http://[::1]:4140/x", "http://xn--bcher-kva.example/", "http://b%C3%BCcher/", "http://orders./"];
-    for (const u of urls) {
-      const request = new Request(u);
-      expect(serviceOf(request), u).toBe(new URL(request.url).hostname.split(".")[0]!.toLowerCase());
-    }
-  });
-});
 
 describe("outbound", () => {
   it("routes by host to an endpoint, with identity, deadline and attempt headers", async () => {
@@ -83,6 +65,23 @@ describe("outbound", () => {
     const response = await call(proxy.outbound, "http://nowhere/");
     expect(response.status).toBe(404);
     expect(response.headers.get("weft-error")).toBe("unknown-service");
+  });
+
+  it("routes only names of mesh services: a name outside the mesh never reaches the service's endpoints", async () => {
+    const net = network();
+    const proxy = createProxy({ service: "web", registry: createRegistry(), connect: net.connect, app: fakeUpstream(), naming: { namespaces: ["shop"] } });
+    proxy.update(snapshotOf({ services: [{ name: "orders", endpoints: [{ id: "o1", address: "http://127.0.0.1:9501" }] }] }));
+    for (const url of ["http://orders.example.com/", "http://orders.evil.example/", "http://orders.billing.svc.cluster.local/", "http://10.0.0.1/"]) {
+      const response = await call(proxy.outbound, url);
+      expect(response.status, url).toBe(404);
+      expect(response.headers.get("weft-error"), url).toBe("unknown-service");
+      expect(((await response.json()) as { error: { message: string } }).error.message, url).toContain("names no service of the mesh");
+    }
+    expect(net.upstream("http://127.0.0.1:9501")?.calls() ?? 0).toBe(0);
+    for (const url of ["http://orders/", "http://orders.shop/", "http://orders.shop.svc.cluster.local./"]) expect((await call(proxy.outbound, url)).status, url).toBe(200);
+    expect(proxy.serviceFor("orders.shop.svc")).toBe("orders");
+    expect(proxy.serviceFor("payments")).toBeUndefined();
+    expect(proxy.serviceFor("orders.example.com")).toBeUndefined();
   });
 
   it("splits a route's traffic 90/10 between two backend services", async () => {

@@ -17,6 +17,7 @@ import { createRouteTable, defaultRoute, route, type RouteTable } from "../core/
 import type { TokenSource, Verifier } from "../identity/index.ts";
 import { inboundStack } from "./inbound.ts";
 import { endpointStack, routeStack, type RouteLevel } from "./outbound.ts";
+import { serviceNames, serviceOf, serviceOfHost, type NamingOptions, type ServiceNames } from "./naming.ts";
 
 /** How a host reaches one endpoint: a service binding, or `fetch` to an origin. */
 export type Connect = (endpoint: Endpoint, service: Service) => Fetch;
@@ -40,11 +41,13 @@ export interface ProxyOptions {
   random?: Random;
   /** Wall-clock epoch ms, for endpoint leases; `Date.now` unless a test fixes it. */
   now?: () => number;
+  /** Which hosts name a mesh service (`naming.ts`); without it only bare names (`orders`) do. */
+  naming?: NamingOptions;
 }
 
 /** One workload's data plane: its two sides and the config they run on. */
 export interface Proxy {
-  /** Calls from the app to other services; the request's host names the destination service. */
+  /** Calls from the app to other services; the request's host names the destination service (`naming.ts`). */
   outbound: Fetch;
   /** Calls from other services (or the internet) to this one. */
   inbound: Fetch;
@@ -52,24 +55,11 @@ export interface Proxy {
   update(snapshot: Snapshot): void;
   /** The version of the snapshot in force, or -1 before the first. */
   version(): number;
-}
-
-/**
- * The destination service a request names: the first label of its host, so `orders`,
- * `orders:80` and `orders.shop.svc.cluster.local` all name `orders`.
- */
-export function serviceOf(request: MeshRequest): string {
-  // A Request's URL is already parsed and serialized (scheme://host[:port]/..., the host
-  // lower-cased, no credentials): read the label off the string rather than parse it again.
-  const url = request.url;
-  const start = url.indexOf("//") + 2;
-  if (url.charCodeAt(start) === 91 /* [ */) return url.slice(start, url.indexOf("]", start) + 1);
-  let end = start;
-  for (; end < url.length; end++) {
-    const c = url.charCodeAt(end);
-    if (c === 46 /* . */ || c === 47 /* / */ || c === 58 /* : */ || c === 63 /* ? */ || c === 35 /* # */) break;
-  }
-  return url.slice(start, end);
+  /**
+   * The service of the config in force that `host` (a URL's serialized host, no port) names
+   * under the naming rule, or undefined: what a host checks a tunnel's authority with.
+   */
+  serviceFor(host: string): string | undefined;
 }
 
 interface Backend {
@@ -77,6 +67,20 @@ interface Backend {
   balancer: Balancer;
   /** What the set was built for: a change of balancer or failure accrual rebuilds it. */
   key: string;
+}
+
+/** The `unknown-service` for a host that is no service's name under `names` (built on the error path only). */
+function notAName(request: MeshRequest, names: ServiceNames): MeshError {
+  let host = "";
+  try {
+    host = new URL(request.url).host.slice(0, 100);
+  } catch {
+    // A Request's URL always parses; keep the message without the host if it ever does not.
+  }
+  const forms = names.namespaces.size
+    ? `svc, svc.<ns>, svc.<ns>.svc or svc.<ns>.${names.svcDomain} with <ns> one of ${[...names.namespaces].join(", ")}`
+    : "its bare name (http://orders/...)";
+  return new MeshError("unknown-service", `"${host}" names no service of the mesh: a service is called ${forms}`);
 }
 
 const EMPTY: Snapshot = { version: -1, services: [], routes: [], policies: [], jwks: { keys: [] } };
@@ -95,6 +99,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
   const { registry, service: self } = options;
+  const names = serviceNames(options.naming);
 
   let snapshot = EMPTY;
   let services = new Map<string, Service>();
@@ -191,7 +196,8 @@ export function createProxy(options: ProxyOptions): Proxy {
   const outbound: Fetch = async (incoming) => {
     // Routes match, and the endpoint gets, the normalized path; a path that cannot be is 400.
     const request = normalizeRequest(incoming);
-    const destination = serviceOf(request);
+    const destination = serviceOf(request, names);
+    if (destination === undefined) throw notAName(request, names);
     let router = routers.get(destination);
     if (!router) {
       const service = services.get(destination);
@@ -274,5 +280,9 @@ export function createProxy(options: ProxyOptions): Proxy {
       registry.setConfigVersion(next.version);
     },
     version: () => snapshot.version,
+    serviceFor(host) {
+      const name = serviceOfHost(host, names);
+      return name !== undefined && services.has(name) ? name : undefined;
+    },
   };
 }

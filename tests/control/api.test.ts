@@ -53,6 +53,48 @@ describe("resources", () => {
     expect((await control.call("GET", "/v1/services/billing")).json.timeout).toBe("1s");
   });
 
+  it("reads If-Match as RFC 9110 does: one strong tag or *, a weak tag never matching, a malformed one refused", async () => {
+    const created = await control.call("PUT", "/v1/services/tagged", { body: service() });
+    const v = created.json.version;
+    const put = (tag: string, timeout = "1s") => control.call("PUT", "/v1/services/tagged", { body: service({ timeout }), headers: { "if-match": tag } });
+    // Malformed: an unbalanced quote, no quotes, an empty W/, a list of two. 400, nothing written.
+    for (const tag of [`"${v}`, `${v}"`, `${v}`, "W/", `W/${v}`, `"${v}", "${v}"`, `"${v}"x`]) {
+      const refused = await put(tag);
+      expect(refused.status, tag).toBe(400);
+      expect(refused.headers.get("weft-error"), tag).toBe("bad-request");
+      expect(refused.json.error.message, tag).toContain("If-Match");
+    }
+    // Well-formed but never matching under strong comparison: a weak tag, a tag that is no version.
+    for (const tag of [`W/"${v}"`, '"abc"', '""', `"0${v}"`]) {
+      const refused = await put(tag);
+      expect(refused.status, tag).toBe(412);
+      expect(refused.headers.get("weft-error"), tag).toBe("precondition-failed");
+    }
+    expect((await control.call("GET", "/v1/services/tagged")).json.version).toBe(v);
+    expect((await put(` "${v}" `, "2s")).status).toBe(200);
+    expect((await put("*", "3s")).status).toBe(200);
+    expect((await control.call("GET", "/v1/services/tagged")).json.timeout).toBe("3s");
+  });
+
+  it("refuses labels keyed __proto__, constructor or prototype with 400 naming the field, instead of dropping them", async () => {
+    for (const key of ["__proto__", "constructor", "prototype"]) {
+      const endpoint = `{"id":"e1","address":"http://10.0.0.1:8080","labels":{"zone":"a","${key}":"x"}}`;
+      const asStatic = await control.call("PUT", "/v1/services/labelled", { raw: `{"balancer":"round-robin","endpoints":[${endpoint}]}` });
+      expect(asStatic.status, key).toBe(400);
+      expect(asStatic.headers.get("weft-error"), key).toBe("bad-request");
+      expect(asStatic.json.error.issues, key).toContainEqual({ path: ["endpoints", 0, "labels", key], message: expect.stringContaining(key) });
+    }
+    expect((await control.call("GET", "/v1/services/labelled")).status).toBe(404);
+    await control.call("PUT", "/v1/services/labelled", { body: service() });
+    const registered = await control.call("PUT", "/v1/services/labelled/endpoints/e1", { raw: '{"address":"http://10.0.0.1:8080","labels":{"__proto__":"x"}}' });
+    expect(registered.status).toBe(400);
+    expect(registered.json.error.issues).toContainEqual({ path: ["labels", "__proto__"], message: expect.stringContaining("__proto__") });
+    expect((await control.call("GET", "/v1/services/labelled/endpoints")).json.items).toEqual([]);
+    const plain = await control.call("PUT", "/v1/services/labelled/endpoints/e1", { raw: '{"address":"http://10.0.0.1:8080","labels":{"proto":"x"}}' });
+    expect(plain.status, plain.text).toBe(201);
+    expect(plain.json.labels).toEqual({ proto: "x" });
+  });
+
   it("treats a stale version in the body like a stale If-Match", async () => {
     const created = await control.call("PUT", "/v1/services/payroll", { body: service() });
     await control.call("PUT", "/v1/services/payroll", { body: service({ timeout: "5s", version: created.json.version }) });

@@ -65,18 +65,9 @@ export async function call(base: string, method: string, path: string, options: 
   else if (options.raw !== undefined) body = options.raw;
   else if (options.body !== undefined) body = JSON.stringify(options.body);
   if (body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
-  const send = () => fetch(base + path, { method, headers, body: body as BodyInit | undefined });
-  let response: Response;
-  try {
-    response = await send();
-  } catch (error) {
-    // A server that refuses an oversized body early closes that connection while the client
-    // may still write on it; the pooled socket is then dead, and the next call on it fails
-    // before the server saw a byte. Such a call is sent again, once, on a fresh connection.
-    const code = (error as { cause?: { code?: string } }).cause?.code;
-    if (!["EPIPE", "ECONNRESET", "UND_ERR_SOCKET"].includes(code ?? "")) throw error;
-    response = await send();
-  }
+  // No retry on a broken pipe: the control plane reads (or drains) every body before it
+  // answers, so a client never finds its connection closed under it (oversized-bodies.test.ts).
+  const response = await fetch(base + path, { method, headers, body: body as BodyInit | undefined });
   const text = await response.text();
   let json: unknown;
   try {

@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { MeshError, errorResponse } from "../../src/core/errors.ts";
 import type { Authenticate, Caller } from "./auth.ts";
+import { declaredLength, drainBody } from "./http.ts";
 import {
   DEFAULT_LEASE_TTL_MS,
   DEFAULT_MAX_APPLY_RESOURCES,
@@ -136,6 +137,19 @@ export function createControlApp(deps: ControlDeps): Hono<ControlHono> {
     ...deps.limits,
   };
   const app = new Hono<ControlHono>();
+
+  // Bodies at the edge, before routing and credentials (as nginx checks client_max_body_size
+  // before access): one declared over the limit is refused 413 at once, and after any answer
+  // a body the route did not read (a 405, 404 or 401) is drained, so a client that is still
+  // sending reads the answer instead of a broken pipe.
+  app.use(async (c, next) => {
+    if (declaredLength(c.req.raw) > limits.maxBodyBytes) {
+      await drainBody(c.req.raw);
+      throw new MeshError("payload-too-large", `the body is larger than ${limits.maxBodyBytes} bytes`);
+    }
+    await next();
+    await drainBody(c.req.raw);
+  });
 
   const mount: Mount = (path, methods) => {
     const allow = Object.keys(methods);

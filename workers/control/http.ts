@@ -7,7 +7,7 @@ import type { z } from "zod";
 import { validate } from "../../src/core/config/index.ts";
 import { MeshError } from "../../src/core/errors.ts";
 import type { Expectation } from "./store/index.ts";
-import { MAX_ISSUES } from "./limits.ts";
+import { DEFAULT_DRAIN_IDLE_MS, DEFAULT_DRAIN_TIME_MS, DEFAULT_MAX_DRAIN_BYTES, MAX_ISSUES } from "./limits.ts";
 
 /** The `ETag` of a store version: a strong tag holding the number, e.g. `"42"`. */
 export function etag(version: number): string {
@@ -33,12 +33,11 @@ export interface ReadJsonOptions {
  * The request's body as JSON: 413 `payload-too-large` past `maxBytes` (by `content-length`
  * or while streaming), 400 `bad-request` for an empty body, bad UTF-8, bad JSON or nesting
  * deeper than `maxDepth`. The parser's message is not echoed: it quotes the body, which may
- * hold a secret.
+ * hold a secret. An oversized body is drained (see `drainBody`) before the error is thrown.
  */
 export async function readJson(request: Request, options: ReadJsonOptions): Promise<unknown> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > options.maxBytes) {
-    if (Number(declared) <= MAX_DRAIN_BYTES) await drain(request);
+  if (declaredLength(request) > options.maxBytes) {
+    await drainBody(request);
     throw new MeshError("payload-too-large", `the body is larger than ${options.maxBytes} bytes`);
   }
   const bytes = await readCapped(request, options.maxBytes);
@@ -59,27 +58,53 @@ export async function readJson(request: Request, options: ReadJsonOptions): Prom
   return value;
 }
 
-/**
- * How much of an oversized body is read and thrown away before answering 413: 8 MiB. A client
- * still sending when the server answers and closes gets a broken pipe instead of the 413, so
- * a moderately oversized body is drained first (nginx's lingering close does the same);
- * anything larger is cut off.
- */
-const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
-
-async function drain(request: Request, already = 0): Promise<void> {
-  if (!request.body || request.bodyUsed) return;
-  await discard(request.body.getReader(), already);
+/** The request's `content-length` as a number, or -1 when absent or not a plain number. */
+export function declaredLength(request: Request): number {
+  const declared = request.headers.get("content-length");
+  return declared !== null && /^\d{1,15}$/.test(declared) ? Number(declared) : -1;
 }
 
-async function discard(reader: ReadableStreamDefaultReader<Uint8Array>, already: number): Promise<void> {
+/** Bounds of `drainBody`. */
+export interface DrainBounds {
+  maxBytes: number;
+  idleMs: number;
+  timeMs: number;
+}
+
+const DRAIN: DrainBounds = { maxBytes: DEFAULT_MAX_DRAIN_BYTES, idleMs: DEFAULT_DRAIN_IDLE_MS, timeMs: DEFAULT_DRAIN_TIME_MS };
+
+/**
+ * Reads and drops what is left of a request body nobody will read, so the client has finished
+ * sending by the time the answer goes out and reads it, instead of a broken pipe (nginx's
+ * lingering close). Bounded: a body declared larger than `maxBytes` is not read at all, and
+ * reading stops past `maxBytes`, after `idleMs` without data, or after `timeMs` in all; the
+ * stream is then cancelled. Never throws. A body already read is left alone.
+ */
+export async function drainBody(request: Request, bounds: DrainBounds = DRAIN): Promise<void> {
+  if (!request.body || request.bodyUsed) return;
+  const reader = request.body.getReader();
+  if (declaredLength(request) > bounds.maxBytes) {
+    await reader.cancel().catch(() => {});
+    return;
+  }
+  await discard(reader, 0, bounds);
+}
+
+async function discard(reader: ReadableStreamDefaultReader<Uint8Array>, already: number, bounds: DrainBounds = DRAIN): Promise<void> {
   let total = already;
+  const until = Date.now() + bounds.timeMs;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      total += value.byteLength;
-      if (total > MAX_DRAIN_BYTES) break;
+      const wait = Math.min(bounds.idleMs, until - Date.now());
+      if (wait <= 0) break;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), wait)));
+      const next = await Promise.race([reader.read(), late]);
+      clearTimeout(timer);
+      if (next === "late") break;
+      if (next.done) return;
+      total += next.value.byteLength;
+      if (total > bounds.maxBytes) break;
     }
   } catch {
     return;
@@ -128,18 +153,38 @@ export function depthOf(value: unknown, limit: number): number {
   return deepest;
 }
 
-const TAG = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/;
+/**
+ * One entity-tag (RFC 9110 section 8.8.3): `"opaque"` or `W/"opaque"`, the opaque part of
+ * visible ASCII but `"` (etagc; obs-text is left out: our tags are digits), surrounded by
+ * optional whitespace.
+ */
+const ENTITY_TAG = /^[ \t]*(W\/)?"([\x21\x23-\x7e]*)"[ \t]*$/;
 
-/** Parses one entity tag holding a version (`"7"`, `7`, `W/"7"`), or undefined. */
-function versionOfTag(tag: string): number | undefined {
-  const match = TAG.exec(tag);
-  return match ? Number(match[1]) : undefined;
+/** A store version as our `ETag`s write it: digits without a leading zero. */
+const VERSION = /^(?:0|[1-9]\d{0,14})$/;
+
+/** One parsed entity-tag: whether it is weak, and the version it names (undefined: none of ours). */
+export type ParsedTag = { ok: true; weak: boolean; version: number | undefined } | { ok: false };
+
+/** Parses one entity-tag; a malformed one (an unbalanced quote, no quotes, a bare `W/`) is `ok: false`. */
+export function parseEntityTag(text: string): ParsedTag {
+  const match = ENTITY_TAG.exec(text);
+  if (!match) return { ok: false };
+  const opaque = match[2]!;
+  return { ok: true, weak: match[1] !== undefined, version: VERSION.test(opaque) ? Number(opaque) : undefined };
 }
+
+const IF_MATCH_SYNTAX = 'If-Match must be one entity tag such as "7" (quotes included), or *';
 
 /**
  * The precondition of a write: `If-Match: "7"` (the version must be 7), `If-Match: *` (it
  * must exist), `If-None-Match: *` (it must not), else the body's `version` (0 meaning "must
  * not exist"), else none. A header and a body version that disagree are a `bad-request`.
+ *
+ * If-Match follows RFC 9110 section 13.1.1: a malformed value (`"2` with an unbalanced
+ * quote, a bare `2`) is 400 `bad-request`; a well-formed tag compares strongly, so a weak
+ * tag (`W/"2"`) or one that names no version (`"abc"`) can never match: 412
+ * `precondition-failed`. A list of tags is refused (400): a write names one version.
  */
 export function expectationOf(headers: Headers, bodyVersion: number | undefined): Expectation {
   const ifMatch = headers.get("if-match");
@@ -149,9 +194,11 @@ export function expectationOf(headers: Headers, bodyVersion: number | undefined)
   if (ifMatch !== null) {
     if (ifMatch.trim() === "*") fromHeader = "present";
     else {
-      const version = versionOfTag(ifMatch);
-      if (version === undefined) throw new MeshError("bad-request", 'If-Match must be one version tag such as "7", or *');
-      fromHeader = { version };
+      const tag = parseEntityTag(ifMatch);
+      if (!tag.ok) throw new MeshError("bad-request", IF_MATCH_SYNTAX, { issues: [{ path: ["if-match"], message: "not one entity tag" }] });
+      if (tag.weak) throw new MeshError("precondition-failed", "If-Match compares strongly (RFC 9110 section 13.1.1): a weak tag never matches; send the ETag as given");
+      if (tag.version === undefined) throw new MeshError("precondition-failed", "If-Match names no version of this store");
+      fromHeader = { version: tag.version };
     }
   } else if (ifNoneMatch !== null) {
     if (ifNoneMatch.trim() !== "*") throw new MeshError("bad-request", "a write takes If-None-Match: * only");
@@ -166,15 +213,16 @@ export function expectationOf(headers: Headers, bodyVersion: number | undefined)
 
 /**
  * The versions a reader holds, from `If-None-Match` (`"7"`, a list, or `*` meaning "whatever
- * is current"): null when absent. A tag that is not a version matches nothing.
+ * is current"): null when absent. Comparison is weak (RFC 9110 section 13.1.2), so `W/"7"`
+ * holds version 7; a tag that is malformed or names no version matches nothing.
  */
 export function versionsOf(header: string | null): number[] | "any" | null {
   if (header === null) return null;
   if (header.trim() === "*") return "any";
   const versions: number[] = [];
   for (const part of header.split(",").slice(0, 32)) {
-    const version = versionOfTag(part);
-    if (version !== undefined) versions.push(version);
+    const tag = parseEntityTag(part);
+    if (tag.ok && tag.version !== undefined) versions.push(tag.version);
   }
   return versions;
 }

@@ -9,6 +9,21 @@
  */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
+/**
+ * Most bytes of an unwanted request body read and dropped before answering: 8 MiB. A client
+ * still sending when the server answers and closes gets a broken pipe instead of the answer
+ * (workerd closes a connection whose request body was not read), so a moderately oversized
+ * body is drained first, as nginx's lingering close does; anything larger is cut off. Our
+ * choice: eight times the body limit, and far below what a client can send in the drain time.
+ */
+export const DEFAULT_MAX_DRAIN_BYTES = 8 * 1024 * 1024;
+
+/** Longest wait for the next piece of a body being drained: 5 s, nginx's `lingering_timeout`. */
+export const DEFAULT_DRAIN_IDLE_MS = 5_000;
+
+/** Longest time spent draining one body: 30 s, nginx's `lingering_time`. */
+export const DEFAULT_DRAIN_TIME_MS = 30_000;
+
 /** Deepest JSON nesting accepted: 32. Our choice; the deepest valid resource nests 6 levels. */
 export const DEFAULT_MAX_JSON_DEPTH = 32;
 
@@ -33,8 +48,15 @@ export const MAX_LEASE_TTL_MS = 60 * 60_000;
  */
 export const DEFAULT_MAX_WAIT_SECONDS = 90;
 
-/** Long-polls held at once by the store: 10,000 (`WEFT_MAX_LONG_POLLS`). Our choice; each costs one pending promise. */
-export const DEFAULT_MAX_WAITERS = 10_000;
+/**
+ * Long-polls held at once by the store (`WEFT_MAX_LONG_POLLS`): 2,000; past it a poll is
+ * answered 503 `overloaded` at once. Set from what a held poll costs the local runtime
+ * (`bench/long-polls.ts`: about 120 KiB of workerd RSS and 2 descriptors each): twice the
+ * cap at once stays near 500 MiB and 8,000 descriptors, well inside the 20,000 open files
+ * of our machines, where 10,000 held polls ran workerd out of descriptors (EMFILE) first.
+ * A write that wakes the cap's polls is answered within about a second there.
+ */
+export const DEFAULT_MAX_WAITERS = 2_000;
 
 /**
  * Audit entries kept: the newest 10,000 (about 3 MB of Durable Object storage at ~300 B each);

@@ -4,17 +4,57 @@
  * when asked. Tests, `weft dev`, the Node sidecar's tests and the CLI's tests start it here.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { hashBootstrapSecret } from "../../src/identity/index.ts";
 import { COMPATIBILITY_DATE, ROOT, bundleWorker, freePort } from "../local.ts";
+import { DEFAULT_MAX_WAITERS } from "./limits.ts";
 
 export { COMPATIBILITY_DATE } from "../local.ts";
 
 /** The local control plane's address when no port is given: SPEC.md section 9's default `WEFT_CONTROL_URL`. */
 export const DEFAULT_LOCAL_PORT = 8788;
+
+/**
+ * Descriptors workerd holds per waiting long-poll: 2 (the client's connection and a second
+ * socket per request in flight; measured by `bench/long-polls.ts` from /proc/<pid>/fd).
+ */
+export const FDS_PER_LONG_POLL = 2;
+
+/**
+ * Descriptors kept out of the long-poll budget: 256 (workerd idles at about 50: SQLite files
+ * of the Durable Objects, KV and cache, its listening socket; the rest for admin calls).
+ */
+export const RESERVED_FDS = 256;
+
+/**
+ * The long-poll cap the local runner picks for a descriptor limit: so many that twice as many
+ * long-polls at once (the cap held, as many again in flight to be refused) fit in what workerd
+ * may open, and never above the worker's own default. Past the limit workerd exits on
+ * `EMFILE` instead of answering 503 `overloaded`.
+ */
+export function longPollCapFor(fdLimit: number | undefined): number {
+  if (fdLimit === undefined || !Number.isFinite(fdLimit)) return DEFAULT_MAX_WAITERS;
+  return Math.max(1, Math.min(DEFAULT_MAX_WAITERS, Math.floor((fdLimit - RESERVED_FDS) / (2 * FDS_PER_LONG_POLL))));
+}
+
+/**
+ * This process's open-file limit (Linux `/proc/self/limits`; workerd, started from here,
+ * inherits it; Node raises the soft limit to the hard one at start), or undefined elsewhere.
+ */
+export function openFileLimit(): number | undefined {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === "unlimited" ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Options of `startControl`. */
 export interface StartControlOptions {
@@ -34,7 +74,10 @@ export interface StartControlOptions {
   publishIntervalMs?: number;
   /** SPIFFE IDs whose control-plane tokens count as admin. */
   adminIdentities?: string[];
-  /** Most snapshot long-polls held at once (default 10,000). */
+  /**
+   * Most snapshot long-polls held at once; default `longPollCapFor(openFileLimit())`: the
+   * worker's default (2,000) where descriptors allow twice that, fewer where they do not.
+   */
   maxLongPolls?: number;
 }
 
@@ -44,6 +87,8 @@ export interface RunningControl {
   url: string;
   /** The Miniflare instance, for `getKVNamespace("WEFT_CONFIG")` and `getWorker()` in tests. */
   mf: Miniflare;
+  /** The long-poll cap it runs with (`WEFT_MAX_LONG_POLLS`). */
+  maxLongPolls: number;
   /**
    * Calls the control API with the admin credential (a JSON body, when given) and resolves
    * with the JSON answer; any status but 2xx rejects, naming the call and the answer.
@@ -85,7 +130,8 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
     WEFT_ADMIN_TOKEN_SHA256: createHash("sha256").update(options.adminToken).digest("hex"),
   };
   if (options.publishIntervalMs !== undefined) bindings.WEFT_PUBLISH_INTERVAL_MS = String(options.publishIntervalMs);
-  if (options.maxLongPolls !== undefined) bindings.WEFT_MAX_LONG_POLLS = String(options.maxLongPolls);
+  const maxLongPolls = options.maxLongPolls ?? longPollCapFor(openFileLimit());
+  bindings.WEFT_MAX_LONG_POLLS = String(maxLongPolls);
   if (options.adminIdentities?.length) bindings.WEFT_ADMIN_IDENTITIES = options.adminIdentities.join(",");
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -123,6 +169,7 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
   return {
     url,
     mf,
+    maxLongPolls,
     admin,
     async workerSecret(service) {
       const secret = randomBytes(32).toString("base64url");

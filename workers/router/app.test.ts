@@ -101,6 +101,22 @@ describe("the router's config", () => {
     expect((await app.outbound(new Request("http://orders/"), ctx)).status).toBe(200);
   });
 
+  it("routes only bare service names: a host outside the mesh gets unknown-service, reaches no binding and asks no one", async () => {
+    const control = fakeControl();
+    let reached = 0;
+    const counted = { fetch: async () => (reached++, new Response("from orders")) };
+    const app = createRouterApp({ env: env({ CONTROL: control, ORDERS: counted, WEFT_CONFIG: kv(() => snapshotText(1)) }), log: () => {} });
+    expect(await (await app.outbound(new Request("http://orders/"), ctx)).text()).toBe("from orders");
+    const asked = control.calls.length;
+    for (const url of ["http://orders.example.com/", "http://orders.evil.example/x", "http://orders.shop.svc.cluster.local/", "http://10.0.0.1/"]) {
+      const response = await app.outbound(new Request(url), ctx);
+      expect(response.status, url).toBe(404);
+      expect(response.headers.get("weft-error"), url).toBe("unknown-service");
+    }
+    expect(reached).toBe(1);
+    expect(control.calls.slice(asked).filter((path) => path === "/v1/snapshot")).toEqual([]);
+  });
+
   it("answers no-endpoints (503) when it has never had a config and cannot get one", async () => {
     const control = fakeControl();
     control.setDown(true);

@@ -6,13 +6,14 @@
  */
 import type { Snapshot } from "../../src/core/config/index.ts";
 import { SnapshotSchema, validate } from "../../src/core/config/index.ts";
+import { deadline } from "../../src/core/deadline/index.ts";
 import { MeshError, errorResponse } from "../../src/core/errors.ts";
 import type { Fetch, MeshResponse } from "../../src/core/fetch.ts";
 import { createRegistry } from "../../src/core/metrics/index.ts";
 import type { MetricsDelta, Registry } from "../../src/core/metrics/index.ts";
 import { createTrustBundle, createVerifier, workerId } from "../../src/identity/index.ts";
 import type { Verifier } from "../../src/identity/index.ts";
-import { CONTROL_AUDIENCE, createControlClient, createProxy, toOrigin, toWebRequest, toWebResponse } from "../../src/proxy/index.ts";
+import { CONTROL_AUDIENCE, createControlClient, createProxy, serviceOf, toOrigin, toWebRequest, toWebResponse } from "../../src/proxy/index.ts";
 import type { ControlClient, Proxy } from "../../src/proxy/index.ts";
 import { parseEnv } from "./env.ts";
 import type { RouterEnv } from "./env.ts";
@@ -229,15 +230,36 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     await control.pushStats(delta, self);
   };
 
-  const handle = async (request: Request, ctx: WaitUntil, side: (request: Request) => Promise<MeshResponse>): Promise<Response> => {
+  // The caller's budget runs from the request's arrival, as in the sidecar: the config read
+  // and everything else before the stack spend it too. A budget that runs out is answered with
+  // `deadline-exceeded` (504) at once, whatever is still pending; what is left travels on.
+  const fromArrival = deadline();
+
+  const handle = async (request: Request, ctx: WaitUntil, side: Fetch): Promise<Response> => {
     let response: Response;
+    let work: Promise<MeshResponse> | undefined;
+    let settled = false;
+    const run = fromArrival((arrived) => {
+      work = (async () => {
+        await refresh();
+        return side(arrived);
+      })();
+      work.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      return work;
+    });
     try {
-      await refresh();
       // The stack's answer as the runtime needs it: a Web Response as it is, a light one made one here.
-      response = toWebResponse(await side(request));
+      response = toWebResponse(await run(request));
     } catch (error) {
       response = errorResponse(error, request);
     }
+    // Answered before the work under it ended (the budget ran out): a config read or token
+    // fetch it started is shared with later requests, and Workers cancel a request's I/O once
+    // it has answered, unless the request waits for it.
+    if (work && !settled) background(work);
     // Metrics leave the isolate in batches, after the response, never on the request path.
     if (now() - lastFlush >= env.WEFT_STATS_INTERVAL_MS) {
       lastFlush = now();
@@ -248,11 +270,13 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
   };
 
   // A service this snapshot does not name may be newer than it: ask once, then route again.
-  const outbound = async (request: Request): Promise<MeshResponse> => {
+  // A host that is no service's name at all (a Worker lives in no namespace, so only the bare
+  // `orders` is one: createProxy's default naming rule) is no reason to ask.
+  const outbound: Fetch = async (request) => {
     try {
       return await proxy.outbound(request);
     } catch (error) {
-      const miss = error instanceof MeshError && error.code === "unknown-service" && !request.bodyUsed;
+      const miss = error instanceof MeshError && error.code === "unknown-service" && !(request.body instanceof ReadableStream && request.body.locked) && serviceOf(request) !== undefined;
       if (!miss || asking === undefined && now() - missAt < MISS_COOLDOWN_MS) throw error;
       if ((await askControl()) !== "newer") throw error;
       return proxy.outbound(request);

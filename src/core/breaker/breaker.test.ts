@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createManualClock, fakeUpstream, sequenceRandom } from "../../testing/index.ts";
+import { deadline, propagateDeadline, timeout } from "../deadline/index.ts";
 import { MeshError } from "../errors.ts";
+import { stack, withMeta, type Fetch } from "../fetch.ts";
 import { createFailureAccrual, failureAccrual, isFailure, penalty, type FailureAccrual, type FailureAccrualOptions } from "./index.ts";
 
 const request = () => new Request("http://orders/items");
@@ -227,5 +229,97 @@ describe("failureAccrual", () => {
     await expect(fetch(request())).rejects.toMatchObject({ code: "no-endpoints" });
     expect((await clock.run(trial)).status).toBe(200);
     expect(accrual.state()).toBe("available");
+  });
+});
+
+describe("failureAccrual with deadlines", () => {
+  /** An endpoint that never answers but lets its call be aborted, as a stopped process does. */
+  const hung = (clock: ReturnType<typeof setup>["clock"]) => fakeUpstream([200], { clock, delay: 3_600_000 });
+
+  it("counts a call cut off by the request's deadline as a failure, and ejects the endpoint", async () => {
+    const { clock, accrual, ejected } = setup({ consecutiveFailures: 2 });
+    const fetch = stack(hung(clock), deadline({ timeout: 100, clock }), failureAccrual(accrual));
+    for (let i = 0; i < 2; i++) await expect(clock.run(fetch(request()))).rejects.toMatchObject({ code: "deadline-exceeded" });
+    expect(accrual.state()).toBe("ejected");
+    expect(ejected).toEqual(["orders-1"]);
+    await expect(fetch(request())).rejects.toMatchObject({ code: "no-endpoints" });
+  });
+
+  it("counts a caller's budget (weft-timeout-ms) running out as a failure", async () => {
+    const { clock, accrual } = setup({ consecutiveFailures: 1 });
+    const fetch = stack(hung(clock), deadline({ clock }), failureAccrual(accrual));
+    await expect(clock.run(fetch(new Request("http://orders/", { headers: { "weft-timeout-ms": "50" } })))).rejects.toMatchObject({ code: "deadline-exceeded" });
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("counts a per-try timeout as a failure", async () => {
+    const { clock, accrual } = setup({ consecutiveFailures: 1 });
+    const fetch = stack(hung(clock), timeout(100, { clock }), failureAccrual(accrual));
+    await expect(clock.run(fetch(request()))).rejects.toMatchObject({ code: "deadline-exceeded" });
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("counts a timeout thrown from below the layer as a failure", async () => {
+    const { clock, accrual } = setup({ consecutiveFailures: 1 });
+    const fetch = stack(hung(clock), failureAccrual(accrual), timeout(100, { clock }));
+    await expect(clock.run(fetch(request()))).rejects.toMatchObject({ code: "deadline-exceeded" });
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("decides when the deadline fires, even when the endpoint's call never settles", async () => {
+    const { clock, accrual } = setup({ consecutiveFailures: 1 });
+    const deaf: Fetch = () => new Promise<Response>(() => {});
+    const fetch = stack(deaf, deadline({ timeout: 100, clock }), failureAccrual(accrual));
+    await expect(clock.run(fetch(request()))).rejects.toMatchObject({ code: "deadline-exceeded" });
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("does not count a caller that goes away before the deadline", async () => {
+    const { clock, accrual } = setup({ consecutiveFailures: 1 });
+    const fetch = stack(hung(clock), deadline({ timeout: 1_000, clock }), failureAccrual(accrual));
+    const caller = new AbortController();
+    const pending = fetch(new Request("http://orders/", { signal: caller.signal }));
+    pending.catch(() => {});
+    await clock.advance(10);
+    caller.abort();
+    await expect(pending).rejects.toMatchObject({ code: "deadline-exceeded" });
+    await clock.advance(2_000);
+    expect(accrual.state()).toBe("available");
+    // The count did not move either: one real failure is what it takes.
+    await expect(clock.run(stack(hung(clock), deadline({ timeout: 100, clock }), failureAccrual(accrual))(request()))).rejects.toThrow();
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("does not count a request whose budget was spent before it was forwarded", async () => {
+    const { clock, accrual } = setup({ consecutiveFailures: 1 });
+    const upstream = fakeUpstream([200]);
+    const fetch = stack(upstream, failureAccrual(accrual), propagateDeadline({ clock }));
+    await expect(fetch(withMeta(request(), { deadline: clock.now() + 0.5 }))).rejects.toMatchObject({ code: "deadline-exceeded" });
+    expect(upstream.calls()).toBe(0);
+    expect(accrual.state()).toBe("available");
+  });
+
+  it("counts a refused or reset connection as a failure, and not the mesh's own refusals", async () => {
+    const { accrual } = setup({ consecutiveFailures: 2 });
+    const fetch = failureAccrual(accrual)(
+      fakeUpstream([new MeshError("unauthenticated", "no token for orders yet"), new MeshError("upstream-unreachable", "refused"), new TypeError("reset")]),
+    );
+    await expect(fetch(request())).rejects.toMatchObject({ code: "unauthenticated" });
+    await expect(fetch(request())).rejects.toMatchObject({ code: "upstream-unreachable" });
+    expect(accrual.state()).toBe("available");
+    await expect(fetch(request())).rejects.toBeInstanceOf(TypeError);
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("ejects again, for twice as long, when the probation trial times out", async () => {
+    const { clock, accrual, ejected } = setup({ consecutiveFailures: 1 });
+    const fetch = stack(hung(clock), deadline({ timeout: 100, clock }), failureAccrual(accrual));
+    await expect(clock.run(fetch(request()))).rejects.toThrow();
+    await clock.advance(accrual.ejectedUntil()! - clock.now());
+    expect(accrual.state()).toBe("probation");
+    const trialStart = clock.now();
+    await expect(clock.run(fetch(request()))).rejects.toMatchObject({ code: "deadline-exceeded" });
+    expect(ejected).toHaveLength(2);
+    expect(accrual.ejectedUntil()! - trialStart).toBe(100 + 2_000);
   });
 });

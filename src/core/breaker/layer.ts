@@ -2,17 +2,30 @@
  * The failure-accrual layer: reports each request's outcome to an endpoint's breaker and
  * refuses requests while the breaker holds the endpoint out.
  */
+import { isTimeout } from "../deadline/index.ts";
 import { MeshError } from "../errors.ts";
-import type { Layer, MeshResponse } from "../fetch.ts";
-import type { FailureAccrual } from "./accrual.ts";
+import type { Layer } from "../fetch.ts";
+import type { FailureAccrual, Result } from "./accrual.ts";
 
 /**
  * Endpoint level (the outermost layer of one endpoint's stack, inside the balancer): admits
  * each request through `accrual` and reports how it ended, as `accrual.classify` judges it.
- * Upstream responses, 5xx included, pass through unchanged and thrown errors are rethrown;
- * an answer to a request whose own signal was aborted (the caller gave up) counts for
- * nothing. While the endpoint is ejected, or on probation with its trial in flight, it
- * throws `MeshError("no-endpoints")` without calling the endpoint.
+ * Upstream responses, 5xx included, pass through unchanged and thrown errors are rethrown.
+ * While the endpoint is ejected, or on probation with its trial in flight, it throws
+ * `MeshError("no-endpoints")` without calling the endpoint.
+ *
+ * What the breaker is told (docs/architecture.md, "Failure accrual"):
+ * - a response: judged by `classify` (by default a 5xx or a failing gRPC status is a failure);
+ * - a failed connection (refused, reset: a `TypeError` from `fetch`, `upstream-unreachable`):
+ *   judged by `classify` (by default a failure);
+ * - a timeout: the request's signal aborted with a timeout reason (`isTimeout`: the route's
+ *   deadline, the caller's budget or the per-try timeout ran out, whichever layer above set
+ *   it), or a timeout error thrown from below: judged by `classify`, as an error, at the
+ *   moment the timer fires, whether or not the endpoint's call ever settles;
+ * - a cancellation for any other reason (the caller went away, an `AbortError`): nothing;
+ * - any other `MeshError` thrown from below (a token the mesh could not get, a budget found
+ *   spent before the request was forwarded): nothing, since the request never reached the
+ *   endpoint; an `upstream-unreachable` one is a failed connection, above.
  */
 export function failureAccrual(accrual: FailureAccrual): Layer {
   return (next) => async (request) => {
@@ -21,14 +34,31 @@ export function failureAccrual(accrual: FailureAccrual): Layer {
       const why = accrual.state() === "ejected" ? "is ejected by failure accrual" : "is on probation with its trial request in flight";
       throw new MeshError("no-endpoints", `endpoint ${accrual.id} ${why}`);
     }
-    let response: MeshResponse;
-    try {
-      response = await next(request);
-    } catch (error) {
-      ticket(request.signal?.aborted ? "ignored" : accrual.classify({ error }, request) ? "failure" : "success");
-      throw error;
+    const signal = request.signal;
+    // Cancelled before it was sent: the endpoint had no part in it.
+    if (signal?.aborted) {
+      ticket("ignored");
+      return next(request);
     }
-    ticket(accrual.classify({ response }, request) ? "failure" : "success");
-    return response;
+    const judge = (result: Result) => ticket(accrual.classify(result, request) ? "failure" : "success");
+    // Decided when the signal aborts, not when the call settles: an endpoint that is stopped,
+    // or a host whose fetch ignores its signal, may never settle it.
+    const onAbort = () => (isTimeout(signal?.reason) ? judge({ error: signal?.reason }) : ticket("ignored"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const response = await next(request);
+      judge({ response });
+      return response;
+    } catch (error) {
+      // An aborted call was decided when its signal aborted.
+      if (!signal?.aborted) {
+        const refusedByMesh = error instanceof MeshError && error.code !== "upstream-unreachable" && !isTimeout(error);
+        if (refusedByMesh) ticket("ignored");
+        else judge({ error });
+      }
+      throw error;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
   };
 }

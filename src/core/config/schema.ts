@@ -35,6 +35,24 @@ const Labels = z
   .record(z.string().min(1).max(63).regex(/^[A-Za-z0-9._/-]+$/, "label keys are letters, digits, '.', '_', '/', '-'"), z.string().max(256))
   .refine((labels) => Object.keys(labels).length <= 32, "at most 32 labels");
 
+/**
+ * Label keys that name JavaScript's object machinery. `JSON.parse` keeps `__proto__` as a key,
+ * but the copy a record schema makes drops it without a word (assigning `__proto__` sets the
+ * prototype); `constructor` and `prototype` would shadow what every object inherits. Refused
+ * by name, before the labels are copied.
+ */
+const RESERVED_LABEL_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+const SafeLabels = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    if (typeof value !== "object" || value === null) return;
+    for (const key of Object.keys(value)) {
+      if (RESERVED_LABEL_KEYS.has(key)) ctx.addIssue({ code: "custom", path: [key], message: `label key "${key}" is reserved` });
+    }
+  })
+  .pipe(Labels);
+
 /** An endpoint's address: an http(s) origin (scheme, host, port; no path) or `binding:NAME`. */
 export const AddressSchema = z
   .string()
@@ -57,7 +75,7 @@ export const EndpointSchema = z.strictObject({
   // Gateway API backendRef weights are 0..1,000,000; an endpoint of weight 0 gets no traffic.
   weight: z.number().int().min(0).max(1_000_000).optional(),
   zone: z.string().max(63).optional(),
-  labels: Labels.optional(),
+  labels: SafeLabels.optional(),
   leaseExpiresAt: z.iso.datetime({ offset: true }).optional(),
 });
 

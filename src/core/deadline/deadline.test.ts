@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createManualClock, fakeUpstream } from "../../testing/index.ts";
 import { MeshError } from "../errors.ts";
 import { metaOf, stack, withMeta, type Fetch, type MeshHeaders } from "../fetch.ts";
-import { deadline, isPerTryTimeout, propagateDeadline, timeout } from "./index.ts";
+import { deadline, isPerTryTimeout, isTimeout, propagateDeadline, timeout } from "./index.ts";
 
 /** An upstream that remembers the deadline and signal each request reached it with. */
 function recording(answer: Fetch = async () => new Response("ok")) {
@@ -254,5 +254,29 @@ describe("propagateDeadline", () => {
     const fetch = stack(upstream, deadline({ clock, timeout: 100 }), propagateDeadline({ clock }));
     await fetch(new Request("http://orders/", { method: "POST", body: "order-1" }));
     expect(upstream.bodies).toEqual(["order-1"]);
+  });
+});
+
+describe("isTimeout", () => {
+  it("is true for a deadline or per-try timer that fired, and for a timeout abort reason", async () => {
+    const clock = createManualClock();
+    const byDeadline = await meshError(clock.run(deadline({ timeout: 10, clock })(stuck)(new Request("http://orders/"))));
+    const byTry = await meshError(clock.run(timeout(10, { clock })(stuck)(new Request("http://orders/"))));
+    expect(isTimeout(byDeadline)).toBe(true);
+    expect(isTimeout(byTry)).toBe(true);
+    expect(isTimeout(new DOMException("late", "TimeoutError"))).toBe(true);
+  });
+
+  it("is false for a caller that went away and for a budget spent before the call", async () => {
+    const clock = createManualClock();
+    const caller = new AbortController();
+    caller.abort();
+    const cancelled = await meshError(deadline({ timeout: 10, clock })(stuck)(new Request("http://orders/", { signal: caller.signal })));
+    const spent = await meshError(propagateDeadline({ clock })(stuck)(withMeta(new Request("http://orders/"), { deadline: 0.5 })));
+    expect(isTimeout(cancelled)).toBe(false);
+    expect(isTimeout(caller.signal.reason)).toBe(false);
+    expect(isTimeout(spent)).toBe(false);
+    expect(isTimeout(new MeshError("deadline-exceeded", "late"))).toBe(false);
+    expect(isTimeout(new TypeError("fetch failed"))).toBe(false);
   });
 });

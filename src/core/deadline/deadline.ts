@@ -48,7 +48,7 @@ export function deadline(options: DeadlineOptions = {}): Layer {
       remaining,
       request.signal,
       (signal) => next(withMeta(request, { deadline: deadlineAt, signal })),
-      () => new MeshError("deadline-exceeded", `no response within the request's ${Math.ceil(remaining)} ms budget`),
+      () => new DeadlineTimeoutError(`no response within the request's ${Math.ceil(remaining)} ms budget`),
     );
   };
 }
@@ -58,11 +58,31 @@ export interface TimeoutOptions {
   clock?: Clock;
 }
 
-/** A per-try timeout, told apart from the request's own deadline so retry may try again. */
-class PerTryTimeoutError extends MeshError {
-  constructor(ms: number) {
-    super("deadline-exceeded", `the try got no response within its ${ms} ms timeout`);
+/** A deadline's timer fired while the call was out: the callee held it past its time. */
+class DeadlineTimeoutError extends MeshError {
+  constructor(message: string) {
+    super("deadline-exceeded", message);
   }
+}
+
+/** A per-try timeout, told apart from the request's own deadline so retry may try again. */
+class PerTryTimeoutError extends DeadlineTimeoutError {
+  constructor(ms: number) {
+    super(`the try got no response within its ${ms} ms timeout`);
+  }
+}
+
+/**
+ * True when `cause` says a deadline ran out while a call was waiting for its answer: the
+ * error `deadline()` or `timeout()` throws when its timer fires, or the reason a signal
+ * aborted with when a timer aborted it (a `TimeoutError`, the name the Web platform gives
+ * `AbortSignal.timeout()`'s reason and the one these layers abort with). False for a caller
+ * that went away (an `AbortError`) and for a budget found spent before the call was made.
+ * Failure accrual reads an endpoint that held a call this long as a failed one.
+ */
+export function isTimeout(cause: unknown): boolean {
+  if (cause instanceof DeadlineTimeoutError) return true;
+  return (cause instanceof Error || cause instanceof DOMException) && cause.name === "TimeoutError";
 }
 
 /**

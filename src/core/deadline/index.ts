@@ -12,5 +12,5 @@ export {
   parseTimeoutMs,
 } from "./header.ts";
 export type { TimeoutResult } from "./header.ts";
-export { deadline, isPerTryTimeout, propagateDeadline, timeout } from "./deadline.ts";
+export { deadline, isPerTryTimeout, isTimeout, propagateDeadline, timeout } from "./deadline.ts";
 export type { DeadlineOptions, PropagateDeadlineOptions, TimeoutOptions } from "./deadline.ts";

@@ -94,6 +94,82 @@ describe("ConfigState leases", () => {
   });
 });
 
+describe("ConfigState.resume (lease grace after a restart)", () => {
+  const at = (id: string) => ({ id, address: `http://127.0.0.1:${id.length}` });
+  // Three 4 s leases registered at t=0: heartbeat 1 s, "away" past 2 s without one.
+  const registered = () => {
+    const state = new ConfigState();
+    state.write([svc("orders")], "admin");
+    for (const id of ["a", "b", "c"]) state.register("orders", at(id), 4_000, undefined, "admin", 0);
+    return state;
+  };
+  const ends = (state: ConfigState) => Object.fromEntries(state.leases("orders").map((l) => [l.endpoint.id, l.expiresAt]));
+
+  it("beats at a quarter of the shortest lease, within 1 s..10 s, and not at all without leases", () => {
+    const state = new ConfigState();
+    state.write([svc("orders")], "admin");
+    expect(state.heartbeatMs()).toBeUndefined();
+    state.register("orders", at("a"), 40_000, undefined, "admin", 0);
+    expect(state.heartbeatMs()).toBe(10_000);
+    state.register("orders", at("b"), 20_000, undefined, "admin", 0);
+    expect(state.heartbeatMs()).toBe(5_000);
+    state.register("orders", at("c"), 1_000, undefined, "admin", 0);
+    expect(state.heartbeatMs()).toBe(1_000);
+  });
+
+  it("gives every lease live at the last heartbeat one TTL from the restart when the store was away longer than a lease", () => {
+    const state = registered();
+    const version = state.version;
+    // Last heartbeat at 0.5 s, back at 10 s: every lease ran out (at 4 s) while the store was away.
+    const resumed = state.resume(10_000, 500);
+    expect(resumed.value.map((l) => l.endpoint.id)).toEqual(["a", "b", "c"]);
+    expect(ends(state)).toEqual({ a: 14_000, b: 14_000, c: 14_000 });
+    expect(resumed.mutation).toMatchObject({ version, deletes: [] });
+    expect(Object.keys(resumed.mutation!.puts)).toEqual(["l:orders/a", "l:orders/b", "l:orders/c"]);
+    expect(resumed.mutation!.audit).toBeUndefined();
+    expect(state.version).toBe(version);
+    // Nothing expires before the grace ends; then only what was not renewed.
+    expect(state.expire(13_999)).toBeUndefined();
+    state.register("orders", at("a"), 4_000, undefined, "admin", 12_000);
+    const expired = state.expire(14_000);
+    expect(expired?.audit?.changes.map((c) => c.name)).toEqual(["orders/b", "orders/c"]);
+    expect(state.snapshot().services[0]!.endpoints?.map((e) => e.id)).toEqual(["a"]);
+  });
+
+  it("makes each lease run its own TTL from the restart, however long or short", () => {
+    const state = new ConfigState();
+    state.write([svc("orders")], "admin");
+    state.register("orders", at("soon"), 4_000, undefined, "admin", 2_000); // ends at 6 s
+    state.register("orders", at("long"), 60_000, undefined, "admin", 2_000); // ends at 62 s
+    state.resume(5_000, 1_000);
+    expect(ends(state)).toEqual({ soon: 9_000, long: 65_000 });
+  });
+
+  it("grants nothing after a short absence (a deploy, an eviction woken on time), so restarts alone never keep a dead lease", () => {
+    const state = registered();
+    // Heartbeat 1 s: back 2 s after the last one is not "away".
+    const resumed = state.resume(4_500, 2_500);
+    expect(resumed).toEqual({ value: [] });
+    expect(state.expire(4_500)?.audit?.changes).toHaveLength(3);
+  });
+
+  it("leaves a lease that had run out before the last heartbeat to expire", () => {
+    const state = new ConfigState();
+    state.write([svc("orders")], "admin");
+    state.register("orders", at("dead"), 1_000, undefined, "admin", 0); // ends at 1 s
+    state.register("orders", at("live"), 4_000, undefined, "admin", 0); // ends at 4 s
+    state.resume(20_000, 3_000);
+    expect(ends(state)).toEqual({ dead: 1_000, live: 24_000 });
+    expect(state.expire(20_000)?.audit?.changes.map((c) => c.name)).toEqual(["orders/dead"]);
+  });
+
+  it("grants the grace when the last heartbeat is unknown (a store written before heartbeats)", () => {
+    const state = registered();
+    state.resume(10_000, undefined);
+    expect(ends(state)).toEqual({ a: 14_000, b: 14_000, c: 14_000 });
+  });
+});
+
 describe("unmet", () => {
   it("holds for matching versions, absent things expected absent and present things expected present", () => {
     expect(unmet({ version: 3 }, 3, "x")).toBeUndefined();

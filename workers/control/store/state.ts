@@ -20,6 +20,22 @@ export const DEFAULT_MAX_RESOURCES_PER_KIND = 10_000;
 /** Most endpoints, static and leased together, of one service: the Service schema's cap. */
 export const DEFAULT_MAX_ENDPOINTS_PER_SERVICE = 1_000;
 
+/**
+ * How often the store notes that it is running while endpoints hold leases: a quarter of the
+ * shortest lease, as the kubelet renews its node lease at a quarter of its duration
+ * (`nodeLeaseRenewIntervalFraction` 0.25: every 10 s for the 40 s lease), kept within
+ * 1 s..10 s so a short lease does not make the store write more than once a second.
+ */
+export const LEASE_HEARTBEAT_FRACTION = 0.25;
+export const MIN_LEASE_HEARTBEAT_MS = 1_000;
+export const MAX_LEASE_HEARTBEAT_MS = 10_000;
+
+/**
+ * The store counts as having been away when its last heartbeat is older than this many
+ * heartbeats: one missed beat is alarm lateness or an eviction woken on time; two are an outage.
+ */
+export const AWAY_AFTER_HEARTBEATS = 2;
+
 /** Storage keys: one per resource, one per lease, plus `meta` and the audit log's `a:` keys. */
 export const keys = {
   resource: (kind: Kind, name: string) => `r:${kind}:${name}`,
@@ -123,6 +139,44 @@ export class ConfigState {
     let next: number | undefined;
     for (const lease of this.#leases.values()) if (next === undefined || lease.expiresAt < next) next = lease.expiresAt;
     return next;
+  }
+
+  /**
+   * How often the store must note that it is running (see `LEASE_HEARTBEAT_FRACTION`), or
+   * undefined when no endpoint holds a lease and there is nothing to protect.
+   */
+  heartbeatMs(): number | undefined {
+    let shortest: number | undefined;
+    for (const lease of this.#leases.values()) if (shortest === undefined || lease.ttlMs < shortest) shortest = lease.ttlMs;
+    if (shortest === undefined) return undefined;
+    return Math.min(MAX_LEASE_HEARTBEAT_MS, Math.max(MIN_LEASE_HEARTBEAT_MS, Math.round(shortest * LEASE_HEARTBEAT_FRACTION)));
+  }
+
+  /**
+   * The grace period after a restart at `now`, when the store was away: registrants could not
+   * renew while it was, so every lease still live at its last heartbeat (`aliveAt`; undefined
+   * when unknown, as in a store from before heartbeats) runs at least one lease TTL from `now`,
+   * as Kubernetes' node controller gives every node a full grace period after its own outage.
+   * A restart within `AWAY_AFTER_HEARTBEATS` heartbeats (a deploy, an eviction woken on time)
+   * grants nothing, so a dead endpoint's lease is not stretched by restarts alone. The version
+   * stays (the snapshot does not change); the mutation persists the new ends, so a second
+   * restart inside the grace does not grant it again unless the store was away again.
+   */
+  resume(now: number, aliveAt: number | undefined): Accepted<Lease[]> {
+    const heartbeat = this.heartbeatMs();
+    if (heartbeat === undefined) return { value: [] };
+    if (aliveAt !== undefined && now - aliveAt <= AWAY_AFTER_HEARTBEATS * heartbeat) return { value: [] };
+    const graced: Lease[] = [];
+    for (const [key, lease] of this.#leases) {
+      if (aliveAt !== undefined && lease.expiresAt <= aliveAt) continue;
+      if (lease.expiresAt >= now + lease.ttlMs) continue;
+      const extended: Lease = { ...lease, expiresAt: now + lease.ttlMs };
+      this.#leases.set(key, extended);
+      graced.push(extended);
+    }
+    if (!graced.length) return { value: [] };
+    const puts = Object.fromEntries(graced.map((l) => [keys.lease(l.service, l.endpoint.id), l]));
+    return { value: graced, mutation: { version: this.#version, puts, deletes: [] } };
   }
 
   /**

@@ -19,6 +19,9 @@ import { ConfigState, keys } from "./state.ts";
 import type { Mutation } from "./state.ts";
 
 const IDENTITY_KEYS = "identity:keys";
+
+/** Long-polls answered per turn of the event loop when a version lands: 100 (see `#wake`). Our choice. */
+const WAKE_SLICE = 100;
 const WORKER_SECRET = (service: string) => `boot:${service}`;
 const CLUSTER = (name: string) => `cluster:${name}`;
 
@@ -55,6 +58,8 @@ interface Meta {
   auditNext: number;
   /** The issuer's key-set sequence the current version's trust bundle reflects. */
   jwksSequence: number;
+  /** Epoch ms the store last noted it was running (each commit, and a heartbeat while leases exist). */
+  aliveAt?: number;
 }
 
 /**
@@ -95,6 +100,8 @@ export class Store extends DurableObject {
       },
     });
     void ctx.blockConcurrencyWhile(async () => {
+      // Before anything commits (and so moves the heartbeat): was the store away?
+      this.#resume();
       await this.#maintainKeys();
       this.#expire();
       this.#publish();
@@ -267,9 +274,10 @@ export class Store extends DurableObject {
     return [...this.ctx.storage.kv.list<ClusterTrust>({ prefix: "cluster:" })].map(([key, value]) => ({ name: key.slice("cluster:".length), ...value }));
   }
 
-  /** The alarm: expires leases, applies due key rotation, publishes what is pending. */
+  /** The alarm: notes the store is running, expires leases, applies due key rotation, publishes what is pending. */
   override async alarm(): Promise<void> {
     this.#alarmAt = undefined;
+    this.#heartbeat();
     this.#expire();
     if (Date.now() >= this.#keysCheckAt) await this.#maintainKeys();
     this.#publish();
@@ -285,6 +293,7 @@ export class Store extends DurableObject {
         for (const key of mutation.deletes) kv.delete(key);
         if (mutation.audit) this.#appendAudit(mutation.audit);
         this.#meta.version = mutation.version;
+        this.#meta.aliveAt = Date.now();
         kv.put(keys.meta, this.#meta);
       });
     } catch (error) {
@@ -308,9 +317,51 @@ export class Store extends DurableObject {
   /** A new version exists: drop the cached text, wake long-polls, publish, re-arm the alarm. */
   #changed(): void {
     this.#cache = undefined;
-    for (const wake of [...this.#waiters]) wake();
+    this.#wake([...this.#waiters]);
     this.#publish();
     this.#schedule();
+  }
+
+  /**
+   * After a restart: when the store was away for longer than its heartbeat allows, gives the
+   * leases their grace period (see `ConfigState.resume`) and persists it. Either way the
+   * store is running from now on, and notes it.
+   */
+  #resume(): void {
+    const now = Date.now();
+    const away = this.#meta.aliveAt === undefined ? undefined : now - this.#meta.aliveAt;
+    const resumed = this.#state.resume(now, this.#meta.aliveAt);
+    if (resumed.mutation) {
+      const ends = resumed.value.map((l) => l.expiresAt);
+      console.log(`weft-control: back after ${away === undefined ? "an unknown time" : `${Math.round(away / 1000)} s`} away; ${resumed.value.length} endpoint lease(s) extended by one TTL, to ${new Date(Math.max(...ends)).toISOString()} at the latest`);
+      this.#commit(resumed.mutation);
+    } else this.#heartbeat(true);
+  }
+
+  /**
+   * Notes that the store is running (`meta.aliveAt`), while endpoints hold leases, once per
+   * heartbeat (commits note it too); `force` notes it now.
+   */
+  #heartbeat(force = false): void {
+    const heartbeat = this.#state.heartbeatMs();
+    if (heartbeat === undefined) return;
+    const now = Date.now();
+    if (!force && this.#meta.aliveAt !== undefined && now - this.#meta.aliveAt < heartbeat / 2) return;
+    this.#meta.aliveAt = now;
+    this.ctx.storage.kv.put(keys.meta, this.#meta);
+  }
+
+  /**
+   * Wakes waiting long-polls in slices of `WAKE_SLICE`, each in its own turn of the event
+   * loop, starting after this one: the write that made the version is answered first, and
+   * other requests get their turns between slices instead of waiting behind thousands of answers.
+   */
+  #wake(waiters: (() => void)[]): void {
+    if (!waiters.length) return;
+    setTimeout(() => {
+      for (const wake of waiters.slice(0, WAKE_SLICE)) wake();
+      this.#wake(waiters.slice(WAKE_SLICE));
+    }, 0);
   }
 
   /** Expires the leases that ran out (compute-on-read, so a late alarm never serves one). */
@@ -355,9 +406,11 @@ export class Store extends DurableObject {
     this.ctx.waitUntil(task);
   }
 
-  /** Arms the alarm for the earliest of: next lease expiry, a pending publish, next key check. */
+  /** Arms the alarm for the earliest of: next lease expiry, the next heartbeat, a pending publish, next key check. */
   #schedule(): void {
     let at = Math.min(this.#state.nextExpiry() ?? Number.POSITIVE_INFINITY, this.#keysCheckAt);
+    const heartbeat = this.#state.heartbeatMs();
+    if (heartbeat !== undefined) at = Math.min(at, (this.#meta.aliveAt ?? Date.now()) + heartbeat);
     if (this.#published < this.#state.version && !this.#publishing) at = Math.min(at, this.#lastPublishAt + this.#config.WEFT_PUBLISH_INTERVAL_MS);
     if (!Number.isFinite(at) || at === this.#alarmAt) return;
     if (this.#alarmAt !== undefined && this.#alarmAt <= at && this.#alarmAt > Date.now()) return;
