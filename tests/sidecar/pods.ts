@@ -87,6 +87,8 @@ export interface Echo {
   attempt: string | undefined;
   identityHeader: string | undefined;
   bodyBytes: number;
+  /** Every header the app received (Node's `req.headers`). */
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /**
@@ -112,6 +114,7 @@ export function startApp(host: string, pod: string): Promise<{ server: Server; p
         attempt: req.headers["weft-attempt"] as string | undefined,
         identityHeader: req.headers["weft-identity"] as string | undefined,
         bodyBytes,
+        headers: req.headers,
       };
       const answer = (status: number) => {
         if (res.destroyed) return;
