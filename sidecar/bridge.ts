@@ -350,12 +350,17 @@ function bodyOf(req: IncomingMessage, guard: Guard): ReadableStream<Uint8Array> 
         });
         const onEnd = guard(req.socket, () => settle(() => controller.close()));
         const onError = guard(req.socket, (error: Error) => settle(() => controller.error(error)));
-        // Closed before its end: the client went away mid-body.
-        const onClose = guard(req.socket, () => settle(() => controller.error(new Error("the client went away before the end of the request body"))));
+        // Closed before its end: the client went away mid-body. The socket is watched too: a
+        // request whose response is already written (the mesh answered a broken body, or the
+        // upstream answered before reading it all) is no longer aborted by Node when its
+        // connection closes, and its body would otherwise wait for the rest forever.
+        const socket = req.socket;
+        const onClose = guard(socket, () => settle(() => controller.error(new Error("the client went away before the end of the request body"))));
         detach = () => {
           req.off("data", onData);
           req.off("end", onEnd);
           req.off("close", onClose);
+          socket.off("close", onClose);
           // Node emits a request's errors only to listeners it has, so none is needed after this.
           req.off("error", onError);
         };
@@ -363,6 +368,7 @@ function bodyOf(req: IncomingMessage, guard: Guard): ReadableStream<Uint8Array> 
         req.on("end", onEnd);
         req.on("error", onError);
         req.on("close", onClose);
+        socket.on("close", onClose);
         req.pause();
       },
       pull() {

@@ -102,6 +102,17 @@ describe("a body that arrives after the mesh has answered", () => {
     expect((await callVia(pod, "echo", "/after")).status).toBe(200);
   });
 
+  it("a client that ends its side mid-body gets 400, and the call it started on the app is released", async () => {
+    for (const [name, address] of listeners()) {
+      const result = await exchange(address, ["POST /upload/held HTTP/1.1\r\nHost: echo\r\nContent-Length: 100\r\n\r\n0123456789", { pauseMs: 50 }, { halfClose: true }], { limitMs: 10_000 });
+      expectMeshError(result, 400, "bad-request");
+      // The app was sent the start of the body; the mesh must not leave it waiting for the rest.
+      await until(async () => pod.app.pending() === 0, 10_000).catch(() => {});
+      expect(pod.app.pending(), `${name}: the app still holds the call`).toBe(0);
+    }
+    await expectAlive(pod);
+  });
+
   it("a client that goes away mid-body costs only its own exchange", async () => {
     for (const [, address] of listeners()) {
       await exchange(address, ["POST /upload HTTP/1.1\r\nHost: echo\r\nContent-Length: 100000\r\n\r\n", "x".repeat(5_000), { pauseMs: 20 }], { destroyAfterSteps: true });
