@@ -76,8 +76,8 @@ export const DEFAULT_LINGER = { totalMs: 30_000, idleMs: 5_000, bytes: 4 * 1024 
 interface Connection {
   /** Requests on it whose response has not closed. */
   inFlight: number;
-  /** The latest request on it and its response. */
-  last: { req: IncomingMessage; res: ServerResponse } | undefined;
+  /** The latest request on it, its response, and the controller of its request's signal. */
+  last: { req: IncomingMessage; res: ServerResponse; gone: AbortController } | undefined;
   /** Set once the connection failed to parse: it is being closed; what else arrives is discarded. */
   closing: boolean;
   /** `socket.bytesRead` when the lingering close began. */
@@ -131,7 +131,12 @@ export function createBridge(options: BridgeOptions): Bridge {
       inFlight++;
       const connection = connectionOf(socket);
       connection.inFlight++;
-      connection.last = { req, res };
+      // The request's signal aborts when its client goes away before the whole response was
+      // written, or its body turns out unreadable: the upstream call is cancelled, and
+      // failure accrual and retries know the caller gave up (a client that cuts its uploads
+      // must not get a healthy endpoint ejected).
+      const gone = new AbortController();
+      connection.last = { req, res, gone };
       res.once(
         "close",
         guard(socket, () => {
@@ -145,10 +150,16 @@ export function createBridge(options: BridgeOptions): Bridge {
           }
         }),
       );
+      res.once(
+        "close",
+        guard(socket, () => {
+          if (!res.writableFinished) gone.abort(new DOMException("the client went away before the response was written", "AbortError"));
+        }),
+      );
       let request: Request;
       try {
         if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
-        request = toRequest(req, target, guard);
+        request = toRequest(req, target, guard, gone.signal);
       } catch (error) {
         req.resume();
         respond(res, errorResponse(error), false);
@@ -202,8 +213,9 @@ export function createBridge(options: BridgeOptions): Bridge {
         // Nothing in flight on the connection: the answer goes straight onto the socket.
         void writeAndLinger(socket, errorResponse(meshError)).catch((e: unknown) => fault(socket, e));
       } else if (connection.inFlight === 1 && last !== undefined && !last.req.complete && !last.res.headersSent) {
-        // The body of the one request in flight broke its framing: that request gets the
-        // answer, and the connection closes after it.
+        // The body of the one request in flight broke its framing (or stopped short): that
+        // request gets the answer, its upstream call is cancelled, and the connection closes.
+        last.gone.abort(new DOMException("the request's body could not be read to its end", "AbortError"));
         last.res.shouldKeepAlive = false;
         send(last.res, errorResponse(meshError), false);
       } else {
@@ -275,8 +287,11 @@ const swallow: Guard =
     }
   };
 
-/** The `Request` for an incoming Node request: URL from its target, headers less hop-by-hop ones, body streamed. */
-export function toRequest(req: IncomingMessage, target: Target, guard: Guard = swallow): Request {
+/**
+ * The `Request` for an incoming Node request: URL from its target, headers less hop-by-hop
+ * ones, body streamed, and `signal` (when given) as its signal.
+ */
+export function toRequest(req: IncomingMessage, target: Target, guard: Guard = swallow, signal?: AbortSignal): Request {
   const raw = req.rawHeaders;
   const headers = new Headers();
   let host: string | undefined;
@@ -311,6 +326,7 @@ export function toRequest(req: IncomingMessage, target: Target, guard: Guard = s
 
   const method = req.method ?? "GET";
   const init: RequestInit & { duplex?: "half" } = { method, headers };
+  if (signal !== undefined) init.signal = signal;
   if (hasBody) {
     if (method === "GET" || method === "HEAD") throw badRequest(`a ${method} request may not have a body`);
     init.body = bodyOf(req, guard);

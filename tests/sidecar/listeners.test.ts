@@ -113,6 +113,17 @@ describe("a body that arrives after the mesh has answered", () => {
     await expectAlive(pod);
   });
 
+  it("clients that cut their uploads do not get a healthy endpoint ejected for everyone else", async () => {
+    // Failure accrual ejects an endpoint after 7 consecutive failures; a client's own abort is not one.
+    for (let i = 0; i < 12; i++) {
+      await exchange(outbound(), [`POST /upload/cut-${i} HTTP/1.1\r\nHost: echo\r\nContent-Length: 100000\r\n\r\n`, "x".repeat(1_000), { pauseMs: 30 }], { destroyAfterSteps: true });
+    }
+    const after = await callVia(pod, "echo", "/after-cuts");
+    expect(after.status, JSON.stringify(after.body)).toBe(200);
+    await until(async () => pod.app.pending() === 0, 10_000).catch(() => {});
+    expect(pod.app.pending()).toBe(0);
+  });
+
   it("a client that goes away mid-body costs only its own exchange", async () => {
     for (const [, address] of listeners()) {
       await exchange(address, ["POST /upload HTTP/1.1\r\nHost: echo\r\nContent-Length: 100000\r\n\r\n", "x".repeat(5_000), { pauseMs: 20 }], { destroyAfterSteps: true });
