@@ -27,6 +27,8 @@ export interface WireResult {
   responses: WireResponse[];
   /** The socket error that ended the connection (`ECONNRESET`, ...), if any. */
   error: string | undefined;
+  /** True when the exchange ran out of its time limit and was cut by the test (a hang). */
+  timedOut: boolean;
 }
 
 /**
@@ -111,7 +113,11 @@ export function exchange(address: { host: string; port: number }, steps: Step[],
     let error: string | undefined;
     let waiter: (() => void) | undefined;
     let done = false;
-    const limit = setTimeout(() => socket.destroy(), options.limitMs ?? 20_000);
+    let timedOut = false;
+    const limit = setTimeout(() => {
+      timedOut = true;
+      socket.destroy();
+    }, options.limitMs ?? 20_000);
     socket.setEncoding("latin1");
     socket.on("data", (chunk: string) => {
       text += chunk;
@@ -122,7 +128,7 @@ export function exchange(address: { host: string; port: number }, steps: Step[],
       done = true;
       clearTimeout(limit);
       waiter?.();
-      resolve({ text, responses: parseResponses(text), error });
+      resolve({ text, responses: parseResponses(text), error, timedOut });
     });
     const write = (data: string | Uint8Array) =>
       new Promise<void>((resolveWrite) => {
