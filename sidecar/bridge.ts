@@ -2,9 +2,16 @@
  * The bridge between Node's HTTP server and the core's Web `Fetch`: each incoming request
  * becomes a `Request` (with no body stream when it has no body), the stack answers, and the
  * `Response` is written back, piping an upstream's body straight through when nobody read it.
- * Errors become responses here, in this one place per listener (`errorResponse`).
+ * Errors become responses here, in this one place per listener (`errorResponse`), those of
+ * requests Node could not parse included (`clientError`).
+ *
+ * No exception on a request's path may reach the process: every callback the bridge hangs on
+ * a request, a response or a socket is safe to run after the exchange was cancelled, closed
+ * or failed, and each runs under a guard that, should one throw anyway, resets that one
+ * connection (and reports it) rather than let the error take the process down.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { MeshError, errorResponse } from "../src/core/errors.ts";
 import { adopt, type Fetch } from "../src/core/fetch.ts";
 import { isHostValue } from "./authority.ts";
@@ -28,11 +35,23 @@ export interface BridgeOptions {
   maxInFlight: number;
   /** Whether the host is draining: responses then close their connection. */
   draining: () => boolean;
+  /**
+   * Told of an exception the bridge caught on a request's path (a bug: its connection was
+   * reset). Never given request data, so it may be logged as it is.
+   */
+  onFault?: (error: unknown) => void;
 }
 
 /** A listener's request handler, with its count of requests in flight. */
 export interface Bridge {
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * The listener's `clientError` handler: a request Node could not parse gets the mesh's own
+   * answer (`header-too-large` 431 for a header block over the limit, `bad-request` 400
+   * otherwise) followed by a lingering close, so the client reads it rather than a reset;
+   * a header timeout or a dead socket just closes the connection.
+   */
+  clientError(error: Error & { code?: string }, socket: Socket): void;
   /** Requests received and not yet answered (their response not finished or aborted). */
   inFlight(): number;
   /** Resolves when no request is in flight. */
@@ -45,20 +64,61 @@ export interface Bridge {
  */
 const OVERLOADED_RETRY_AFTER_S = 1;
 
+/**
+ * How long a connection is kept reading (and discarding) after the mesh answered a request it
+ * could not parse and closed its side, so the client gets to read the answer: at most 30 s in
+ * all and 5 s without a byte, nginx's `lingering_time` and `lingering_timeout`; and at most
+ * 4 MiB, four times the 1 MB header the issue saw sent, enough for a client to finish writing
+ * what it started, while more is a flood.
+ */
+export const DEFAULT_LINGER = { totalMs: 30_000, idleMs: 5_000, bytes: 4 * 1024 * 1024 };
+
+/** What the bridge knows of one connection. Per connection, dropped with its socket. */
+interface Connection {
+  /** Requests on it whose response has not closed. */
+  inFlight: number;
+  /** The latest request on it, its response, and the controller of its request's signal. */
+  last: { req: IncomingMessage; res: ServerResponse; gone: AbortController } | undefined;
+  /** Set once the connection failed to parse: it is being closed; what else arrives is discarded. */
+  closing: boolean;
+  /** `socket.bytesRead` when the lingering close began. */
+  lingerFrom: number;
+}
+
 /** Creates the handler of one listener. */
 export function createBridge(options: BridgeOptions): Bridge {
   const { fetch, target, maxInFlight, draining } = options;
   let inFlight = 0;
   let waiters: (() => void)[] = [];
+  const connections = new WeakMap<Socket, Connection>();
 
-  const finished = () => {
-    inFlight--;
-    if (inFlight === 0 && waiters.length) {
-      const woken = waiters;
-      waiters = [];
-      for (const wake of woken) wake();
+  const connectionOf = (socket: Socket): Connection => {
+    let connection = connections.get(socket);
+    if (connection === undefined) {
+      connection = { inFlight: 0, last: undefined, closing: false, lingerFrom: 0 };
+      connections.set(socket, connection);
+    }
+    return connection;
+  };
+
+  /** The last-resort guard: an exception on this connection's path resets it, and only it. */
+  const fault = (socket: Socket | null, error: unknown) => {
+    socket?.destroy();
+    try {
+      options.onFault?.(error);
+    } catch {
+      // A failing reporter must not turn a reset into a crash.
     }
   };
+  const guard =
+    <A extends unknown[]>(socket: Socket | null, callback: (...args: A) => void) =>
+    (...args: A): void => {
+      try {
+        callback(...args);
+      } catch (error) {
+        fault(socket, error);
+      }
+    };
 
   const respond = (res: ServerResponse, response: Response, head: boolean) => {
     // A draining sidecar closes each connection after its response, so clients reconnect elsewhere.
@@ -67,36 +127,172 @@ export function createBridge(options: BridgeOptions): Bridge {
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    inFlight++;
-    res.once("close", finished);
-    let request: Request;
+    const socket = req.socket;
     try {
-      if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
-      request = toRequest(req, target);
+      inFlight++;
+      const connection = connectionOf(socket);
+      connection.inFlight++;
+      // The request's signal aborts when its client goes away before the whole response was
+      // written, or its body turns out unreadable: the upstream call is cancelled, and
+      // failure accrual and retries know the caller gave up (a client that cuts its uploads
+      // must not get a healthy endpoint ejected).
+      const gone = new AbortController();
+      connection.last = { req, res, gone };
+      res.once(
+        "close",
+        guard(socket, () => {
+          connection.inFlight--;
+          if (connection.last?.res === res) connection.last = undefined;
+          inFlight--;
+          if (inFlight === 0 && waiters.length) {
+            const woken = waiters;
+            waiters = [];
+            for (const wake of woken) wake();
+          }
+        }),
+      );
+      res.once(
+        "close",
+        guard(socket, () => {
+          if (!res.writableFinished) gone.abort(new DOMException("the client went away before the response was written", "AbortError"));
+        }),
+      );
+      let request: Request;
+      try {
+        if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
+        request = toRequest(req, target, guard, gone.signal);
+      } catch (error) {
+        req.resume();
+        respond(res, errorResponse(error), false);
+        return;
+      }
+      const head = request.method === "HEAD";
+      fetch(request)
+        .then(
+          (response) => respond(res, response, head),
+          (error: unknown) => respond(res, errorResponse(error, request), head),
+        )
+        .catch((error: unknown) => fault(socket, error));
     } catch (error) {
-      req.resume();
-      respond(res, errorResponse(error), false);
-      return;
+      fault(socket, error);
     }
-    const head = request.method === "HEAD";
-    fetch(request).then(
-      (response) => respond(res, response, head),
-      (error: unknown) => respond(res, errorResponse(error, request), head),
-    );
+  };
+
+  const clientError = (error: Error & { code?: string }, socket: Socket): void => {
+    try {
+      const connection = connectionOf(socket);
+      if (connection.closing) {
+        // The rest of what the client sends after a parse error: discarded, within the bound.
+        if (socket.bytesRead - connection.lingerFrom > DEFAULT_LINGER.bytes) socket.destroy();
+        return;
+      }
+      const code = error.code ?? "";
+      // Bytes after a request that closes the connection (a pipelined HTTP/1.0 request
+      // without keep-alive, or one after `Connection: close`): HTTP/1.0 ends the exchange with
+      // that request, so the response in flight is sent and the connection closed; the rest
+      // is not read as a request.
+      if (code === "HPE_CLOSED_CONNECTION") {
+        connection.closing = true;
+        connection.lingerFrom = socket.bytesRead;
+        // Node closes the connection once that response is written; this only bounds the wait.
+        linger(socket);
+        return;
+      }
+      // Not a parse error (a reset, the header read timeout, a socket that cannot be written):
+      // nothing useful can be said; close, as nginx does on `client_header_timeout`.
+      if (!code.startsWith("HPE_") || !socket.writable) return void socket.destroy();
+      const meshError =
+        code === "HPE_HEADER_OVERFLOW"
+          ? new MeshError("header-too-large", `the request's header block is over the sidecar's limit of ${DEFAULT_MAX_HEADER_KIB} KiB`)
+          : code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
+            ? new MeshError("payload-too-large", "the request's chunk extensions are over the sidecar's limit")
+            : new MeshError("bad-request", `the request is not valid HTTP/1.1${parseReason(error)}`);
+      connection.closing = true;
+      connection.lingerFrom = socket.bytesRead;
+      const last = connection.last;
+      if (connection.inFlight === 0) {
+        // Nothing in flight on the connection: the answer goes straight onto the socket.
+        void writeAndLinger(socket, errorResponse(meshError)).catch((e: unknown) => fault(socket, e));
+      } else if (connection.inFlight === 1 && last !== undefined && !last.req.complete && !last.res.headersSent) {
+        // The body of the one request in flight broke its framing (or stopped short): that
+        // request gets the answer, its upstream call is cancelled, and the connection closes.
+        last.gone.abort(new DOMException("the request's body could not be read to its end", "AbortError"));
+        last.res.shouldKeepAlive = false;
+        send(last.res, errorResponse(meshError), false);
+      } else {
+        // Earlier pipelined responses are still owed: no answer can be put in order; reset.
+        socket.destroy();
+      }
+    } catch (caught) {
+      fault(socket, caught);
+    }
   };
 
   return {
     handle,
+    clientError,
     inFlight: () => inFlight,
     idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
   };
 }
 
+/**
+ * The header block Node's parser accepts, in KiB: 16, Node's default (`--max-http-header-size`),
+ * between nginx's 8 KiB per line (`large_client_header_buffers`) and Envoy's 60 KiB
+ * (`max_request_headers_kb`), and the limit undici applies to the responses the sidecar reads.
+ */
+export const DEFAULT_MAX_HEADER_KIB = 16;
+
+/** llhttp's reason for a parse error (a fixed text such as "Invalid header value char"), never input. */
+function parseReason(error: Error & { reason?: unknown }): string {
+  return typeof error.reason === "string" && error.reason.length <= 80 ? ` (${error.reason.toLowerCase()})` : "";
+}
+
+/**
+ * Writes `response` onto a socket that has no response in flight, with `connection: close`,
+ * then closes the write side and keeps reading (and discarding) what the client still sends,
+ * within `DEFAULT_LINGER`, before closing it: destroying a socket with unread bytes makes the
+ * kernel send a reset, which may reach the client before it read the answer.
+ */
+async function writeAndLinger(socket: Socket, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  let head = `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}\r\n`;
+  for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;
+  head += `content-length: ${body.byteLength}\r\nconnection: close\r\n\r\n`;
+  if (socket.destroyed) return;
+  socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
+  linger(socket);
+}
+
+/** Closes `socket` once it has been idle, or open, for longer than `DEFAULT_LINGER` allows. */
+function linger(socket: Socket): void {
+  socket.setTimeout(DEFAULT_LINGER.idleMs, () => socket.destroy());
+  const timer = setTimeout(() => socket.destroy(), DEFAULT_LINGER.totalMs);
+  socket.once("close", () => clearTimeout(timer));
+}
+
 /** A `bad-request` for a request the sidecar cannot read. */
 const badRequest = (message: string) => new MeshError("bad-request", message);
 
-/** The `Request` for an incoming Node request: URL from its target, headers less hop-by-hop ones, body streamed. */
-export function toRequest(req: IncomingMessage, target: Target): Request {
+/** Wraps a callback the bridge hangs on a request's objects so that it cannot throw. */
+type Guard = <A extends unknown[]>(socket: Socket | null, callback: (...args: A) => void) => (...args: A) => void;
+
+/** A guard that only swallows, for callers of `toRequest` that have no connection to reset. */
+const swallow: Guard =
+  (_socket, callback) =>
+  (...args) => {
+    try {
+      callback(...args);
+    } catch {
+      // nothing to reset
+    }
+  };
+
+/**
+ * The `Request` for an incoming Node request: URL from its target, headers less hop-by-hop
+ * ones, body streamed, and `signal` (when given) as its signal.
+ */
+export function toRequest(req: IncomingMessage, target: Target, guard: Guard = swallow, signal?: AbortSignal): Request {
   const raw = req.rawHeaders;
   const headers = new Headers();
   let host: string | undefined;
@@ -135,40 +331,75 @@ export function toRequest(req: IncomingMessage, target: Target): Request {
 
   const method = req.method ?? "GET";
   const init: RequestInit & { duplex?: "half" } = { method, headers };
+  if (signal !== undefined) init.signal = signal;
   if (hasBody) {
     if (method === "GET" || method === "HEAD") throw badRequest(`a ${method} request may not have a body`);
-    init.body = bodyOf(req);
+    init.body = bodyOf(req, guard);
     init.duplex = "half";
   }
   try {
     // Built here from the wire and handed to the stack alone: its layers may edit it in place.
     return adopt(new Request(url, init));
   } catch (error) {
+    void (init.body as ReadableStream | undefined)?.cancel().catch(() => {});
     throw new MeshError("bad-request", "the request's URL or headers are not valid", { cause: error });
   }
 }
 
 /**
  * An incoming body as a Web stream, read as the consumer pulls, with Node's flow control.
- * Cancelling it (the mesh answered without reading it all) discards the rest.
+ * Cancelling it (the mesh answered without reading it all) discards the rest. The stream is
+ * settled once (ended, failed, cancelled, or the client gone) and then lets go of the
+ * request: nothing that arrives later touches its controller.
  */
-function bodyOf(req: IncomingMessage): ReadableStream<Uint8Array> {
+function bodyOf(req: IncomingMessage, guard: Guard): ReadableStream<Uint8Array> {
+  let settled = false;
+  let detach = () => {};
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        req.on("data", (chunk: Buffer) => {
+        const settle = (how: () => void) => {
+          if (settled) return;
+          settled = true;
+          detach();
+          how();
+        };
+        const onData = guard(req.socket, (chunk: Buffer) => {
+          if (settled) return;
           controller.enqueue(chunk);
           if ((controller.desiredSize ?? 1) <= 0) req.pause();
         });
-        req.once("end", () => controller.close());
-        req.once("error", (error) => controller.error(error));
+        const onEnd = guard(req.socket, () => settle(() => controller.close()));
+        const onError = guard(req.socket, (error: Error) => settle(() => controller.error(error)));
+        // Closed before its end: the client went away mid-body. The socket is watched too: a
+        // request whose response is already written (the mesh answered a broken body, or the
+        // upstream answered before reading it all) is no longer aborted by Node when its
+        // connection closes, and its body would otherwise wait for the rest forever.
+        const socket = req.socket;
+        const onClose = guard(socket, () => settle(() => controller.error(new Error("the client went away before the end of the request body"))));
+        detach = () => {
+          req.off("data", onData);
+          req.off("end", onEnd);
+          req.off("close", onClose);
+          socket.off("close", onClose);
+          // Node emits a request's errors only to listeners it has, so none is needed after this.
+          req.off("error", onError);
+        };
+        req.on("data", onData);
+        req.on("end", onEnd);
+        req.on("error", onError);
+        req.on("close", onClose);
+        socket.on("close", onClose);
         req.pause();
       },
       pull() {
-        req.resume();
+        if (!settled) req.resume();
       },
       cancel() {
-        req.removeAllListeners("data");
+        if (settled) return;
+        settled = true;
+        detach();
+        // The rest is read and discarded, so the connection can carry the next request.
         req.resume();
       },
     },
@@ -182,7 +413,8 @@ function bodyOf(req: IncomingMessage): ReadableStream<Uint8Array> {
  * backpressure. A client that goes away cancels the body, and with it the upstream call.
  */
 export function send(res: ServerResponse, response: Response, head: boolean): void {
-  if (res.destroyed) {
+  // Gone, or already answered (the mesh answered a request whose body it could not parse).
+  if (res.destroyed || res.headersSent) {
     void response.body?.cancel().catch(() => {});
     bodySourceOf(response)?.cancel();
     return;
@@ -204,7 +436,11 @@ export function send(res: ServerResponse, response: Response, head: boolean): vo
   }
   if (source !== undefined) {
     res.once("close", () => {
-      if (!res.writableFinished) source.cancel(new Error("the client went away"));
+      try {
+        if (!res.writableFinished) source.cancel(new Error("the client went away"));
+      } catch {
+        // The upstream call is already over.
+      }
     });
     source.pipe(res);
     return;
@@ -228,11 +464,34 @@ async function copy(body: ReadableStream<Uint8Array>, res: ServerResponse): Prom
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (!res.write(value)) await new Promise<void>((resolve) => res.once("drain", resolve).once("close", resolve));
-      if (res.destroyed) return;
+      let gone = res.destroyed;
+      if (!gone && !res.write(value)) {
+        await drained(res);
+        gone = res.destroyed;
+      }
+      if (gone) {
+        // The client went away: the rest of the body, and with it the upstream call, is dropped.
+        await reader.cancel().catch(() => {});
+        return;
+      }
     }
     res.end();
   } catch (error) {
     res.destroy(error instanceof Error ? error : new Error("the response body failed"));
+  } finally {
+    res.off("close", onClose);
   }
+}
+
+/** Resolves when `res` can take more, or has closed; leaves no listener behind either way. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
 }

@@ -89,6 +89,18 @@ describe("requireIdentity", () => {
     expect(app.requests[0]!.headers.has("weft-client-id")).toBe(false);
   });
 
+  it("drops headers with an underscore in the name, which CGI and WSGI apps read as weft-client-id", async () => {
+    const { call, app } = inbound({ policies: [], defaultPolicy: "all-unauthenticated" });
+    const headers = { weft_client_id: WEB, "X_Forwarded_User": "admin", "weft-client_id": WEB, "x-kept": "yes" };
+    expect((await call("/api", undefined, { headers })).status).toBe(200);
+    expect([...app.requests[0]!.headers.keys()].filter((name) => name.includes("_"))).toEqual([]);
+    expect(app.requests[0]!.headers.get("x-kept")).toBe("yes");
+    // A verified caller's ID still arrives, under its own name only.
+    expect((await call("/api", WEB, { headers })).status).toBe(200);
+    expect([...app.requests[1]!.headers.keys()].filter((name) => name.includes("_"))).toEqual([]);
+    expect(app.requests[1]!.headers.get("weft-client-id")).toBe(WEB);
+  });
+
   it("applies route-targeted policies with the route the request matched, and reports each decision", async () => {
     const policies: AuthorizationPolicy[] = [{ name: "admin-by-web", target: { service: "orders", route: "admin" }, action: "ALLOW", from: [{ identities: [WEB] }] }];
     const decisions: AuthzDecision[] = [];
