@@ -11,8 +11,10 @@ const seen: MeshRequest[] = [];
 let answer: Fetch = async () => new Response("ok");
 const servers: Server[] = [];
 
+const faults: unknown[] = [];
+
 async function listen(target: Target, maxInFlight = 100): Promise<{ host: string; port: number }> {
-  const bridge = createBridge({ target, fetch: (request) => (seen.push(request), answer(request)), maxInFlight, draining: () => false });
+  const bridge = createBridge({ target, fetch: (request) => (seen.push(request), answer(request)), maxInFlight, draining: () => false, onFault: (error) => faults.push(error) });
   const server = createServer(bridge.handle);
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -76,6 +78,48 @@ describe("the Node ↔ Fetch bridge", () => {
     expect(reply).toMatch(/^HTTP\/1\.1 403/);
     expect(reply).toContain('"code":"forbidden"');
     expect(reply).toContain("saw 5 bytes");
+  });
+
+  it("discards the rest of a body the stack cancelled, however late it comes", async () => {
+    answer = async (request) => {
+      if (request.url.endsWith("/second")) return new Response("second");
+      // A layer that took the body as a stream (retry's replay) and gave it up.
+      await bodyStream(request.body)!.cancel();
+      return new Response("early");
+    };
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(proxy.port, proxy.host, () => socket.write("POST /early HTTP/1.1\r\nHost: orders\r\nContent-Length: 10\r\n\r\nhello"));
+      let data = "";
+      socket.setEncoding("latin1");
+      socket.on("data", (chunk: string) => {
+        data += chunk;
+        // The answer is in: now the rest of the body, then the next request on the same connection.
+        if (data.includes("early") && !data.includes("second")) socket.write("worldGET /second HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n");
+        if (data.includes("second")) socket.end();
+      });
+      socket.on("error", reject);
+      socket.on("end", () => resolve(data));
+    });
+    expect(reply.match(/HTTP\/1\.1 200/g)?.length).toBe(2);
+    expect(faults).toEqual([]);
+  });
+
+  it("resets only the connection whose exchange threw, and reports it", async () => {
+    answer = async () => {
+      const response = new Response("x");
+      Object.defineProperty(response, "headers", {
+        get() {
+          throw new Error("a bug on the response path");
+        },
+      });
+      return response;
+    };
+    const reset = await raw(proxy, "GET /bug HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n").catch((error: NodeJS.ErrnoException) => error.code ?? "error");
+    expect(reset).not.toMatch(/^HTTP/);
+    expect(faults.map((f) => (f as Error).message)).toEqual(["a bug on the response path"]);
+    faults.length = 0;
+    answer = async () => new Response("fine");
+    expect(await raw(proxy, "GET /next HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n")).toContain("fine");
   });
 
   it("refuses what is over the in-flight limit with overloaded and retry-after", async () => {

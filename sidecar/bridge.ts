@@ -1,11 +1,19 @@
 /**
  * The bridge between Node's HTTP server and the core's `Fetch`: each incoming request becomes
- * a light `OwnedRequest` over Node's own parsed data (no Web `Request`, `Headers` or stream
- * unless a layer asks), the stack answers, and the answer is written back with one
- * `writeHead` and the upstream's body piped straight through. Errors become responses here,
- * in this one place per listener (`errorResponse`).
+ * a light `OwnedRequest` over Node's own parsed data (a `HeaderList` straight from
+ * `rawHeaders`, the body left on the socket, a cancellation signal made only when something
+ * asks for it), the stack answers, and the answer is written back with one `writeHead`,
+ * piping an upstream's body straight through. No Web `Request`, `Headers` or stream is made
+ * unless a layer asks. Errors become responses here, in this one place per listener
+ * (`errorResponse`), those of requests Node could not parse included (`clientError`).
+ *
+ * No exception on a request's path may reach the process: every callback the bridge hangs on
+ * a request, a response or a socket is safe to run after the exchange was cancelled, closed
+ * or failed, and each runs under a guard that, should one throw anyway, resets that one
+ * connection (and reports it) rather than let the error take the process down.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { MeshError, errorResponse } from "../src/core/errors.ts";
 import { OwnedRequest, type Fetch, type HostBody, type MeshBody, type MeshResponse } from "../src/core/fetch.ts";
 import { HeaderList, flatHeaders } from "../src/core/headers.ts";
@@ -30,11 +38,23 @@ export interface BridgeOptions {
   maxInFlight: number;
   /** Whether the host is draining: responses then close their connection. */
   draining: () => boolean;
+  /**
+   * Told of an exception the bridge caught on a request's path (a bug: its connection was
+   * reset). Never given request data, so it may be logged as it is.
+   */
+  onFault?: (error: unknown) => void;
 }
 
 /** A listener's request handler, with its count of requests in flight. */
 export interface Bridge {
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * The listener's `clientError` handler: a request Node could not parse gets the mesh's own
+   * answer (`header-too-large` 431 for a header block over the limit, `bad-request` 400
+   * otherwise) followed by a lingering close, so the client reads it rather than a reset;
+   * a header timeout or a dead socket just closes the connection.
+   */
+  clientError(error: Error & { code?: string }, socket: Socket): void;
   /**
    * Requests whose work is still running: received, and either not yet answered or with the
    * stack still working for them (a client that hung up leaves work that the cancellation is
@@ -51,11 +71,61 @@ export interface Bridge {
  */
 const OVERLOADED_RETRY_AFTER_S = 1;
 
+/**
+ * How long a connection is kept reading (and discarding) after the mesh answered a request it
+ * could not parse and closed its side, so the client gets to read the answer: at most 30 s in
+ * all and 5 s without a byte, nginx's `lingering_time` and `lingering_timeout`; and at most
+ * 4 MiB, four times the 1 MB header the issue saw sent, enough for a client to finish writing
+ * what it started, while more is a flood.
+ */
+export const DEFAULT_LINGER = { totalMs: 30_000, idleMs: 5_000, bytes: 4 * 1024 * 1024 };
+
+/** What the bridge knows of one connection. Per connection, dropped with its socket. */
+interface Connection {
+  /** Requests on it whose response has not closed. */
+  inFlight: number;
+  /** The latest request on it, its response, and how to cancel the work done for it. */
+  last: { req: IncomingMessage; res: ServerResponse; cancel: Cancel } | undefined;
+  /** Set once the connection failed to parse: it is being closed; what else arrives is discarded. */
+  closing: boolean;
+  /** `socket.bytesRead` when the lingering close began. */
+  lingerFrom: number;
+}
+
 /** Creates the handler of one listener. */
 export function createBridge(options: BridgeOptions): Bridge {
   const { fetch, target, maxInFlight, draining } = options;
   let inFlight = 0;
   let waiters: (() => void)[] = [];
+  const connections = new WeakMap<Socket, Connection>();
+
+  const connectionOf = (socket: Socket): Connection => {
+    let connection = connections.get(socket);
+    if (connection === undefined) {
+      connection = { inFlight: 0, last: undefined, closing: false, lingerFrom: 0 };
+      connections.set(socket, connection);
+    }
+    return connection;
+  };
+
+  /** The last-resort guard: an exception on this connection's path resets it, and only it. */
+  const fault = (socket: Socket | null, error: unknown) => {
+    socket?.destroy();
+    try {
+      options.onFault?.(error);
+    } catch {
+      // A failing reporter must not turn a reset into a crash.
+    }
+  };
+  const guard =
+    <A extends unknown[]>(socket: Socket | null, callback: (...args: A) => void) =>
+    (...args: A): void => {
+      try {
+        callback(...args);
+      } catch (error) {
+        fault(socket, error);
+      }
+    };
 
   const finished = () => {
     inFlight--;
@@ -67,53 +137,206 @@ export function createBridge(options: BridgeOptions): Bridge {
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    inFlight++;
-    // A request is done when its response has closed and the stack has settled: both count down one.
-    let open = 2;
-    const done = () => {
-      if (--open === 0) finished();
-    };
-    res.once("close", done);
-    let request: OwnedRequest;
+    const socket = req.socket;
     try {
-      if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
-      request = toRequest(req, res, target);
+      inFlight++;
+      const connection = connectionOf(socket);
+      connection.inFlight++;
+      // The work done for the request is cancelled when its client goes away before the
+      // whole response was written, or its body turns out unreadable: the upstream call and
+      // any retry stop, and failure accrual knows the caller gave up (a client that cuts its
+      // uploads must not get a healthy endpoint ejected). The signal is made only if a layer
+      // or the transport asks for it.
+      const cancel = createCancel();
+      const last = { req, res, cancel };
+      connection.last = last;
+      // The request is done when its response has closed and the stack has settled.
+      let open = 2;
+      const done = () => {
+        if (--open === 0) finished();
+      };
+      res.once(
+        "close",
+        guard(socket, () => {
+          connection.inFlight--;
+          if (connection.last === last) connection.last = undefined;
+          if (!res.writableFinished) cancel.abort(new DOMException("the client went away before the response was written", "AbortError"));
+          done();
+        }),
+      );
+      let request: OwnedRequest;
+      try {
+        if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
+        request = toRequest(req, target, guard, cancel.signal);
+      } catch (error) {
+        done();
+        req.resume();
+        send(res, errorResponse(error), false, draining());
+        return;
+      }
+      const head = request.method === "HEAD";
+      fetch(request)
+        .then(
+          (response) => {
+            done();
+            send(res, response, head, draining());
+          },
+          (error: unknown) => {
+            done();
+            send(res, errorResponse(error, request), head, draining());
+          },
+        )
+        .catch((error: unknown) => fault(socket, error));
     } catch (error) {
-      done();
-      discard(req);
-      send(res, errorResponse(error), false, draining());
-      return;
+      fault(socket, error);
     }
-    const head = request.method === "HEAD";
-    fetch(request).then(
-      (response) => {
-        done();
-        send(res, response, head, draining());
-      },
-      (error: unknown) => {
-        done();
-        send(res, errorResponse(error, request), head, draining());
-      },
-    );
+  };
+
+  const clientError = (error: Error & { code?: string }, socket: Socket): void => {
+    try {
+      const connection = connectionOf(socket);
+      if (connection.closing) {
+        // The rest of what the client sends after a parse error: discarded, within the bound.
+        if (socket.bytesRead - connection.lingerFrom > DEFAULT_LINGER.bytes) socket.destroy();
+        return;
+      }
+      const code = error.code ?? "";
+      // Bytes after a request that closes the connection (a pipelined HTTP/1.0 request
+      // without keep-alive, or one after `Connection: close`): HTTP/1.0 ends the exchange with
+      // that request, so the response in flight is sent and the connection closed; the rest
+      // is not read as a request.
+      if (code === "HPE_CLOSED_CONNECTION") {
+        connection.closing = true;
+        connection.lingerFrom = socket.bytesRead;
+        // Node closes the connection once that response is written; this only bounds the wait.
+        linger(socket);
+        return;
+      }
+      // Not a parse error (a reset, the header read timeout, a socket that cannot be written):
+      // nothing useful can be said; close, as nginx does on `client_header_timeout`.
+      if (!code.startsWith("HPE_") || !socket.writable) return void socket.destroy();
+      const meshError =
+        code === "HPE_HEADER_OVERFLOW"
+          ? new MeshError("header-too-large", `the request's header block is over the sidecar's limit of ${DEFAULT_MAX_HEADER_KIB} KiB`)
+          : code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
+            ? new MeshError("payload-too-large", "the request's chunk extensions are over the sidecar's limit")
+            : new MeshError("bad-request", `the request is not valid HTTP/1.1${parseReason(error)}`);
+      connection.closing = true;
+      connection.lingerFrom = socket.bytesRead;
+      const last = connection.last;
+      if (connection.inFlight === 0) {
+        // Nothing in flight on the connection: the answer goes straight onto the socket.
+        void writeAndLinger(socket, errorResponse(meshError)).catch((e: unknown) => fault(socket, e));
+      } else if (connection.inFlight === 1 && last !== undefined && !last.req.complete && !last.res.headersSent) {
+        // The body of the one request in flight broke its framing (or stopped short): that
+        // request gets the answer, its upstream call is cancelled, and the connection closes.
+        last.cancel.abort(new DOMException("the request's body could not be read to its end", "AbortError"));
+        last.res.shouldKeepAlive = false;
+        send(last.res, errorResponse(meshError), false);
+      } else {
+        // Earlier pipelined responses are still owed: no answer can be put in order; reset.
+        socket.destroy();
+      }
+    } catch (caught) {
+      fault(socket, caught);
+    }
   };
 
   return {
     handle,
+    clientError,
     inFlight: () => inFlight,
     idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
   };
 }
 
+/**
+ * The header block Node's parser accepts, in KiB: 16, Node's default (`--max-http-header-size`),
+ * between nginx's 8 KiB per line (`large_client_header_buffers`) and Envoy's 60 KiB
+ * (`max_request_headers_kb`), and the limit undici applies to the responses the sidecar reads.
+ */
+export const DEFAULT_MAX_HEADER_KIB = 16;
+
+/** llhttp's reason for a parse error (a fixed text such as "Invalid header value char"), never input. */
+function parseReason(error: Error & { reason?: unknown }): string {
+  return typeof error.reason === "string" && error.reason.length <= 80 ? ` (${error.reason.toLowerCase()})` : "";
+}
+
+/**
+ * Writes `response` onto a socket that has no response in flight, with `connection: close`,
+ * then closes the write side and keeps reading (and discarding) what the client still sends,
+ * within `DEFAULT_LINGER`, before closing it: destroying a socket with unread bytes makes the
+ * kernel send a reset, which may reach the client before it read the answer.
+ */
+async function writeAndLinger(socket: Socket, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  let head = `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}\r\n`;
+  for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;
+  head += `content-length: ${body.byteLength}\r\nconnection: close\r\n\r\n`;
+  if (socket.destroyed) return;
+  socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
+  linger(socket);
+}
+
+/** Closes `socket` once it has been idle, or open, for longer than `DEFAULT_LINGER` allows. */
+function linger(socket: Socket): void {
+  socket.setTimeout(DEFAULT_LINGER.idleMs, () => socket.destroy());
+  const timer = setTimeout(() => socket.destroy(), DEFAULT_LINGER.totalMs);
+  socket.once("close", () => clearTimeout(timer));
+}
+
 /** A `bad-request` for a request the sidecar cannot read. */
 const badRequest = (message: string) => new MeshError("bad-request", message);
+
+/** The cancellation of one request's work: a signal made on first ask, and a way to abort it. */
+interface Cancel {
+  /** The signal, made on first call; aborted already when the abort came first. */
+  signal(): AbortSignal;
+  abort(reason: unknown): void;
+}
+
+/** A `Cancel` that makes no `AbortController` until someone asks for the signal. */
+function createCancel(): Cancel {
+  let controller: AbortController | undefined;
+  let reason: unknown;
+  let aborted = false;
+  return {
+    signal() {
+      if (controller === undefined) {
+        controller = new AbortController();
+        if (aborted) controller.abort(reason);
+      }
+      return controller.signal;
+    },
+    abort(why) {
+      if (aborted) return;
+      aborted = true;
+      reason = why;
+      controller?.abort(why);
+    },
+  };
+}
+
+/** Wraps a callback the bridge hangs on a request's objects so that it cannot throw. */
+type Guard = <A extends unknown[]>(socket: Socket | null, callback: (...args: A) => void) => (...args: A) => void;
+
+/** A guard that only swallows, for callers of `toRequest` that have no connection to reset. */
+const swallow: Guard =
+  (_socket, callback) =>
+  (...args) => {
+    try {
+      callback(...args);
+    } catch {
+      // nothing to reset
+    }
+  };
 
 /**
  * The stack's request for an incoming Node request: URL from its target, headers (less
  * hop-by-hop ones) in a `HeaderList` straight from `rawHeaders`, the body left on the socket
- * as an `IncomingBody`, and a cancellation signal made only if a layer asks, aborted when the
- * client goes away before its answer is written.
+ * as an `IncomingBody`, and `signal` (when given) as the caller's cancellation, read lazily.
  */
-export function toRequest(req: IncomingMessage, res: ServerResponse, target: Target): OwnedRequest {
+export function toRequest(req: IncomingMessage, target: Target, guard: Guard = swallow, signal?: () => AbortSignal): OwnedRequest {
   const raw = req.rawHeaders;
   let host: string | undefined;
   let connection: string | undefined;
@@ -126,8 +349,7 @@ export function toRequest(req: IncomingMessage, res: ServerResponse, target: Tar
       // RFC 9112 section 3.2: more than one Host, or one that is no authority, is a 400.
       if (host !== undefined || !isHostValue(value)) throw badRequest("the Host header must be one host[:port] (RFC 3986 authority), such as orders or orders:80");
       host = value;
-    }
-    else if (name === "content-length") hasBody ||= value !== "0";
+    } else if (name === "content-length") hasBody ||= value !== "0";
     else if (name === "transfer-encoding") hasBody = true;
   }
   const extra = connectionTokens(connection);
@@ -154,17 +376,9 @@ export function toRequest(req: IncomingMessage, res: ServerResponse, target: Tar
   let body: MeshBody = null;
   if (hasBody) {
     if (method === "GET" || method === "HEAD") throw badRequest(`a ${method} request may not have a body`);
-    body = new IncomingBody(req);
+    body = new IncomingBody(req, guard);
   }
-  let controller: AbortController | undefined;
-  const signal = () => {
-    if (controller === undefined) {
-      controller = new AbortController();
-      if (res.destroyed && !res.writableFinished) controller.abort(new Error("the client went away"));
-      else res.once("close", () => res.writableFinished || controller!.abort(new Error("the client went away")));
-    }
-    return controller.signal;
-  };
+  // Built here from the wire and handed to the stack alone: its layers edit it in place.
   return new OwnedRequest(method, url, new HeaderList(flat), body, {}, signal);
 }
 
@@ -201,29 +415,18 @@ function authority(value: string): string {
   return lower.endsWith(":80") ? lower.slice(0, -3) : lower;
 }
 
-/** Reads and drops what is left of a request body the sidecar will not forward. */
-function discard(req: IncomingMessage): void {
-  req.on("error", () => {});
-  req.resume();
-}
-
 /**
- * A request body still on the client's socket: the transport pipes `req` straight upstream,
- * and a layer that must read it (retry's replay) gets a Web stream made on demand.
+ * A request body still on the client's socket: the transport pipes `req` straight upstream
+ * (`take`), and a layer that must read it (retry's replay) gets a Web stream made on demand.
  */
 export class IncomingBody implements HostBody {
   readonly req: IncomingMessage;
+  readonly #guard: Guard;
   #taken = false;
 
-  constructor(req: IncomingMessage) {
+  constructor(req: IncomingMessage, guard: Guard = swallow) {
     this.req = req;
-    // A client that resets mid-body is the exchange's failure, never the process's.
-    req.on("error", () => {});
-  }
-
-  /** True once the body went to a consumer (the transport or a stream). */
-  get taken(): boolean {
-    return this.#taken;
+    this.#guard = guard;
   }
 
   /** Hands the Node stream itself to a consumer (the transport), once. */
@@ -234,80 +437,104 @@ export class IncomingBody implements HostBody {
   }
 
   stream(): ReadableStream<Uint8Array> {
-    const req = this.take();
-    let closed = false;
-    return new ReadableStream<Uint8Array>(
-      {
-        start(controller) {
-          // Every callback checks `closed`: a body cancelled by the stack (a deadline that
-          // answered first) may still get data from a client that sends late.
-          req.on("data", (chunk: Buffer) => {
-            if (closed) return;
-            controller.enqueue(chunk);
-            if ((controller.desiredSize ?? 1) <= 0) req.pause();
-          });
-          req.once("end", () => {
-            if (closed) return;
-            closed = true;
-            controller.close();
-          });
-          req.once("error", (error) => {
-            if (closed) return;
-            closed = true;
-            controller.error(error);
-          });
-          req.once("close", () => {
-            if (closed || req.complete) return;
-            closed = true;
-            controller.error(new Error("the client closed the connection before its body was complete"));
-          });
-          req.pause();
-        },
-        pull() {
-          req.resume();
-        },
-        cancel() {
-          closed = true;
-          req.resume();
-        },
-      },
-      { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
-    );
+    return bodyOf(this.take(), this.#guard);
   }
 
   cancel(): void {
     if (this.#taken) return;
     this.#taken = true;
+    // The rest is read and discarded, so the connection can carry the next request.
     this.req.resume();
   }
 }
 
 /**
+ * An incoming body as a Web stream, read as the consumer pulls, with Node's flow control.
+ * Cancelling it (the mesh answered without reading it all) discards the rest. The stream is
+ * settled once (ended, failed, cancelled, or the client gone) and then lets go of the
+ * request: nothing that arrives later touches its controller.
+ */
+function bodyOf(req: IncomingMessage, guard: Guard): ReadableStream<Uint8Array> {
+  let settled = false;
+  let detach = () => {};
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        const settle = (how: () => void) => {
+          if (settled) return;
+          settled = true;
+          detach();
+          how();
+        };
+        const onData = guard(req.socket, (chunk: Buffer) => {
+          if (settled) return;
+          controller.enqueue(chunk);
+          if ((controller.desiredSize ?? 1) <= 0) req.pause();
+        });
+        const onEnd = guard(req.socket, () => settle(() => controller.close()));
+        const onError = guard(req.socket, (error: Error) => settle(() => controller.error(error)));
+        // Closed before its end: the client went away mid-body. The socket is watched too: a
+        // request whose response is already written (the mesh answered a broken body, or the
+        // upstream answered before reading it all) is no longer aborted by Node when its
+        // connection closes, and its body would otherwise wait for the rest forever.
+        const socket = req.socket;
+        const onClose = guard(socket, () => settle(() => controller.error(new Error("the client went away before the end of the request body"))));
+        detach = () => {
+          req.off("data", onData);
+          req.off("end", onEnd);
+          req.off("close", onClose);
+          socket.off("close", onClose);
+          // Node emits a request's errors only to listeners it has, so none is needed after this.
+          req.off("error", onError);
+        };
+        req.on("data", onData);
+        req.on("end", onEnd);
+        req.on("error", onError);
+        req.on("close", onClose);
+        socket.on("close", onClose);
+        req.pause();
+      },
+      pull() {
+        if (!settled) req.resume();
+      },
+      cancel() {
+        if (settled) return;
+        settled = true;
+        detach();
+        // The rest is read and discarded, so the connection can carry the next request.
+        req.resume();
+      },
+    },
+    { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
+  );
+}
+
+/**
  * Writes `response` to `res`: status, headers less hop-by-hop ones in one `writeHead`, then
- * the body: an upstream's `BodySource` piped with the socket's backpressure, bytes written
- * at once, a Web stream copied. A client that goes away cancels the body, and with it the
- * upstream call.
+ * the body: an upstream's `BodySource` piped with the socket's backpressure, bytes written at
+ * once, a Web stream copied. A client that goes away cancels the body, and with it the
+ * upstream call. `close` (a draining sidecar) closes the connection after the response.
  */
 export function send(res: ServerResponse, response: MeshResponse, head: boolean, close = false): void {
   const body = response.body;
-  if (res.destroyed) {
-    cancel(body);
+  // Gone, or already answered (the mesh answered a request whose body it could not parse).
+  if (res.destroyed || res.headersSent) {
+    drop(body);
     return;
   }
-  // A draining sidecar closes each connection after its response, so clients reconnect elsewhere.
   if (close) res.shouldKeepAlive = false;
   const flat = flatHeaders(response.headers);
-  const out: string[] = [];
-  for (let i = 0; i < flat.length; i += 2) if (!isHopByHop(flat[i]!)) out.push(flat[i]!, flat[i + 1]!);
+  const headers: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) if (!isHopByHop(flat[i]!)) headers.push(flat[i]!, flat[i + 1]!);
   try {
-    res.writeHead(response.status, out);
+    res.writeHead(response.status, headers);
   } catch {
     // A header Node refuses (an invalid character from the upstream): answer 502 rather than crash.
-    cancel(body);
+    drop(body);
     return send(res, errorResponse(new MeshError("upstream-unreachable", "the upstream sent a response header that cannot be forwarded")), head, close);
   }
   if (head || body === null) {
-    cancel(body);
+    drop(body);
     res.end();
     return;
   }
@@ -317,7 +544,11 @@ export function send(res: ServerResponse, response: MeshResponse, head: boolean,
   }
   if (body instanceof BodySource) {
     res.once("close", () => {
-      if (!res.writableFinished) body.cancel(new Error("the client went away"));
+      try {
+        if (!res.writableFinished) body.cancel(new Error("the client went away"));
+      } catch {
+        // The upstream call is already over.
+      }
     });
     body.pipe(res);
     return;
@@ -325,11 +556,15 @@ export function send(res: ServerResponse, response: MeshResponse, head: boolean,
   void copy(body instanceof ReadableStream ? body : body.stream(), res);
 }
 
-/** Drops a body that will not be written. */
-function cancel(body: MeshBody): void {
+/** Drops a body that will not be written, and with it whatever produces it. */
+function drop(body: MeshBody): void {
   if (body === null || body instanceof Uint8Array) return;
-  if (body instanceof ReadableStream) body.cancel().catch(() => {});
-  else body.cancel();
+  try {
+    if (body instanceof ReadableStream) body.cancel().catch(() => {});
+    else body.cancel();
+  } catch {
+    // Already taken or over.
+  }
 }
 
 /** Copies a Web stream into `res` with backpressure; a failure on either side ends both. */
@@ -343,11 +578,34 @@ async function copy(body: ReadableStream<Uint8Array>, res: ServerResponse): Prom
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (!res.write(value)) await new Promise<void>((resolve) => res.once("drain", resolve).once("close", resolve));
-      if (res.destroyed) return;
+      let gone = res.destroyed;
+      if (!gone && !res.write(value)) {
+        await drained(res);
+        gone = res.destroyed;
+      }
+      if (gone) {
+        // The client went away: the rest of the body, and with it the upstream call, is dropped.
+        await reader.cancel().catch(() => {});
+        return;
+      }
     }
     res.end();
   } catch (error) {
     res.destroy(error instanceof Error ? error : new Error("the response body failed"));
+  } finally {
+    res.off("close", onClose);
   }
+}
+
+/** Resolves when `res` can take more, or has closed; leaves no listener behind either way. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
 }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_ADMIN_PORT, DEFAULT_INBOUND_PORT, DEFAULT_OUTBOUND_PORT, DEFAULT_SHUTDOWN_GRACE_MS, DEFAULT_TOKEN_PATH, loadConfig } from "./config.ts";
+import {
+  DEFAULT_ADMIN_PORT,
+  DEFAULT_HEADER_TIMEOUT_MS,
+  DEFAULT_INBOUND_PORT,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_OUTBOUND_PORT,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  DEFAULT_TOKEN_PATH,
+  loadConfig,
+} from "./config.ts";
 
 const BASE = { WEFT_SERVICE: "orders", WEFT_CONTROL_URL: "http://weft-control.weft-system.svc:8788", WEFT_APP_PORT: "8080", WEFT_POD_IP: "10.1.2.3", WEFT_POD_NAME: "orders-7d4b9c-x2x8q" };
 
@@ -21,6 +30,18 @@ describe("the sidecar's environment", () => {
     expect(c.shutdownGraceMs).toBe(DEFAULT_SHUTDOWN_GRACE_MS);
     expect(c.adminShutdownToken).toBeUndefined();
     expect(c.podName).toBe("orders-7d4b9c-x2x8q");
+    expect(c.headerTimeoutMs).toBe(DEFAULT_HEADER_TIMEOUT_MS);
+    expect(c.maxConnections).toBe(DEFAULT_MAX_CONNECTIONS);
+  });
+
+  it("reads the listeners' header timeout and connection cap, and names bad ones", () => {
+    const result = loadConfig({ ...BASE, WEFT_HEADER_TIMEOUT: "2s", WEFT_MAX_CONNECTIONS: "500" });
+    expect(result.ok && result.config).toMatchObject({ headerTimeoutMs: 2_000, maxConnections: 500 });
+    const bad = loadConfig({ ...BASE, WEFT_HEADER_TIMEOUT: "0ms", WEFT_MAX_CONNECTIONS: "0" });
+    expect(bad.ok).toBe(false);
+    const text = bad.ok ? "" : bad.problems.join("\n");
+    expect(text).toContain("WEFT_HEADER_TIMEOUT");
+    expect(text).toContain("WEFT_MAX_CONNECTIONS");
   });
 
   it("reads listen addresses with IPv6 brackets, durations and an advertised address", () => {

@@ -55,6 +55,24 @@ export const DEFAULT_STATS_INTERVAL_MS = 10_000;
  */
 export const DEFAULT_MAX_IN_FLIGHT = 10_000;
 
+/**
+ * Time a client has to send a request's whole header block, counted from the connection's
+ * opening (its first request) or the request's first byte (later ones on a kept-alive
+ * connection): 10 s, linkerd2-proxy's protocol-detection timeout
+ * (how long it waits for a new connection's first bytes). hyper's default header read timeout
+ * is 30 s and nginx's `client_header_timeout` 60 s; the sidecar's clients are its own app and
+ * other sidecars, which send a header block in one write, so the shortest of these.
+ */
+export const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+
+/**
+ * Connections per traffic listener (4140, 4143) beyond which new ones are closed at once:
+ * 10,000, the listener `connection_limit` of Envoy's edge configuration guide. An idle
+ * connection holds a few KB of heap and about 10 KB of memory in all, so a full listener
+ * stays within the sidecar's memory budget.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
 /** A listen address: host and port. */
 export interface ListenAddress {
   host: string;
@@ -88,6 +106,10 @@ export interface SidecarConfig {
   snapshotWaitS: number;
   statsIntervalMs: number;
   maxInFlight: number;
+  /** Time allowed to send a request's header block, on 4140 and 4143. */
+  headerTimeoutMs: number;
+  /** Connections per traffic listener before new ones are closed. */
+  maxConnections: number;
   /** Endpoint weight and zone, when set. */
   weight: number | undefined;
   zone: string | undefined;
@@ -162,6 +184,8 @@ const EnvSchema = z.object({
   WEFT_SNAPSHOT_WAIT: duration(1_000, 90_000).optional(),
   WEFT_STATS_INTERVAL: duration(1_000, 3_600_000).optional(),
   WEFT_MAX_IN_FLIGHT: z.string().regex(/^\d{1,7}$/, "must be a whole number").transform(Number).refine((n) => n >= 1, "must be at least 1").optional(),
+  WEFT_HEADER_TIMEOUT: duration(100, 300_000).optional(),
+  WEFT_MAX_CONNECTIONS: z.string().regex(/^\d{1,7}$/, "must be a whole number").transform(Number).refine((n) => n >= 1, "must be at least 1").optional(),
   WEFT_WEIGHT: z.string().regex(/^\d{1,6}$/, "must be a whole number").transform(Number).optional(),
   WEFT_ZONE: z.string().min(1).max(63).optional(),
   WEFT_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -227,6 +251,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       snapshotWaitS: Math.round((e.WEFT_SNAPSHOT_WAIT ?? DEFAULT_SNAPSHOT_WAIT_S * 1000) / 1000),
       statsIntervalMs: e.WEFT_STATS_INTERVAL ?? DEFAULT_STATS_INTERVAL_MS,
       maxInFlight: e.WEFT_MAX_IN_FLIGHT ?? DEFAULT_MAX_IN_FLIGHT,
+      headerTimeoutMs: e.WEFT_HEADER_TIMEOUT ?? DEFAULT_HEADER_TIMEOUT_MS,
+      maxConnections: e.WEFT_MAX_CONNECTIONS ?? DEFAULT_MAX_CONNECTIONS,
       weight: e.WEFT_WEIGHT,
       zone: e.WEFT_ZONE,
       logLevel: e.WEFT_LOG_LEVEL,

@@ -16,6 +16,7 @@ import { createAdminHandler } from "./admin.ts";
 import { createBridge } from "./bridge.ts";
 import type { ListenAddress, SidecarConfig } from "./config.ts";
 import { createControlLink } from "./control-link.ts";
+import { createListener } from "./listener.ts";
 import { reason, type Log } from "./log.ts";
 import { createTunnels, refuseConnect } from "./tunnel.ts";
 import { createUpstreams, DEFAULT_INBOUND_CONNECT_TIMEOUT_MS } from "./upstream.ts";
@@ -30,10 +31,15 @@ export const DEFAULT_CONTROL_CALL_TIMEOUT_MS = 10_000;
  * Idle keep-alive time on the outbound listener (the app's connections): 65 s, above the idle
  * timeouts of common HTTP clients (Node's agent 5 s, Go's `http.Transport` 90 s is the
  * exception) so the client, not the sidecar, closes an idle connection and a request never
- * races a closing socket. The inbound listener keeps Node's 5 s, above the 3 s of the pools
- * other sidecars reach it with.
+ * races a closing socket.
  */
 export const DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS = 65_000;
+
+/**
+ * Idle keep-alive time on the inbound listener: 5 s, Node's default, above the 3 s idle
+ * timeout of the pools other sidecars reach it with (`DEFAULT_POOL_IDLE_TIMEOUT_MS`).
+ */
+export const DEFAULT_INBOUND_IDLE_TIMEOUT_MS = 5_000;
 
 /** Options of `createSidecar`. */
 export interface SidecarOptions {
@@ -175,12 +181,13 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     log,
   });
 
-  const outboundBridge = createBridge({ target: "proxy", fetch: outbound, maxInFlight: config.maxInFlight, draining: () => draining });
-  const inboundBridge = createBridge({ target: "origin", fetch: inbound, maxInFlight: config.maxInFlight, draining: () => draining });
-  // Deadlines bound requests, so Node's own 5-minute request timeout is off (it would cut long streams).
+  const onFault = (listener: string) => (error: unknown) => log("error", "request-fault", { listener, reason: reason(error) });
+  const outboundBridge = createBridge({ target: "proxy", fetch: outbound, maxInFlight: config.maxInFlight, draining: () => draining, onFault: onFault("outbound") });
+  const inboundBridge = createBridge({ target: "origin", fetch: inbound, maxInFlight: config.maxInFlight, draining: () => draining, onFault: onFault("inbound") });
+  const limits = { headerTimeoutMs: config.headerTimeoutMs, maxConnections: config.maxConnections, log };
   const tunnels = createTunnels({ loaded: () => proxy !== undefined, serviceFor: (host) => proxy?.serviceFor(host), draining: () => draining, log });
-  const outboundServer = createServer({ keepAliveTimeout: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, requestTimeout: 0, noDelay: true }, tunnels.guard(outboundBridge.handle));
-  const inboundServer = createServer({ requestTimeout: 0, noDelay: true }, inboundBridge.handle);
+  const outboundServer = createListener({ name: "outbound", bridge: outboundBridge, handle: tunnels.guard(outboundBridge.handle), idleTimeoutMs: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, ...limits });
+  const inboundServer = createListener({ name: "inbound", bridge: inboundBridge, idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS, ...limits });
   tunnels.attach(outboundServer);
   inboundServer.on("connect", refuseConnect);
 

@@ -23,6 +23,7 @@ describe("errorResponse", () => {
       ["overloaded", 503],
       ["deadline-exceeded", 504],
       ["misconfigured", 500],
+      ["header-too-large", 431],
     ]);
   });
 

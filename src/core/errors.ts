@@ -21,6 +21,9 @@ const STATUS = {
   // Not in SPEC.md section 2: a host whose own settings are invalid (a missing binding, a bad
   // var) answers every request with this, naming the setting (docs/spec-departures.md).
   misconfigured: 500,
+  // Not in SPEC.md section 2: a request whose header block is over the listener's limit
+  // (RFC 6585's 431), answered by the mesh instead of a reset (docs/spec-departures.md).
+  "header-too-large": 431,
 } as const;
 
 /** A code from SPEC.md section 2. */
@@ -43,6 +46,7 @@ const GRPC_STATUS: Record<ErrorCode, number> = {
   overloaded: 14, // UNAVAILABLE
   "deadline-exceeded": 4, // DEADLINE_EXCEEDED
   misconfigured: 13, // INTERNAL
+  "header-too-large": 8, // RESOURCE_EXHAUSTED
 };
 
 /** The response header naming the code on every response the mesh makes itself. */

@@ -5,7 +5,7 @@
 import type { AuthorizationPolicy, AuthzDecision, AuthzInput, DefaultPolicy } from "../core/authz/index.ts";
 import { authorize } from "../core/authz/index.ts";
 import { MeshError } from "../core/errors.ts";
-import { withHeaders, withMeta, type Layer, type MeshRequest } from "../core/fetch.ts";
+import { withHeaders, withMeta, type Layer, type MeshHeaders, type MeshRequest } from "../core/fetch.ts";
 import type { TokenSource } from "./token-source.ts";
 import type { Verifier } from "./verifier.ts";
 
@@ -42,6 +42,21 @@ export interface PolicyView {
   defaultPolicy: DefaultPolicy;
 }
 
+/**
+ * Removes every header whose name has an underscore. CGI, WSGI, PHP and Rack hand headers to
+ * the app as `HTTP_*` variables with `-` turned into `_`, so `weft_client_id` and
+ * `weft-client-id` both arrive as `HTTP_WEFT_CLIENT_ID`: a caller could pose as a verified
+ * identity. nginx drops such headers by default (`underscores_in_headers off`), and Envoy's
+ * edge guidance rejects them (`headers_with_underscores_action`).
+ */
+function dropUnderscored(headers: MeshHeaders): void {
+  const names: string[] = [];
+  headers.forEach((_, name) => {
+    if (name.includes("_")) names.push(name);
+  });
+  for (const name of names) headers.delete(name);
+}
+
 /** Options of `requireIdentity`. */
 export interface RequireIdentityOptions {
   verifier: Verifier;
@@ -56,9 +71,10 @@ export interface RequireIdentityOptions {
 }
 
 /**
- * Inbound, outermost after metrics: always removes `weft-client-id` from the request, and
- * `weft-identity` too once read; verifies the token if there is one and only then sets
- * `weft-client-id` to the verified SPIFFE ID; then applies the authorization policy.
+ * Inbound, outermost after metrics: always removes `weft-client-id` from the request, every
+ * header with an underscore in its name (see `dropUnderscored`), and `weft-identity` too once
+ * read; verifies the token if there is one and only then sets `weft-client-id` to the
+ * verified SPIFFE ID; then applies the authorization policy.
  *
  * Answers (as thrown `MeshError`s): a token that is present but not valid is `unauthenticated`
  * (401) whatever the policy, since a caller that sends a bad token has a fault worth seeing
@@ -71,6 +87,7 @@ export function requireIdentity(options: RequireIdentityOptions): Layer {
     // The stack's own copy: the caller's claims are removed before anything else reads it.
     const owned = withHeaders(request, (headers) => {
       headers.delete(CLIENT_ID_HEADER);
+      dropUnderscored(headers);
       headers.delete(IDENTITY_HEADER);
     });
     let identity: string | undefined;

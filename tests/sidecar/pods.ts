@@ -87,17 +87,22 @@ export interface Echo {
   attempt: string | undefined;
   identityHeader: string | undefined;
   bodyBytes: number;
+  /** Every header the app received (Node's `req.headers`). */
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /**
  * The app of a pod: echoes what it saw as JSON. `/slow?ms=N` answers after N ms; `/fail?times=N&key=K`
  * answers 503 to the first N calls with key K; `/status/N` answers N; `/big?kb=N` streams N KiB.
  */
-export function startApp(host: string, pod: string): Promise<{ server: Server; port: number; calls: () => number }> {
+export function startApp(host: string, pod: string): Promise<{ server: Server; port: number; calls: () => number; pending: () => number }> {
   const failures = new Map<string, number>();
   let calls = 0;
+  let pending = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     calls++;
+    pending++;
+    res.once("close", () => pending--);
     const url = new URL(req.url ?? "/", "http://app");
     let bodyBytes = 0;
     req.on("data", (chunk: Buffer) => (bodyBytes += chunk.length));
@@ -112,6 +117,7 @@ export function startApp(host: string, pod: string): Promise<{ server: Server; p
         attempt: req.headers["weft-attempt"] as string | undefined,
         identityHeader: req.headers["weft-identity"] as string | undefined,
         bodyBytes,
+        headers: req.headers,
       };
       const answer = (status: number) => {
         if (res.destroyed) return;
@@ -143,7 +149,7 @@ export function startApp(host: string, pod: string): Promise<{ server: Server; p
       answer(200);
     });
   });
-  return new Promise((resolvePort) => server.listen(0, host, () => resolvePort({ server, port: (server.address() as { port: number }).port, calls: () => calls })));
+  return new Promise((resolvePort) => server.listen(0, host, () => resolvePort({ server, port: (server.address() as { port: number }).port, calls: () => calls, pending: () => pending })));
 }
 
 /** A running sidecar process. */
@@ -194,7 +200,8 @@ export interface Pod {
   name: string;
   ip: string;
   service: string;
-  app: { server: Server; port: number; calls: () => number };
+  /** `pending()`: requests the app has received and not yet answered or seen closed. */
+  app: { server: Server; port: number; calls: () => number; pending: () => number };
   sidecar: SidecarProcess;
   /** SIGKILLs the app and the sidecar at once, as a node failure would. */
   kill(): Promise<void>;

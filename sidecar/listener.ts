@@ -1,0 +1,70 @@
+/**
+ * A traffic listener of the sidecar (4140 outbound, 4143 inbound): a `node:http` server
+ * around a bridge, with the limits that keep a client from holding the listener: the header
+ * read time, the idle time of a kept-alive connection, the header block size and the number
+ * of connections. Requests themselves are bounded by the mesh's deadlines instead.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { DEFAULT_MAX_HEADER_KIB, type Bridge } from "./bridge.ts";
+import type { Log } from "./log.ts";
+
+/**
+ * How often Node looks for connections past their header timeout: every second, so a
+ * connection is cut within a second of its timeout. Node's own interval (30 s) would let a
+ * 10 s timeout run to 40 s; the check walks only the connections reading a request.
+ */
+export const DEFAULT_HEADER_CHECK_INTERVAL_MS = 1_000;
+
+/**
+ * Least time between two log lines about connections refused over the cap: 10 s, so a flood
+ * is reported with its count rather than line by line.
+ */
+export const DEFAULT_REFUSED_LOG_INTERVAL_MS = 10_000;
+
+/** Options of `createListener`. */
+export interface ListenerOptions {
+  /** For log lines: `outbound` or `inbound`. */
+  name: string;
+  bridge: Bridge;
+  /** Time allowed to send a request's header block (`WEFT_HEADER_TIMEOUT`). */
+  headerTimeoutMs: number;
+  /** How long a kept-alive connection may sit idle between requests. */
+  idleTimeoutMs: number;
+  /** Connections beyond which new ones are closed at once (`WEFT_MAX_CONNECTIONS`). */
+  maxConnections: number;
+  log: Log;
+  /** The request handler, when it wraps the bridge's (the outbound listener's tunnel guard). */
+  handle?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** Creates (without binding) a traffic listener. */
+export function createListener(options: ListenerOptions): Server {
+  const { bridge, log, name } = options;
+  const server = createServer(
+    {
+      // Deadlines bound requests, so Node's request timeout (5 minutes) is off: it would cut
+      // long streams. Turning it off also turns off the header timeout unless set, hence this.
+      requestTimeout: 0,
+      headersTimeout: options.headerTimeoutMs,
+      connectionsCheckingInterval: Math.min(DEFAULT_HEADER_CHECK_INTERVAL_MS, options.headerTimeoutMs),
+      keepAliveTimeout: options.idleTimeoutMs,
+      maxHeaderSize: DEFAULT_MAX_HEADER_KIB * 1024,
+      noDelay: true,
+    },
+    options.handle ?? bridge.handle,
+  );
+  server.maxConnections = options.maxConnections;
+  server.on("clientError", bridge.clientError);
+
+  let refused = 0;
+  let lastReport = -Infinity;
+  server.on("drop", () => {
+    refused++;
+    const now = Date.now();
+    if (now - lastReport < DEFAULT_REFUSED_LOG_INTERVAL_MS) return;
+    lastReport = now;
+    log("warn", "connections-refused", { listener: name, refused, maxConnections: options.maxConnections });
+    refused = 0;
+  });
+  return server;
+}
