@@ -6,8 +6,10 @@
  *
  * Figures: throughput (closed loop, 32 connections), the proxies' CPU time per request
  * (utime + stime from /proc/<pid>/stat over the run, divided by the requests: the steadiest
- * figure on a shared machine), p50/p99 latency at about 1,000 requests per second, and each
- * sidecar's peak RSS (VmHWM). Throughput rounds alternate between the three paths and the
+ * figure on a shared machine), p50/p99 latency at about 1,000 requests per second, each
+ * sidecar's peak RSS (VmHWM) and peak private memory (RssAnon, sampled every 100 ms while
+ * measuring), and the sidecars' GC pauses while measuring (V8's `--trace-gc` lines: scavenges
+ * and mark-compacts, p50 and p99). Throughput rounds alternate between the three paths and the
  * medians are reported.
  *
  * wrk 4 has no fixed-rate mode (that is wrk2's `-R`): the latency runs pace wrk with its Lua
@@ -133,6 +135,34 @@ function privateMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
+/** GC pauses (ms) of the sidecars by kind, from `--trace-gc`; counted only while `gcRecording`. */
+const gcPauses = { scavenge: [] as number[], markCompact: [] as number[] };
+let gcRecording = false;
+
+/**
+ * Reads a child's `--trace-gc` lines, e.g. `[1:0x5a] 1204 ms: Scavenge 5.2 (7.6) -> 4.3 (8.4) MB,
+ * pooled: 0 MB, 0.63 / 0.00 ms ...`: the pause is the figure before the slash.
+ */
+function traceGc(child: ChildProcess): void {
+  let partial = "";
+  child.stdout!.setEncoding("utf8").on("data", (text: string) => {
+    const lines = (partial + text).split("\n");
+    partial = lines.pop()!;
+    if (!gcRecording) return;
+    for (const line of lines) {
+      const match = /ms: (Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Sweep)\b.*? MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(line);
+      if (match) (match[1] === "Scavenge" || match[1] === "Minor Mark-Sweep" ? gcPauses.scavenge : gcPauses.markCompact).push(Number(match[2]));
+    }
+  });
+}
+
+/** The `q` quantile of `values` (nearest rank), or 0 when there are none. */
+function quantile(values: number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
 interface WrkResult {
   rps: number;
   requests: number;
@@ -223,8 +253,9 @@ try {
     };
     if (appPort !== undefined) Object.assign(env, { WEFT_APP_PORT: String(appPort), WEFT_APP_HOST: HOST });
     const flags = PROFILE_DIR ? [...NODE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${service}.cpuprofile`] : NODE_FLAGS;
-    const child = spawn(process.execPath, [...flags, entry], { cwd: ROOT, env, stdio: ["ignore", "ignore", "inherit"] });
+    const child = spawn(process.execPath, [...flags, "--trace-gc", entry], { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
+    traceGc(child);
     await waitFor(`http://${ip}:${adminPort}/ready`);
     return { child, outbound: `http://${ip}:${outboundPort}/`, admin: `http://${ip}:${adminPort}` };
   };
@@ -249,6 +280,16 @@ try {
   await wrk(paths.weft.url, paths.weft.host, WARMUP_SECONDS, false);
   await wrk(paths.nginx.url, paths.nginx.host, 1, false);
 
+  // From here on: GC pauses and private memory while measuring.
+  gcRecording = true;
+  let peakPrivate = 0;
+  const sampler = setInterval(() => {
+    try {
+      peakPrivate = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!));
+    } catch {
+      // a sidecar that exited shows in the results' errors
+    }
+  }, 100);
   const runs: Record<keyof typeof paths, { rps: number[]; cpu: number[]; errors: number }> = {
     direct: { rps: [], cpu: [], errors: 0 },
     weft: { rps: [], cpu: [], errors: 0 },
@@ -269,8 +310,11 @@ try {
     weft: await wrk(paths.weft.url, paths.weft.host, SECONDS, true),
     nginx: await wrk(paths.nginx.url, undefined, SECONDS, true),
   };
+  clearInterval(sampler);
+  gcRecording = false;
   const rss = Math.max(peakRssMb(client.child.pid!), peakRssMb(server.child.pid!));
-  const anon = Math.max(privateMb(client.child.pid!), privateMb(server.child.pid!));
+  const anon = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!));
+  const allPauses = [...gcPauses.scavenge, ...gcPauses.markCompact];
   const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
 
   const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), nginx: median(runs.nginx.rps) };
@@ -285,9 +329,13 @@ try {
   console.log(`\nbench:sidecar — ${ROUNDS} throughput rounds of ${SECONDS} s (wrk -t1 -c32), then ${SECONDS} s paced at ~1,000 rps (wrk -c10 + Lua delay 10 ms)`);
   for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join("  "));
   console.log(
-    `\nweft pair vs nginx pair: ${(rps.weft / rps.nginx).toFixed(2)}× the throughput (target ≥ 0.5), ` +
-      `+${(paced.weft.p99 - paced.direct.p99).toFixed(3)} ms p99 at ~1k rps (target < 1 ms), ${rss.toFixed(1)} MB peak RSS per sidecar (target < 80), ` +
-      `of which ${anon.toFixed(1)} MB private (the rest is the Node binary's shared, file-backed pages)`,
+    `\nsidecars' GC pauses while measuring: ${gcPauses.scavenge.length} scavenges, p50 ${quantile(gcPauses.scavenge, 0.5).toFixed(2)} ms, p99 ${quantile(gcPauses.scavenge, 0.99).toFixed(2)} ms; ` +
+      `${gcPauses.markCompact.length} mark-compacts, p50 ${quantile(gcPauses.markCompact, 0.5).toFixed(2)} ms, p99 ${quantile(gcPauses.markCompact, 0.99).toFixed(2)} ms`,
+  );
+  console.log(
+    `weft pair vs nginx pair: ${cpu.weft.toFixed(1)} µs CPU per request (target ≤ 250), ${(rps.weft / rps.nginx).toFixed(2)}× the throughput (target ≥ 0.3), ` +
+      `+${(paced.weft.p99 - paced.direct.p99).toFixed(3)} ms p99 at ~1k rps against the nginx pair's +${(paced.nginx.p99 - paced.direct.p99).toFixed(3)} ms (target ≤ 2 ms, or within 1 ms of the nginx pair), ` +
+      `${anon.toFixed(1)} MB peak private memory per sidecar (target ≤ 50; ${rss.toFixed(1)} MB peak RSS, the rest the Node binary's shared, file-backed pages)`,
   );
   console.log(
     JSON.stringify({
@@ -300,6 +348,9 @@ try {
       cpu_us_per_request: round(cpu.weft, 1),
       nginx_pair_cpu_us_per_request: round(cpu.nginx, 1),
       peak_rss_mb: round(rss, 1),
+      peak_private_mb: round(anon, 1),
+      gc_pause_p50_ms: round(quantile(allPauses, 0.5), 2),
+      gc_pause_p99_ms: round(quantile(allPauses, 0.99), 2),
     }),
   );
 } finally {

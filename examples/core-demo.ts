@@ -13,7 +13,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SnapshotSchema } from "../src/core/config/index.ts";
 import { createRegistry } from "../src/core/metrics/index.ts";
-import { createProxy, toOrigin } from "../src/proxy/index.ts";
+import { createProxy, toOrigin, toWebResponse } from "../src/proxy/index.ts";
 import { seededRandom } from "../src/testing/index.ts";
 
 const CALLS = numberFlag("--calls", 2_000);
@@ -122,7 +122,7 @@ try {
       let outcome: string;
       try {
         const response = await proxy.outbound(new Request(`http://${SERVICE}/api/orders/${i}`));
-        await response.arrayBuffer();
+        await toWebResponse(response).arrayBuffer();
         outcome = String(response.status);
       } catch (error) {
         outcome = (error as { code?: string }).code ?? "error";

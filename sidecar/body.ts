@@ -1,9 +1,10 @@
 /**
  * Response bodies arriving from an upstream connection, handed on without a Web stream when
- * nothing in the stack looks at them: the sidecar's hot path. A `StreamedResponse` is a real
- * `Response` whose body is made into a `ReadableStream` only if some layer (or test) asks for
- * it; otherwise the host pipes the upstream's chunks straight into the Node response.
+ * nothing in the stack looks at them: the sidecar's hot path. A `BodySource` is the light
+ * response's body (a `HostBody`): it becomes a `ReadableStream` only if some layer (or test)
+ * asks for one; otherwise the host pipes the upstream's chunks straight into the Node response.
  */
+import type { HostBody } from "../src/core/fetch.ts";
 
 /**
  * Bytes held per body before the upstream connection is paused: 64 KiB, the default
@@ -24,7 +25,7 @@ export interface BodySink {
  * mark, then the connection is paused) until a consumer claims them, either a Node sink
  * (`pipe`) or a Web stream (`stream`). Per response; used by one consumer only.
  */
-export class BodySource {
+export class BodySource implements HostBody {
   #chunks: Uint8Array[] = [];
   #size = 0;
   #done = false;
@@ -146,84 +147,3 @@ export class BodySource {
     this.#resume();
   };
 }
-
-const sources = new WeakMap<Response, BodySource>();
-const streams = new WeakMap<Response, ReadableStream<Uint8Array>>();
-
-/**
- * A `Response` from an upstream connection whose body stays a `BodySource` until someone reads
- * `body` (or `text()`, `json()`, ...): then it becomes an ordinary Web stream, and every
- * `Response` method behaves as usual. `new Response(stream)` per call costs more CPU than the
- * rest of a proxied request, and most responses are only ever piped back out.
- */
-export class StreamedResponse extends Response {
-  /** `source` is null for responses without a body (HEAD, 204, 304). */
-  constructor(source: BodySource | null, init: ResponseInit) {
-    super(null, init);
-    if (source !== null) sources.set(this, source);
-  }
-}
-
-/**
- * The untouched body source of `response` when it is a `StreamedResponse` nobody has read,
- * for the host to pipe straight out; undefined otherwise (read `response.body` then).
- */
-export function bodySourceOf(response: Response): BodySource | undefined {
-  const source = sources.get(response);
-  return source !== undefined && !source.claimed ? source : undefined;
-}
-
-/** The Web stream of a `StreamedResponse`, made on first use. */
-function streamOf(response: Response): ReadableStream<Uint8Array> | null {
-  let stream = streams.get(response);
-  if (stream === undefined) {
-    const source = sources.get(response);
-    if (source === undefined) return null;
-    stream = source.stream();
-    streams.set(response, stream);
-  }
-  return stream;
-}
-
-/** An ordinary `Response` over the same (now Web-stream) body, to delegate the reading methods to. */
-function plain(response: StreamedResponse): Response {
-  const body = streamOf(response);
-  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
-}
-
-// Accessors and methods on the prototype rather than in the class body: TypeScript does not
-// let an accessor override what the DOM types declare as a property.
-const proto = StreamedResponse.prototype;
-Object.defineProperties(proto, {
-  body: {
-    get(this: StreamedResponse) {
-      return streamOf(this);
-    },
-  },
-  bodyUsed: {
-    get(this: StreamedResponse) {
-      const stream = streams.get(this);
-      return sources.get(this)?.claimed === true && (stream === undefined || stream.locked);
-    },
-  },
-});
-for (const method of ["arrayBuffer", "blob", "bytes", "formData", "json", "text"] as const) {
-  Object.defineProperty(proto, method, {
-    value(this: StreamedResponse) {
-      return (plain(this) as unknown as Record<string, () => Promise<unknown>>)[method]!();
-    },
-    writable: true,
-    configurable: true,
-  });
-}
-Object.defineProperty(proto, "clone", {
-  value(this: StreamedResponse) {
-    const body = streamOf(this);
-    if (body === null) return new Response(null, { status: this.status, statusText: this.statusText, headers: this.headers });
-    const [mine, theirs] = body.tee();
-    streams.set(this, mine);
-    return new Response(theirs, { status: this.status, statusText: this.statusText, headers: this.headers });
-  },
-  writable: true,
-  configurable: true,
-});

@@ -3,10 +3,11 @@ import type { AddressInfo } from "node:net";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MeshError } from "../src/core/errors.ts";
-import type { Fetch } from "../src/core/fetch.ts";
+import { bodyStream, type Fetch, type MeshRequest } from "../src/core/fetch.ts";
+import { flatHeaders } from "../src/core/headers.ts";
 import { createBridge, type Target } from "./bridge.ts";
 
-const seen: Request[] = [];
+const seen: MeshRequest[] = [];
 let answer: Fetch = async () => new Response("ok");
 const servers: Server[] = [];
 
@@ -60,7 +61,7 @@ describe("the Node ↔ Fetch bridge", () => {
     seen.length = 0;
     answer = async () => new Response("ok", { headers: { "keep-alive": "timeout=99", "x-kept": "yes", "proxy-connection": "x" } });
     const reply = await raw(proxy, "GET /h HTTP/1.1\r\nHost: orders\r\nConnection: close, x-secret\r\nX-Secret: 1\r\nProxy-Authorization: Basic Zm9v\r\nX-App: 2\r\nTE: trailers\r\n\r\n");
-    const headers = [...seen[0]!.headers.keys()];
+    const headers = flatHeaders(seen[0]!.headers).filter((_, i) => i % 2 === 0);
     expect(headers).toContain("x-app");
     for (const name of ["connection", "x-secret", "proxy-authorization", "te"]) expect(headers).not.toContain(name);
     expect(reply).toContain("x-kept: yes");
@@ -70,7 +71,7 @@ describe("the Node ↔ Fetch bridge", () => {
 
   it("streams a request body to the stack and answers errors with the mesh's JSON", async () => {
     answer = async (request) => {
-      const text = await request.text();
+      const text = await new Response(bodyStream(request.body)).text();
       throw new MeshError("forbidden", `saw ${text.length} bytes`);
     };
     const reply = await raw(proxy, "POST /p HTTP/1.1\r\nHost: orders\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
@@ -82,7 +83,8 @@ describe("the Node ↔ Fetch bridge", () => {
   it("discards the rest of a body the stack cancelled, however late it comes", async () => {
     answer = async (request) => {
       if (request.url.endsWith("/second")) return new Response("second");
-      await request.body!.cancel();
+      // A layer that took the body as a stream (retry's replay) and gave it up.
+      await bodyStream(request.body)!.cancel();
       return new Response("early");
     };
     const reply = await new Promise<string>((resolve, reject) => {

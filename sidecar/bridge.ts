@@ -1,9 +1,11 @@
 /**
- * The bridge between Node's HTTP server and the core's Web `Fetch`: each incoming request
- * becomes a `Request` (with no body stream when it has no body), the stack answers, and the
- * `Response` is written back, piping an upstream's body straight through when nobody read it.
- * Errors become responses here, in this one place per listener (`errorResponse`), those of
- * requests Node could not parse included (`clientError`).
+ * The bridge between Node's HTTP server and the core's `Fetch`: each incoming request becomes
+ * a light `OwnedRequest` over Node's own parsed data (a `HeaderList` straight from
+ * `rawHeaders`, the body left on the socket, a cancellation signal made only when something
+ * asks for it), the stack answers, and the answer is written back with one `writeHead`,
+ * piping an upstream's body straight through. No Web `Request`, `Headers` or stream is made
+ * unless a layer asks. Errors become responses here, in this one place per listener
+ * (`errorResponse`), those of requests Node could not parse included (`clientError`).
  *
  * No exception on a request's path may reach the process: every callback the bridge hangs on
  * a request, a response or a socket is safe to run after the exchange was cancelled, closed
@@ -13,9 +15,10 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { MeshError, errorResponse } from "../src/core/errors.ts";
-import { adopt, type Fetch } from "../src/core/fetch.ts";
+import { OwnedRequest, type Fetch, type HostBody, type MeshBody, type MeshResponse } from "../src/core/fetch.ts";
+import { HeaderList, flatHeaders } from "../src/core/headers.ts";
 import { isHostValue } from "./authority.ts";
-import { bodySourceOf } from "./body.ts";
+import { BodySource } from "./body.ts";
 import { connectionTokens, isHopByHop } from "./hop-by-hop.ts";
 
 /** How a listener reads the target of a request. */
@@ -31,7 +34,7 @@ export interface BridgeOptions {
   target: Target;
   /** The stack that answers. */
   fetch: Fetch;
-  /** Requests in flight above which new ones are refused with `overloaded` (503). */
+  /** Requests whose work is still running above which new ones are refused with `overloaded` (503). */
   maxInFlight: number;
   /** Whether the host is draining: responses then close their connection. */
   draining: () => boolean;
@@ -52,7 +55,11 @@ export interface Bridge {
    * a header timeout or a dead socket just closes the connection.
    */
   clientError(error: Error & { code?: string }, socket: Socket): void;
-  /** Requests received and not yet answered (their response not finished or aborted). */
+  /**
+   * Requests whose work is still running: received, and either not yet answered or with the
+   * stack still working for them (a client that hung up leaves work that the cancellation is
+   * stopping; it counts until it has stopped).
+   */
   inFlight(): number;
   /** Resolves when no request is in flight. */
   idle(): Promise<void>;
@@ -77,8 +84,8 @@ export const DEFAULT_LINGER = { totalMs: 30_000, idleMs: 5_000, bytes: 4 * 1024 
 interface Connection {
   /** Requests on it whose response has not closed. */
   inFlight: number;
-  /** The latest request on it, its response, and the controller of its request's signal. */
-  last: { req: IncomingMessage; res: ServerResponse; gone: AbortController } | undefined;
+  /** The latest request on it, its response, and how to cancel the work done for it. */
+  last: { req: IncomingMessage; res: ServerResponse; cancel: Cancel } | undefined;
   /** Set once the connection failed to parse: it is being closed; what else arrives is discarded. */
   closing: boolean;
   /** `socket.bytesRead` when the lingering close began. */
@@ -120,10 +127,13 @@ export function createBridge(options: BridgeOptions): Bridge {
       }
     };
 
-  const respond = (res: ServerResponse, response: Response, head: boolean) => {
-    // A draining sidecar closes each connection after its response, so clients reconnect elsewhere.
-    if (draining()) res.shouldKeepAlive = false;
-    send(res, response, head);
+  const finished = () => {
+    inFlight--;
+    if (inFlight === 0 && waiters.length) {
+      const woken = waiters;
+      waiters = [];
+      for (const wake of woken) wake();
+    }
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -132,45 +142,49 @@ export function createBridge(options: BridgeOptions): Bridge {
       inFlight++;
       const connection = connectionOf(socket);
       connection.inFlight++;
-      // The request's signal aborts when its client goes away before the whole response was
-      // written, or its body turns out unreadable: the upstream call is cancelled, and
-      // failure accrual and retries know the caller gave up (a client that cuts its uploads
-      // must not get a healthy endpoint ejected).
-      const gone = new AbortController();
-      connection.last = { req, res, gone };
+      // The work done for the request is cancelled when its client goes away before the
+      // whole response was written, or its body turns out unreadable: the upstream call and
+      // any retry stop, and failure accrual knows the caller gave up (a client that cuts its
+      // uploads must not get a healthy endpoint ejected). The signal is made only if a layer
+      // or the transport asks for it.
+      const cancel = createCancel();
+      const last = { req, res, cancel };
+      connection.last = last;
+      // The request is done when its response has closed and the stack has settled.
+      let open = 2;
+      const done = () => {
+        if (--open === 0) finished();
+      };
       res.once(
         "close",
         guard(socket, () => {
           connection.inFlight--;
-          if (connection.last?.res === res) connection.last = undefined;
-          inFlight--;
-          if (inFlight === 0 && waiters.length) {
-            const woken = waiters;
-            waiters = [];
-            for (const wake of woken) wake();
-          }
+          if (connection.last === last) connection.last = undefined;
+          if (!res.writableFinished) cancel.abort(new DOMException("the client went away before the response was written", "AbortError"));
+          done();
         }),
       );
-      res.once(
-        "close",
-        guard(socket, () => {
-          if (!res.writableFinished) gone.abort(new DOMException("the client went away before the response was written", "AbortError"));
-        }),
-      );
-      let request: Request;
+      let request: OwnedRequest;
       try {
         if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
-        request = toRequest(req, target, guard, gone.signal);
+        request = toRequest(req, target, guard, cancel.signal);
       } catch (error) {
+        done();
         req.resume();
-        respond(res, errorResponse(error), false);
+        send(res, errorResponse(error), false, draining());
         return;
       }
       const head = request.method === "HEAD";
       fetch(request)
         .then(
-          (response) => respond(res, response, head),
-          (error: unknown) => respond(res, errorResponse(error, request), head),
+          (response) => {
+            done();
+            send(res, response, head, draining());
+          },
+          (error: unknown) => {
+            done();
+            send(res, errorResponse(error, request), head, draining());
+          },
         )
         .catch((error: unknown) => fault(socket, error));
     } catch (error) {
@@ -216,7 +230,7 @@ export function createBridge(options: BridgeOptions): Bridge {
       } else if (connection.inFlight === 1 && last !== undefined && !last.req.complete && !last.res.headersSent) {
         // The body of the one request in flight broke its framing (or stopped short): that
         // request gets the answer, its upstream call is cancelled, and the connection closes.
-        last.gone.abort(new DOMException("the request's body could not be read to its end", "AbortError"));
+        last.cancel.abort(new DOMException("the request's body could not be read to its end", "AbortError"));
         last.res.shouldKeepAlive = false;
         send(last.res, errorResponse(meshError), false);
       } else {
@@ -274,6 +288,35 @@ function linger(socket: Socket): void {
 /** A `bad-request` for a request the sidecar cannot read. */
 const badRequest = (message: string) => new MeshError("bad-request", message);
 
+/** The cancellation of one request's work: a signal made on first ask, and a way to abort it. */
+interface Cancel {
+  /** The signal, made on first call; aborted already when the abort came first. */
+  signal(): AbortSignal;
+  abort(reason: unknown): void;
+}
+
+/** A `Cancel` that makes no `AbortController` until someone asks for the signal. */
+function createCancel(): Cancel {
+  let controller: AbortController | undefined;
+  let reason: unknown;
+  let aborted = false;
+  return {
+    signal() {
+      if (controller === undefined) {
+        controller = new AbortController();
+        if (aborted) controller.abort(reason);
+      }
+      return controller.signal;
+    },
+    abort(why) {
+      if (aborted) return;
+      aborted = true;
+      reason = why;
+      controller?.abort(why);
+    },
+  };
+}
+
 /** Wraps a callback the bridge hangs on a request's objects so that it cannot throw. */
 type Guard = <A extends unknown[]>(socket: Socket | null, callback: (...args: A) => void) => (...args: A) => void;
 
@@ -289,12 +332,12 @@ const swallow: Guard =
   };
 
 /**
- * The `Request` for an incoming Node request: URL from its target, headers less hop-by-hop
- * ones, body streamed, and `signal` (when given) as its signal.
+ * The stack's request for an incoming Node request: URL from its target, headers (less
+ * hop-by-hop ones) in a `HeaderList` straight from `rawHeaders`, the body left on the socket
+ * as an `IncomingBody`, and `signal` (when given) as the caller's cancellation, read lazily.
  */
-export function toRequest(req: IncomingMessage, target: Target, guard: Guard = swallow, signal?: AbortSignal): Request {
+export function toRequest(req: IncomingMessage, target: Target, guard: Guard = swallow, signal?: () => AbortSignal): OwnedRequest {
   const raw = req.rawHeaders;
-  const headers = new Headers();
   let host: string | undefined;
   let connection: string | undefined;
   let hasBody = false;
@@ -306,23 +349,23 @@ export function toRequest(req: IncomingMessage, target: Target, guard: Guard = s
       // RFC 9112 section 3.2: more than one Host, or one that is no authority, is a 400.
       if (host !== undefined || !isHostValue(value)) throw badRequest("the Host header must be one host[:port] (RFC 3986 authority), such as orders or orders:80");
       host = value;
-    }
-    else if (name === "content-length") hasBody ||= value !== "0";
+    } else if (name === "content-length") hasBody ||= value !== "0";
     else if (name === "transfer-encoding") hasBody = true;
   }
   const extra = connectionTokens(connection);
+  const flat: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (!isHopByHop(name, extra)) headers.append(name, raw[i + 1]!);
+    if (!isHopByHop(name, extra)) flat.push(name, raw[i + 1]!);
   }
 
   const path = req.url ?? "/";
   let url: string;
-  if (path.startsWith("/")) {
+  if (path.charCodeAt(0) === 47 /* / */) {
     if (!host) throw badRequest("the request names no host: send it with a Host header naming the service");
-    url = `http://${host}${path}`;
+    url = `http://${authority(host)}${cleanTarget(path)}`;
   } else if (target === "proxy" && /^http:\/\//i.test(path)) {
-    url = path;
+    url = absoluteUrl(path);
   } else if (target === "proxy" && /^https:\/\//i.test(path)) {
     throw badRequest("the sidecar forwards plain HTTP only: call http:// URLs (the mesh adds identity between pods)");
   } else {
@@ -330,19 +373,78 @@ export function toRequest(req: IncomingMessage, target: Target, guard: Guard = s
   }
 
   const method = req.method ?? "GET";
-  const init: RequestInit & { duplex?: "half" } = { method, headers };
-  if (signal !== undefined) init.signal = signal;
+  let body: MeshBody = null;
   if (hasBody) {
     if (method === "GET" || method === "HEAD") throw badRequest(`a ${method} request may not have a body`);
-    init.body = bodyOf(req, guard);
-    init.duplex = "half";
+    body = new IncomingBody(req, guard);
   }
-  try {
-    // Built here from the wire and handed to the stack alone: its layers may edit it in place.
-    return adopt(new Request(url, init));
-  } catch (error) {
-    void (init.body as ReadableStream | undefined)?.cancel().catch(() => {});
-    throw new MeshError("bad-request", "the request's URL or headers are not valid", { cause: error });
+  // Built here from the wire and handed to the stack alone: its layers edit it in place.
+  return new OwnedRequest(method, url, new HeaderList(flat), body, {}, signal);
+}
+
+/** An absolute-form target as the URL the stack routes on: scheme and host lower-cased, path kept. */
+function absoluteUrl(target: string): string {
+  let end = 7;
+  while (end < target.length && target[end] !== "/" && target[end] !== "?" && target[end] !== "#") end++;
+  const hostPart = target.slice(7, end);
+  if (!isHostValue(hostPart)) throw badRequest("the request target's authority must be one host[:port], such as http://orders/");
+  const rest = target.slice(end);
+  return `http://${authority(hostPart)}${cleanTarget(rest.charCodeAt(0) === 47 /* / */ ? rest : `/${rest}`)}`;
+}
+
+/**
+ * An origin-form target as a URL serializes it. llhttp has refused spaces and control
+ * characters already; a byte outside printable ASCII, or a fragment, is rare and takes the
+ * URL parser's way (percent-encoded, the fragment dropped), so routes and policy match what
+ * the app will be sent.
+ */
+function cleanTarget(target: string): string {
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 35 /* # */) {
+      const url = new URL(target, "http://x");
+      return url.pathname + url.search;
+    }
+  }
+  return target;
+}
+
+/** An authority as a URL serializes it: lower-case, without http's default port. */
+function authority(value: string): string {
+  const lower = value.toLowerCase();
+  return lower.endsWith(":80") ? lower.slice(0, -3) : lower;
+}
+
+/**
+ * A request body still on the client's socket: the transport pipes `req` straight upstream
+ * (`take`), and a layer that must read it (retry's replay) gets a Web stream made on demand.
+ */
+export class IncomingBody implements HostBody {
+  readonly req: IncomingMessage;
+  readonly #guard: Guard;
+  #taken = false;
+
+  constructor(req: IncomingMessage, guard: Guard = swallow) {
+    this.req = req;
+    this.#guard = guard;
+  }
+
+  /** Hands the Node stream itself to a consumer (the transport), once. */
+  take(): IncomingMessage {
+    if (this.#taken) throw new TypeError("the request body was already taken");
+    this.#taken = true;
+    return this.req;
+  }
+
+  stream(): ReadableStream<Uint8Array> {
+    return bodyOf(this.take(), this.#guard);
+  }
+
+  cancel(): void {
+    if (this.#taken) return;
+    this.#taken = true;
+    // The rest is read and discarded, so the connection can carry the next request.
+    this.req.resume();
   }
 }
 
@@ -408,49 +510,61 @@ function bodyOf(req: IncomingMessage, guard: Guard): ReadableStream<Uint8Array> 
 }
 
 /**
- * Writes `response` to `res`: status, headers less hop-by-hop ones, then the body, piped
- * straight from the upstream when nobody read it, or read from its stream with the socket's
- * backpressure. A client that goes away cancels the body, and with it the upstream call.
+ * Writes `response` to `res`: status, headers less hop-by-hop ones in one `writeHead`, then
+ * the body: an upstream's `BodySource` piped with the socket's backpressure, bytes written at
+ * once, a Web stream copied. A client that goes away cancels the body, and with it the
+ * upstream call. `close` (a draining sidecar) closes the connection after the response.
  */
-export function send(res: ServerResponse, response: Response, head: boolean): void {
+export function send(res: ServerResponse, response: MeshResponse, head: boolean, close = false): void {
+  const body = response.body;
   // Gone, or already answered (the mesh answered a request whose body it could not parse).
   if (res.destroyed || res.headersSent) {
-    void response.body?.cancel().catch(() => {});
-    bodySourceOf(response)?.cancel();
+    drop(body);
     return;
   }
+  if (close) res.shouldKeepAlive = false;
+  const flat = flatHeaders(response.headers);
   const headers: string[] = [];
-  for (const [name, value] of response.headers) if (!isHopByHop(name)) headers.push(name, value);
+  for (let i = 0; i < flat.length; i += 2) if (!isHopByHop(flat[i]!)) headers.push(flat[i]!, flat[i + 1]!);
   try {
     res.writeHead(response.status, headers);
   } catch {
     // A header Node refuses (an invalid character from the upstream): answer 502 rather than crash.
-    return send(res, errorResponse(new MeshError("upstream-unreachable", "the upstream sent a response header that cannot be forwarded")), head);
+    drop(body);
+    return send(res, errorResponse(new MeshError("upstream-unreachable", "the upstream sent a response header that cannot be forwarded")), head, close);
   }
-  const source = bodySourceOf(response);
-  if (head) {
-    source?.cancel();
-    if (source === undefined) void response.body?.cancel().catch(() => {});
+  if (head || body === null) {
+    drop(body);
     res.end();
     return;
   }
-  if (source !== undefined) {
+  if (body instanceof Uint8Array) {
+    res.end(body);
+    return;
+  }
+  if (body instanceof BodySource) {
     res.once("close", () => {
       try {
-        if (!res.writableFinished) source.cancel(new Error("the client went away"));
+        if (!res.writableFinished) body.cancel(new Error("the client went away"));
       } catch {
         // The upstream call is already over.
       }
     });
-    source.pipe(res);
+    body.pipe(res);
     return;
   }
-  const body = response.body;
-  if (body === null) {
-    res.end();
-    return;
+  void copy(body instanceof ReadableStream ? body : body.stream(), res);
+}
+
+/** Drops a body that will not be written, and with it whatever produces it. */
+function drop(body: MeshBody): void {
+  if (body === null || body instanceof Uint8Array) return;
+  try {
+    if (body instanceof ReadableStream) body.cancel().catch(() => {});
+    else body.cancel();
+  } catch {
+    // Already taken or over.
   }
-  void copy(body, res);
 }
 
 /** Copies a Web stream into `res` with backpressure; a failure on either side ends both. */

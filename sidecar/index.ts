@@ -28,7 +28,7 @@ export type { ConnectTarget } from "./authority.ts";
 export type { Bridge, BridgeOptions, Target } from "./bridge.ts";
 export { createListener, DEFAULT_HEADER_CHECK_INTERVAL_MS, DEFAULT_REFUSED_LOG_INTERVAL_MS } from "./listener.ts";
 export type { ListenerOptions } from "./listener.ts";
-export { BodySource, StreamedResponse, bodySourceOf, DEFAULT_BODY_HIGH_WATER_BYTES } from "./body.ts";
+export { BodySource, DEFAULT_BODY_HIGH_WATER_BYTES } from "./body.ts";
 export { createAdminHandler, isLoopback } from "./admin.ts";
 export type { AdminOptions } from "./admin.ts";
 export { SIDECAR_NODE_FLAGS } from "./node-flags.ts";

@@ -74,7 +74,7 @@ export interface Sidecar {
 }
 
 /** Wraps the global `fetch` with a timeout for every control call except snapshot long-polls. */
-function withTimeout(base: typeof fetch): Fetch {
+function withTimeout(base: typeof fetch): (request: Request) => Promise<Response> {
   return (request) => {
     const longPoll = request.url.includes("/v1/snapshot") && request.url.includes("wait=");
     return longPoll ? base(request) : base(request, { signal: AbortSignal.any([request.signal, AbortSignal.timeout(DEFAULT_CONTROL_CALL_TIMEOUT_MS)]) });

@@ -5,14 +5,14 @@
 import { createServer, type Server } from "node:http";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Fetch } from "../src/core/fetch.ts";
+import type { Fetch, MeshRequest } from "../src/core/fetch.ts";
 import { serviceNames, serviceOfHost } from "../src/proxy/index.ts";
 import { createBridge } from "./bridge.ts";
 import { createTunnels, refuseConnect, type Tunnels } from "./tunnel.ts";
 
 const SERVICES = new Set(["orders", "payments"]);
 const NAMES = serviceNames({ namespaces: ["shop"] });
-const seen: Request[] = [];
+const seen: MeshRequest[] = [];
 let loaded = true;
 let draining = false;
 let tunnels: Tunnels;

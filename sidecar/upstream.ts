@@ -6,8 +6,10 @@
 import { Pool } from "undici";
 import type { Dispatcher } from "undici";
 import { MeshError } from "../src/core/errors.ts";
-import type { Fetch } from "../src/core/fetch.ts";
-import { BodySource, StreamedResponse } from "./body.ts";
+import { HeaderList, flatHeaders } from "../src/core/headers.ts";
+import type { Fetch, MeshRequest, MeshResponse } from "../src/core/fetch.ts";
+import { BodySource } from "./body.ts";
+import { IncomingBody } from "./bridge.ts";
 import { isHopByHop } from "./hop-by-hop.ts";
 
 /**
@@ -111,42 +113,42 @@ const isBodyless = (status: number) => status === 204 || status === 304;
  * before the response are `upstream-unreachable`, which the retry and failure-accrual layers
  * read as a failed connection; an abort rejects with the signal's reason (the deadline layer's).
  */
-function dispatch(pool: Pool, request: Request): Promise<Response> {
-  return new Promise<Response>((resolve, reject) => {
+function dispatch(pool: Pool, request: MeshRequest): Promise<MeshResponse> {
+  return new Promise<MeshResponse>((resolve, reject) => {
     const signal = request.signal;
-    if (signal.aborted) return reject(signal.reason);
+    if (signal?.aborted) return reject(signal.reason);
+    const flat = flatHeaders(request.headers);
     const headers: string[] = [];
-    for (const [name, value] of request.headers) if (!isHopByHop(name)) headers.push(name, value);
+    for (let i = 0; i < flat.length; i += 2) if (!isHopByHop(flat[i]!)) headers.push(flat[i]!, flat[i + 1]!);
     const method = request.method;
-    const body = request.body;
+    const body = bodyOf(request);
     let abort: ((reason?: Error) => void) | undefined;
     let source: BodySource | undefined;
     let settled = false;
-    const onAbort = () => abort?.(asError(signal.reason));
-    signal.addEventListener("abort", onAbort, { once: true });
-    const done = () => signal.removeEventListener("abort", onAbort);
+    const onAbort = () => abort?.(asError(signal?.reason));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const done = () => signal?.removeEventListener("abort", onAbort);
 
     const handler: Dispatcher.DispatchHandler = {
       onConnect(abortCall) {
         abort = abortCall;
-        if (signal.aborted) abortCall(asError(signal.reason));
+        if (signal?.aborted) abortCall(asError(signal.reason));
       },
       onHeaders(status, rawHeaders, resume) {
         // Informational responses (103 Early Hints) are not passed on.
         if (status < 200) return true;
-        const responseHeaders = new Headers();
+        const flat: string[] = [];
         for (let i = 0; i < rawHeaders.length; i += 2) {
           const name = rawHeaders[i]!.toString("latin1").toLowerCase();
-          if (!isHopByHop(name)) responseHeaders.append(name, rawHeaders[i + 1]!.toString("latin1"));
+          if (!isHopByHop(name)) flat.push(name, rawHeaders[i + 1]!.toString("latin1"));
         }
-        const init: ResponseInit = { status, headers: responseHeaders };
         settled = true;
         if (method === "HEAD" || isBodyless(status)) {
-          resolve(new StreamedResponse(null, init));
+          resolve({ status, headers: new HeaderList(flat), body: null });
           return true;
         }
         source = new BodySource(resume, (reason) => abort?.(asError(reason)));
-        resolve(new StreamedResponse(source, init));
+        resolve({ status, headers: new HeaderList(flat), body: source });
         return true;
       },
       onData(chunk) {
@@ -160,14 +162,28 @@ function dispatch(pool: Pool, request: Request): Promise<Response> {
         done();
         if (!settled) {
           settled = true;
-          if (signal.aborted) reject(signal.reason);
+          if (signal?.aborted) reject(signal.reason);
           else reject(new MeshError("upstream-unreachable", "the connection to the endpoint failed", { cause: error }));
           return;
         }
         source?.fail(error);
       },
     };
-    const options: Dispatcher.DispatchOptions = { path: pathOf(request.url), method, headers, body: body as unknown as Dispatcher.DispatchOptions["body"] };
+    const options: Dispatcher.DispatchOptions = { path: pathOf(request.url), method, headers, body };
     pool.dispatch(options, handler);
   });
+}
+
+/**
+ * The request's body as undici sends it: the client's socket stream itself when the body
+ * came from this sidecar's listener untouched, bytes as they are, or a Web stream (a layer
+ * read or rewrapped it) as the async iterable it is.
+ */
+function bodyOf(request: MeshRequest): Dispatcher.DispatchOptions["body"] {
+  const body = request.body;
+  if (body === null || body instanceof Uint8Array) return body;
+  if (body instanceof IncomingBody) return body.take();
+  const stream = body instanceof ReadableStream ? body : body.stream();
+  // undici sends any async iterable of bytes, which a Web stream is in Node.
+  return stream as unknown as Dispatcher.DispatchOptions["body"];
 }

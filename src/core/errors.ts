@@ -3,6 +3,7 @@
  * section 2, the status each maps to, and the one function that turns an error into the
  * response a caller sees (JSON, or gRPC status for gRPC callers), with `weft-error` set.
  */
+import type { MeshHeaders, MeshRequest, MeshResponse } from "./fetch.ts";
 
 /** Every code the mesh may answer with, and the HTTP status it carries (SPEC.md section 2). */
 const STATUS = {
@@ -110,9 +111,8 @@ export function toMeshError(error: unknown): MeshError {
   return new MeshError("upstream-unreachable", "the connection to the endpoint failed", { cause: error });
 }
 
-/** True for gRPC requests (`content-type: application/grpc`, `+proto`, `+json`, ...). */
-export function isGrpc(request: Request | Headers): boolean {
-  const headers = request instanceof Headers ? request : request.headers;
+/** True for gRPC requests, by their headers (`content-type: application/grpc`, `+proto`, `+json`, ...). */
+export function isGrpc(headers: MeshHeaders): boolean {
   return (headers.get("content-type") ?? "").startsWith("application/grpc");
 }
 
@@ -122,11 +122,11 @@ export function isGrpc(request: Request | Headers): boolean {
  * gRPC callers a trailers-only response with `grpc-status` and `grpc-message` instead.
  * Each host calls this in exactly one place.
  */
-export function errorResponse(error: unknown, request?: Request): Response {
+export function errorResponse(error: unknown, request?: MeshRequest): Response {
   const mesh = toMeshError(error);
   const headers = new Headers({ [ERROR_HEADER]: mesh.code });
   if (mesh.retryAfter !== undefined) headers.set("retry-after", String(Math.max(0, Math.ceil(mesh.retryAfter))));
-  if (request && isGrpc(request)) {
+  if (request && isGrpc(request.headers)) {
     headers.set("content-type", "application/grpc");
     headers.set("grpc-status", String(GRPC_STATUS[mesh.code]));
     headers.set("grpc-message", encodeURIComponent(mesh.message));
@@ -139,12 +139,12 @@ export function errorResponse(error: unknown, request?: Request): Response {
 }
 
 /** True when `response` was made by the mesh rather than an app (it carries `weft-error`). */
-export function isMeshResponse(response: Response): boolean {
+export function isMeshResponse(response: MeshResponse): boolean {
   return response.headers.has(ERROR_HEADER);
 }
 
 /** The gRPC status of `response` (trailers-only or header), or undefined when absent. */
-export function grpcStatusOf(response: Response): number | undefined {
+export function grpcStatusOf(response: MeshResponse): number | undefined {
   const value = response.headers.get("grpc-status");
   if (value === null) return undefined;
   const n = Number(value);

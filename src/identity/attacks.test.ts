@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { AuthorizationPolicy, DefaultPolicy } from "../core/authz/index.ts";
 import { errorResponse } from "../core/errors.ts";
 import { stack } from "../core/fetch.ts";
-import { createManualClock, fakeUpstream } from "../testing/index.ts";
+import { createManualClock, fakeUpstream, web } from "../testing/index.ts";
 import { requireIdentity } from "./layers.ts";
 import { BATCH, ISSUER, T0, TRUST_DOMAIN, WEB, b64json, claimsAt, createPlane, signWith, unsigned } from "./test-fixtures.ts";
 import { createVerifier } from "./verifier.ts";
@@ -25,7 +25,7 @@ async function setup(defaultPolicy: DefaultPolicy = "all-authenticated", policie
   const send = async (headers: Record<string, string> = {}) => {
     const request = new Request("http://orders/api/items", { headers });
     try {
-      return await inbound(request);
+      return await web(inbound)(request);
     } catch (error) {
       return errorResponse(error, request);
     }

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { AuthorizationPolicy, AuthzDecision } from "../core/authz/index.ts";
 import { errorResponse } from "../core/errors.ts";
 import { metaOf, stack, withMeta } from "../core/fetch.ts";
+import { flatHeaders } from "../core/headers.ts";
 import { createManualClock, fakeUpstream } from "../testing/index.ts";
 import type { PolicyView } from "./layers.ts";
 import { attachIdentity, requireIdentity } from "./layers.ts";
@@ -93,11 +94,11 @@ describe("requireIdentity", () => {
     const { call, app } = inbound({ policies: [], defaultPolicy: "all-unauthenticated" });
     const headers = { weft_client_id: WEB, "X_Forwarded_User": "admin", "weft-client_id": WEB, "x-kept": "yes" };
     expect((await call("/api", undefined, { headers })).status).toBe(200);
-    expect([...app.requests[0]!.headers.keys()].filter((name) => name.includes("_"))).toEqual([]);
+    expect(flatHeaders(app.requests[0]!.headers).filter((name, i) => i % 2 === 0 && name.includes("_"))).toEqual([]);
     expect(app.requests[0]!.headers.get("x-kept")).toBe("yes");
     // A verified caller's ID still arrives, under its own name only.
     expect((await call("/api", WEB, { headers })).status).toBe(200);
-    expect([...app.requests[1]!.headers.keys()].filter((name) => name.includes("_"))).toEqual([]);
+    expect(flatHeaders(app.requests[1]!.headers).filter((name, i) => i % 2 === 0 && name.includes("_"))).toEqual([]);
     expect(app.requests[1]!.headers.get("weft-client-id")).toBe(WEB);
   });
 

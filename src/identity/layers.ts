@@ -5,8 +5,7 @@
 import type { AuthorizationPolicy, AuthzDecision, AuthzInput, DefaultPolicy } from "../core/authz/index.ts";
 import { authorize } from "../core/authz/index.ts";
 import { MeshError } from "../core/errors.ts";
-import type { Layer } from "../core/fetch.ts";
-import { derive, withHeaders } from "../core/fetch.ts";
+import { withHeaders, withMeta, type Layer, type MeshHeaders, type MeshRequest } from "../core/fetch.ts";
 import type { TokenSource } from "./token-source.ts";
 import type { Verifier } from "./verifier.ts";
 
@@ -20,7 +19,7 @@ export const CLIENT_ID_HEADER = "weft-client-id";
 export interface AttachIdentityOptions {
   tokens: TokenSource;
   /** The destination's audience (its service name, or `weft-control`), or how to get it from the request. */
-  audience: string | ((request: Request) => string);
+  audience: string | ((request: MeshRequest) => string);
 }
 
 /**
@@ -50,9 +49,11 @@ export interface PolicyView {
  * identity. nginx drops such headers by default (`underscores_in_headers off`), and Envoy's
  * edge guidance rejects them (`headers_with_underscores_action`).
  */
-function dropUnderscored(headers: Headers): void {
+function dropUnderscored(headers: MeshHeaders): void {
   const names: string[] = [];
-  for (const name of headers.keys()) if (name.includes("_")) names.push(name);
+  headers.forEach((_, name) => {
+    if (name.includes("_")) names.push(name);
+  });
   for (const name of names) headers.delete(name);
 }
 
@@ -64,7 +65,7 @@ export interface RequireIdentityOptions {
   /** The current policies and default policy for this service. */
   policy: () => PolicyView;
   /** The route the request matched, for route-targeted policies. */
-  route?: (request: Request) => string | undefined;
+  route?: (request: MeshRequest) => string | undefined;
   /** Sees every decision (AUDIT matches included), for logs and metrics. */
   onDecision?: (decision: AuthzDecision, input: AuthzInput) => void;
 }
@@ -82,15 +83,18 @@ export interface RequireIdentityOptions {
  */
 export function requireIdentity(options: RequireIdentityOptions): Layer {
   return (next) => async (request) => {
-    const headers = new Headers(request.headers);
-    headers.delete(CLIENT_ID_HEADER);
-    dropUnderscored(headers);
-    const token = headers.get(IDENTITY_HEADER);
-    headers.delete(IDENTITY_HEADER);
+    const token = request.headers.get(IDENTITY_HEADER);
+    // The stack's own copy: the caller's claims are removed before anything else reads it.
+    const owned = withHeaders(request, (headers) => {
+      headers.delete(CLIENT_ID_HEADER);
+      dropUnderscored(headers);
+      headers.delete(IDENTITY_HEADER);
+    });
     let identity: string | undefined;
     if (token !== null) {
       identity = (await options.verifier.verify(token)).id;
-      headers.set(CLIENT_ID_HEADER, identity);
+      owned.headers.set(CLIENT_ID_HEADER, identity);
+      withMeta(owned, { client: identity });
     }
     const input: AuthzInput = { service: options.service, method: request.method, path: new URL(request.url).pathname };
     const route = options.route?.(request);
@@ -103,6 +107,6 @@ export function requireIdentity(options: RequireIdentityOptions): Layer {
       const code = decision.code ?? (identity === undefined ? "unauthenticated" : "forbidden");
       throw new MeshError(code, code === "unauthenticated" ? `${options.service} requires a verified identity` : `${options.service} does not allow this call`);
     }
-    return next(derive(request, { headers }));
+    return next(owned);
   };
 }

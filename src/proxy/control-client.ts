@@ -2,11 +2,10 @@
  * How a data-plane host talks to the control plane (SPEC.md section 6): exchanges its
  * bootstrap credential for identity tokens, reads (and long-polls) the snapshot, registers
  * its endpoint with a lease, and pushes metric deltas. The router reaches the control worker
- * through its `CONTROL` service binding, the sidecar over HTTP: both are just a `Fetch`.
+ * through its `CONTROL` service binding, the sidecar over HTTP: both are a Web `fetch`.
  */
 import { SnapshotSchema, validate, type Snapshot } from "../core/config/index.ts";
 import { MeshError } from "../core/errors.ts";
-import type { Fetch } from "../core/fetch.ts";
 import type { MetricsDelta } from "../core/metrics/index.ts";
 import { createTokenSource, type TokenSource } from "../identity/index.ts";
 
@@ -22,7 +21,7 @@ export type BootstrapCredential =
 /** Options of `createControlClient`. */
 export interface ControlClientOptions {
   /** Reaches the control plane: a service binding's `fetch`, or the global `fetch`. */
-  fetch: Fetch;
+  fetch: (request: Request) => Promise<Response>;
   /** The control plane's base URL (any host for a service binding, e.g. `http://control`). */
   url: string;
   credential: BootstrapCredential;

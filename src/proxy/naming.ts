@@ -9,6 +9,7 @@
  * The Kubernetes cluster domain: `cluster.local`, the kubelet's `--cluster-domain` default
  * and the suffix CoreDNS serves Services under (`<svc>.<ns>.svc.cluster.local`).
  */
+import type { MeshRequest } from "../core/fetch.ts";
 export const DEFAULT_CLUSTER_DOMAIN = "cluster.local";
 
 /** Options of `serviceNames`. */
@@ -60,7 +61,7 @@ export function serviceOfHost(host: string, names: ServiceNames = BARE_NAMES): s
  * holds parsed and serialized (scheme://host[:port]/...): no `new URL` and no copy of the
  * host per call, as this runs on every outbound request.
  */
-export function serviceOf(request: Request, names: ServiceNames = BARE_NAMES): string | undefined {
+export function serviceOf(request: MeshRequest, names: ServiceNames = BARE_NAMES): string | undefined {
   const url = request.url;
   const start = url.indexOf("//") + 2;
   let end = start;

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Snapshot } from "../core/config/index.ts";
 import { SnapshotSchema } from "../core/config/index.ts";
 import { errorResponse } from "../core/errors.ts";
-import type { Fetch } from "../core/fetch.ts";
+import type { Fetch, MeshRequest } from "../core/fetch.ts";
 import { createRegistry } from "../core/metrics/index.ts";
 import { createManualClock, fakeUpstream, type FakeUpstream } from "../testing/index.ts";
 import { createProxy } from "./index.ts";
@@ -21,7 +21,7 @@ const call = async (fetch: Fetch, url: string, init?: RequestInit) => {
   }
 };
 
-const pathOf = (request: Request) => request.url.slice(request.url.indexOf("/", "http://".length));
+const pathOf = (request: MeshRequest) => request.url.slice(request.url.indexOf("/", "http://".length));
 
 describe("inbound paths", () => {
   const setup = (config: Record<string, unknown>) => {

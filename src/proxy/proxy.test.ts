@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Snapshot } from "../core/config/index.ts";
 import { SnapshotSchema } from "../core/config/index.ts";
 import { errorResponse } from "../core/errors.ts";
+import { toWebResponse } from "../core/web.ts";
 import type { Fetch } from "../core/fetch.ts";
 import { createRegistry } from "../core/metrics/index.ts";
 import { createTokenSource } from "../identity/index.ts";
@@ -29,7 +30,7 @@ function network(answers: Record<string, Answer[]> = {}) {
 
 const call = async (fetch: Fetch, url: string, init?: RequestInit) => {
   try {
-    return await fetch(new Request(url, init));
+    return toWebResponse(await fetch(new Request(url, init)));
   } catch (error) {
     return errorResponse(error);
   }

@@ -7,15 +7,16 @@
 import { balance, createEndpointSet, type Balancer, type EndpointInit, type EndpointSet } from "../core/balance/index.ts";
 import { systemClock, type Clock, type Random } from "../core/clock.ts";
 import { durationMs, type Endpoint, type Route, type Service, type Snapshot } from "../core/config/index.ts";
-import { deadline, propagateDeadline } from "../core/deadline/index.ts";
 import { MeshError } from "../core/errors.ts";
-import { stack, withHeaders, type Fetch, type Layer } from "../core/fetch.ts";
-import { classify, metrics, type Registry } from "../core/metrics/index.ts";
+import { withMeta, type Fetch, type MeshRequest } from "../core/fetch.ts";
+import { classify, type Registry } from "../core/metrics/index.ts";
 import { normalizeRequest } from "../core/path/index.ts";
-import { createRateLimiter, rateLimit, type RateLimiter } from "../core/ratelimit/index.ts";
-import { ATTEMPT_HEADER, createRetryBudget, retry, type RetryBudget } from "../core/retry/index.ts";
-import { createRouteTable, defaultRoute, route as routeLayer, type RouteTable } from "../core/route/index.ts";
-import { attachIdentity, requireIdentity, type TokenSource, type Verifier } from "../identity/index.ts";
+import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts";
+import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
+import { createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
+import type { TokenSource, Verifier } from "../identity/index.ts";
+import { inboundStack } from "./inbound.ts";
+import { endpointStack, routeStack, type RouteLevel } from "./outbound.ts";
 import { serviceNames, serviceOf, serviceOfHost, type NamingOptions, type ServiceNames } from "./naming.ts";
 
 /** How a host reaches one endpoint: a service binding, or `fetch` to an origin. */
@@ -61,17 +62,6 @@ export interface Proxy {
   serviceFor(host: string): string | undefined;
 }
 
-/**
- * A copy of `request` addressed to `origin` (same path and query), for endpoints that are
- * http(s) origins. Redirects are never followed: they are the app's to see, and following one
- * would carry headers to another host.
- */
-export function toOrigin(request: Request, origin: string): Request {
-  const url = new URL(request.url);
-  const target = new URL(url.pathname + url.search, origin);
-  return new Request(target, { method: request.method, headers: request.headers, body: request.body, signal: request.signal, redirect: "manual", duplex: "half" } as RequestInit);
-}
-
 interface Backend {
   set: EndpointSet;
   balancer: Balancer;
@@ -79,11 +69,8 @@ interface Backend {
   key: string;
 }
 
-/** Without retries, every call is the first try: `weft-attempt: 1` (SPEC.md section 1). */
-const firstAttempt: Layer = (next) => (request) => next(withHeaders(request, (headers) => headers.set(ATTEMPT_HEADER, "1")));
-
 /** The `unknown-service` for a host that is no service's name under `names` (built on the error path only). */
-function notAName(request: Request, names: ServiceNames): MeshError {
+function notAName(request: MeshRequest, names: ServiceNames): MeshError {
   let host = "";
   try {
     host = new URL(request.url).host.slice(0, 100);
@@ -101,11 +88,11 @@ const EMPTY: Snapshot = { version: -1, services: [], routes: [], policies: [], j
 /**
  * Builds a workload's data plane. Both sides first normalize the request's path
  * (`core/path`: refused with 400 when it cannot be), so policy, routes and the next hop see
- * one path. The outbound stack, per destination service: route match →
- * metrics → request deadline → header filters → retry → per-try timeout → split → balance →
- * per endpoint: failure accrual → identity → deadline propagation → `connect`. The inbound
- * stack: identity and authorization → metrics → rate limit → deadline → deadline
- * propagation → the app. Refusals by identity or policy are counted in the metrics too.
+ * one path. Then, per destination service, the outbound route table over `routeStack`
+ * (src/proxy/outbound.ts: route → backend → endpoint levels), and per inbound route,
+ * `inboundStack` (src/proxy/inbound.ts) over the app. Refusals by path normalization,
+ * identity or policy are counted in the metrics here, since they are thrown before the
+ * metrics layer.
  */
 export function createProxy(options: ProxyOptions): Proxy {
   const clock = options.clock ?? systemClock;
@@ -123,14 +110,11 @@ export function createProxy(options: ProxyOptions): Proxy {
   // Per destination, rebuilt on every update: the route stacks.
   let routers = new Map<string, Fetch>();
 
-  const endpointStack = (service: Service, endpoint: Endpoint): Fetch => {
+  const connectionOf = (service: Service, endpoint: Endpoint): Fetch => {
     const key = `${service.name}\u0000${endpoint.address}`;
     let fetch = connections.get(key);
     if (!fetch) {
-      const layers: Layer[] = [];
-      if (options.tokens) layers.push(attachIdentity({ tokens: options.tokens, audience: service.name }));
-      layers.push(propagateDeadline({ clock }));
-      fetch = stack(options.connect(endpoint, service), ...layers);
+      fetch = endpointStack(options.connect(endpoint, service), { audience: service.name, tokens: options.tokens, clock });
       connections.set(key, fetch);
     }
     return fetch;
@@ -160,7 +144,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       backends.set(name, backend);
     }
     const endpoints: EndpointInit[] = (service.endpoints ?? []).filter(live).map((endpoint) => {
-      const init: EndpointInit = { id: endpoint.id, fetch: endpointStack(service, endpoint) };
+      const init: EndpointInit = { id: endpoint.id, fetch: connectionOf(service, endpoint) };
       if (endpoint.weight !== undefined) init.weight = endpoint.weight;
       return init;
     });
@@ -188,12 +172,12 @@ export function createProxy(options: ProxyOptions): Proxy {
       timeouts: { ...r.timeouts, request: r.timeouts?.request ?? service.timeout },
       retry: r.retry ?? service.retry,
     }));
-    const table: RouteTable = createRouteTable(effective, destination);
     const balancers = new Map<string, Fetch>();
-    return routeLayer({
-      table,
-      clock,
-      random,
+    const level: RouteLevel = {
+      destination,
+      registry,
+      ...(options.identity !== undefined && { src: options.identity }),
+      budget: (config) => budgetOf(destination, config),
       backend: (name) => {
         let fetch = balancers.get(name);
         if (!fetch) {
@@ -203,26 +187,10 @@ export function createProxy(options: ProxyOptions): Proxy {
         }
         return fetch;
       },
-      outer: (r) => [metrics({ registry, direction: "outbound", dst_service: destination, route: r.name, clock, ...(options.identity && { src: options.identity }) })],
-      inner: (r) => {
-        if (!r.retry || r.retry.limit === 0) return [firstAttempt];
-        const config = r.retry;
-        return [
-          retry({
-            limit: config.limit,
-            on: config.on,
-            budget: budgetOf(destination, config),
-            backoff: { base: durationMs(config.backoff.base), max: durationMs(config.backoff.max) },
-            clock,
-            random,
-            observe: {
-              retry: () => registry.countRetry({ dst_service: destination }),
-              budgetExhausted: () => registry.countRetryBudgetExhausted({ dst_service: destination }),
-            },
-          }),
-        ];
-      },
-    });
+      clock,
+      random,
+    };
+    return route({ table: createRouteTable(effective, destination), stacks: (r) => routeStack(r, level) });
   };
 
   const outbound: Fetch = async (incoming) => {
@@ -248,30 +216,25 @@ export function createProxy(options: ProxyOptions): Proxy {
   const selfService = () => services.get(self);
   const verifier = options.verifier ?? { verify: async () => Promise.reject(new MeshError("unauthenticated", "this workload verifies no identities")) };
 
-  const inboundStack = (name: string): Fetch => {
+  const inboundFor = (name: string): Fetch => {
     let fetch = inboundStacks.get(name);
     if (!fetch) {
-      const service = selfService();
-      const layers: Layer[] = [
-        requireIdentity({
-          verifier,
-          service: self,
-          policy: () => ({ policies: snapshot.policies, defaultPolicy: selfService()?.defaultPolicy ?? "all-unauthenticated" }),
-          // "" is no route: no route-targeted policy applies.
-          route: () => name || undefined,
-        }),
-        metrics({ registry, direction: "inbound", dst_service: self, route: name, clock }),
-      ];
-      const limit = service?.rateLimit;
+      const limit = selfService()?.rateLimit;
       if (limit) {
         // Linkerd's local rate limit (governor) lets a second's worth through at once; the
         // burst is on top of that.
         const key = `${limit.rps}/${limit.burst}`;
         if (limiter?.key !== key) limiter = { key, limiter: createRateLimiter({ rps: limit.rps, burst: Math.ceil(limit.rps) - 1 + limit.burst, clock }) };
-        layers.push(rateLimit(limiter.limiter));
       }
-      layers.push(deadline({ clock }), propagateDeadline({ clock }));
-      fetch = stack(options.app, ...layers);
+      fetch = inboundStack(options.app, {
+        service: self,
+        route: name,
+        verifier,
+        policy: () => ({ policies: snapshot.policies, defaultPolicy: selfService()?.defaultPolicy ?? "all-unauthenticated" }),
+        registry,
+        limiter: limit ? limiter?.limiter : undefined,
+        clock,
+      });
       inboundStacks.set(name, fetch);
     }
     return fetch;
@@ -285,7 +248,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       // Policy, routes and the app all see the normalized path; one that cannot be is 400.
       const request = normalizeRequest(incoming);
       route = inboundTable.match(request)?.route.name ?? "";
-      return await inboundStack(route)(request);
+      return await inboundFor(route)(withMeta(request, { route }));
     } catch (error) {
       // Path normalization, identity and authorization refuse before the metrics layer sees
       // the request: count the refusal here, with no (verified) source.
@@ -293,7 +256,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       if (error instanceof MeshError && codes.includes(error.code)) {
         const labels = { direction: "inbound", src: "", dst_service: self, route: route ?? "" } as const;
         registry.countRequest(labels);
-        registry.recordResponse(labels, classify(error, incoming), clock.now() - started);
+        registry.recordResponse(labels, classify({ error }, incoming), clock.now() - started);
       }
       throw error;
     }

@@ -2,4 +2,5 @@
 export { createManualClock, settle, sequenceRandom, seededRandom } from "./clock.ts";
 export type { ManualClock } from "./clock.ts";
 export { fakeUpstream } from "./upstream.ts";
+export { web, webResponse } from "./web.ts";
 export type { Answer, FakeUpstream, FakeUpstreamOptions } from "./upstream.ts";

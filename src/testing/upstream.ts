@@ -4,14 +4,15 @@
  */
 import type { Clock } from "../core/clock.ts";
 import { sleep } from "../core/clock.ts";
-import type { Fetch } from "../core/fetch.ts";
+import { bodyStream, type Fetch, type MeshRequest } from "../core/fetch.ts";
 
 /** What a fake upstream answers: a response, a status, or an error to throw. */
-export type Answer = Response | number | Error | ((request: Request, call: number) => Response | number | Error | Promise<Response | number | Error>);
+export type Answer = Response | number | Error | ((request: MeshRequest, call: number) => Response | number | Error | Promise<Response | number | Error>);
 
 /** A fake upstream: call it like `fetch`, then inspect `requests`. */
 export interface FakeUpstream extends Fetch {
-  requests: Request[];
+  /** What each call received, as it came (a Web `Request` or the stack's light request). */
+  requests: MeshRequest[];
   bodies: string[];
   calls(): number;
 }
@@ -29,19 +30,20 @@ export interface FakeUpstreamOptions {
  * request's signal, as a real `fetch` would.
  */
 export function fakeUpstream(answers: Answer[] = [200], options: FakeUpstreamOptions = {}): FakeUpstream {
-  const requests: Request[] = [];
+  const requests: MeshRequest[] = [];
   const bodies: string[] = [];
-  const upstream = (async (request: Request) => {
+  const upstream = (async (request: MeshRequest) => {
     const call = requests.length;
     requests.push(request);
-    bodies.push(request.body ? await request.text() : "");
+    const body = bodyStream(request.body);
+    bodies.push(body ? await new Response(body).text() : "");
     if (options.delay && options.clock) await sleep(options.clock, options.delay, request.signal);
     let answer = answers[Math.min(call, answers.length - 1)] ?? 200;
     if (typeof answer === "function") answer = await answer(request, call);
     if (answer instanceof Error) throw answer;
     if (typeof answer === "number") return new Response(`status ${answer}`, { status: answer });
     return answer;
-  }) as FakeUpstream;
+  }) as unknown as FakeUpstream;
   upstream.requests = requests;
   upstream.bodies = bodies;
   upstream.calls = () => requests.length;

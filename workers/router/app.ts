@@ -8,12 +8,12 @@ import type { Snapshot } from "../../src/core/config/index.ts";
 import { SnapshotSchema, validate } from "../../src/core/config/index.ts";
 import { deadline } from "../../src/core/deadline/index.ts";
 import { MeshError, errorResponse } from "../../src/core/errors.ts";
-import type { Fetch } from "../../src/core/fetch.ts";
+import type { Fetch, MeshResponse } from "../../src/core/fetch.ts";
 import { createRegistry } from "../../src/core/metrics/index.ts";
 import type { MetricsDelta, Registry } from "../../src/core/metrics/index.ts";
 import { createTrustBundle, createVerifier, workerId } from "../../src/identity/index.ts";
 import type { Verifier } from "../../src/identity/index.ts";
-import { CONTROL_AUDIENCE, createControlClient, createProxy, serviceOf, toOrigin } from "../../src/proxy/index.ts";
+import { CONTROL_AUDIENCE, createControlClient, createProxy, serviceOf, toOrigin, toWebRequest, toWebResponse } from "../../src/proxy/index.ts";
 import type { ControlClient, Proxy } from "../../src/proxy/index.ts";
 import { parseEnv } from "./env.ts";
 import type { RouterEnv } from "./env.ts";
@@ -197,10 +197,10 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
         throw new MeshError("misconfigured", `endpoint binding:${name} names no service binding of this router (add it to wrangler.toml)`);
       };
     }
-    return (request) => target.fetch(request);
+    return (request) => target.fetch(toWebRequest(request));
   };
 
-  const app: Fetch = env.APP ? (request) => env.APP!.fetch(request) : (request) => fetch(toOrigin(request, env.APP_ORIGIN!));
+  const app: Fetch = env.APP ? (request) => env.APP!.fetch(toWebRequest(request)) : (request) => fetch(toOrigin(request, env.APP_ORIGIN!));
 
   const proxy: Proxy = createProxy({
     service: self,
@@ -237,7 +237,7 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
 
   const handle = async (request: Request, ctx: WaitUntil, side: Fetch): Promise<Response> => {
     let response: Response;
-    let work: Promise<Response> | undefined;
+    let work: Promise<MeshResponse> | undefined;
     let settled = false;
     const run = fromArrival((arrived) => {
       work = (async () => {
@@ -251,7 +251,8 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
       return work;
     });
     try {
-      response = await run(request);
+      // The stack's answer as the runtime needs it: a Web Response as it is, a light one made one here.
+      response = toWebResponse(await run(request));
     } catch (error) {
       response = errorResponse(error, request);
     }
@@ -275,7 +276,7 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     try {
       return await proxy.outbound(request);
     } catch (error) {
-      const miss = error instanceof MeshError && error.code === "unknown-service" && !request.bodyUsed && serviceOf(request) !== undefined;
+      const miss = error instanceof MeshError && error.code === "unknown-service" && !(request.body instanceof ReadableStream && request.body.locked) && serviceOf(request) !== undefined;
       if (!miss || asking === undefined && now() - missAt < MISS_COOLDOWN_MS) throw error;
       if ((await askControl()) !== "newer") throw error;
       return proxy.outbound(request);

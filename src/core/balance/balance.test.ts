@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createManualClock, fakeUpstream, seededRandom, sequenceRandom, type ManualClock } from "../../testing/index.ts";
+import { createManualClock, fakeUpstream, seededRandom, sequenceRandom, webResponse, type ManualClock } from "../../testing/index.ts";
+import type { MeshResponse } from "../fetch.ts";
 import type { Random } from "../clock.ts";
 import { MeshError } from "../errors.ts";
 import type { Fetch } from "../fetch.ts";
@@ -21,7 +22,7 @@ function setup(algorithm: Algorithm, endpoints: EndpointInit[], { clock = create
 }
 
 /** Which endpoint answered (each test endpoint answers with its id). */
-const who = async (response: Promise<Response>) => (await response).text();
+const who = async (response: Promise<MeshResponse>) => (await webResponse(response)).text();
 
 describe("createPeakEwma", () => {
   it("starts new endpoints at 30 ms", () => {
@@ -102,7 +103,7 @@ describe("balance: p2c-ewma", () => {
     expect(load!.pending).toBe(0);
     expect(load!.rtt).toBeCloseTo(50 * Math.exp(-1_000 / 10_000), 6);
     finish();
-    await response.text();
+    await (await webResponse(response)).text();
   });
 
   it("steers away from an endpoint as soon as it answers slowly", async () => {

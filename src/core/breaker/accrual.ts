@@ -6,6 +6,7 @@
 import type { Clock, Random } from "../clock.ts";
 import { systemClock } from "../clock.ts";
 import { grpcStatusOf } from "../errors.ts";
+import type { Ended, MeshRequest } from "../fetch.ts";
 
 /**
  * Failures in a row that eject an endpoint: Linkerd's
@@ -33,10 +34,10 @@ export type AccrualState =
 export type Outcome = "success" | "failure" | "ignored";
 
 /** How a request ended: the response it got (any status), or what was thrown instead. */
-export type Result = { response: Response; error?: undefined } | { response?: undefined; error: unknown };
+export type Result = Ended;
 
 /** Decides whether a finished request counts as a failure of the endpoint. */
-export type Classify = (result: Result, request: Request) => boolean;
+export type Classify = (result: Result, request: MeshRequest) => boolean;
 
 /** The penalty schedule: `min` ms doubling per failed probation up to `max`, jittered. */
 export interface PenaltyBackoff {

@@ -36,29 +36,29 @@ export function failureAccrual(accrual: FailureAccrual): Layer {
     }
     const signal = request.signal;
     // Cancelled before it was sent: the endpoint had no part in it.
-    if (signal.aborted) {
+    if (signal?.aborted) {
       ticket("ignored");
       return next(request);
     }
     const judge = (result: Result) => ticket(accrual.classify(result, request) ? "failure" : "success");
     // Decided when the signal aborts, not when the call settles: an endpoint that is stopped,
     // or a host whose fetch ignores its signal, may never settle it.
-    const onAbort = () => (isTimeout(signal.reason) ? judge({ error: signal.reason }) : ticket("ignored"));
-    signal.addEventListener("abort", onAbort, { once: true });
+    const onAbort = () => (isTimeout(signal?.reason) ? judge({ error: signal?.reason }) : ticket("ignored"));
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const response = await next(request);
       judge({ response });
       return response;
     } catch (error) {
       // An aborted call was decided when its signal aborted.
-      if (!signal.aborted) {
+      if (!signal?.aborted) {
         const refusedByMesh = error instanceof MeshError && error.code !== "upstream-unreachable" && !isTimeout(error);
         if (refusedByMesh) ticket("ignored");
         else judge({ error });
       }
       throw error;
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      signal?.removeEventListener("abort", onAbort);
     }
   };
 }

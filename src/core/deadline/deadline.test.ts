@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { createManualClock, fakeUpstream } from "../../testing/index.ts";
 import { MeshError } from "../errors.ts";
-import { metaOf, stack, withMeta, type Fetch } from "../fetch.ts";
+import { metaOf, stack, withMeta, type Fetch, type MeshHeaders } from "../fetch.ts";
 import { deadline, isPerTryTimeout, isTimeout, propagateDeadline, timeout } from "./index.ts";
 
 /** An upstream that remembers the deadline and signal each request reached it with. */
 function recording(answer: Fetch = async () => new Response("ok")) {
-  const seen: { deadline: number | undefined; signal: AbortSignal; headers: Headers }[] = [];
+  const seen: { deadline: number | undefined; signal: AbortSignal | undefined; headers: MeshHeaders }[] = [];
   const upstream: Fetch = (request) => {
     seen.push({ deadline: metaOf(request).deadline, signal: request.signal, headers: request.headers });
     return answer(request);
@@ -92,11 +92,11 @@ describe("deadline", () => {
     const fetch = stack(upstream, deadline({ clock, timeout: 100 }));
     const result = meshError(fetch(new Request("http://orders/")));
     await clock.advance(99);
-    expect(upstream.requests[0]!.signal.aborted).toBe(false);
+    expect(upstream.requests[0]!.signal!.aborted).toBe(false);
     await clock.advance(1);
     const error = await result;
     expect(error.code).toBe("deadline-exceeded");
-    expect(upstream.requests[0]!.signal.aborted).toBe(true);
+    expect(upstream.requests[0]!.signal!.aborted).toBe(true);
   });
 
   it("gives up at the deadline even when the upstream ignores its signal", async () => {
@@ -117,7 +117,7 @@ describe("deadline", () => {
     caller.abort();
     const error = await result;
     expect(error.code).toBe("deadline-exceeded");
-    expect(upstream.requests[0]!.signal.aborted).toBe(true);
+    expect(upstream.requests[0]!.signal!.aborted).toBe(true);
   });
 
   it("stops its timer once the response arrives", async () => {
@@ -127,7 +127,7 @@ describe("deadline", () => {
     const response = await clock.run(fetch(new Request("http://orders/")));
     expect(response.status).toBe(200);
     expect(clock.pending()).toBe(0);
-    expect(upstream.requests[0]!.signal.aborted).toBe(false);
+    expect(upstream.requests[0]!.signal!.aborted).toBe(false);
   });
 
   it("passes upstream 5xx responses through as responses", async () => {
@@ -163,7 +163,7 @@ describe("timeout (per try)", () => {
     const error = await meshError(clock.run(fetch(new Request("http://orders/"))));
     expect(error.code).toBe("deadline-exceeded");
     expect(isPerTryTimeout(error)).toBe(true);
-    expect(upstream.requests[0]!.signal.aborted).toBe(true);
+    expect(upstream.requests[0]!.signal!.aborted).toBe(true);
     expect(clock.now()).toBe(100);
   });
 
@@ -230,8 +230,8 @@ describe("propagateDeadline", () => {
 
   it("never changes the caller's own request, only the copy it sends", async () => {
     const { upstream, seen } = recording();
-    const caller = withMeta(new Request("http://orders/"), { deadline: 500 });
-    await stack(upstream, propagateDeadline({ clock: createManualClock() }))(caller);
+    const caller = new Request("http://orders/");
+    await stack(upstream, propagateDeadline({ clock: createManualClock() }))(withMeta(caller, { deadline: 500 }));
     expect(seen[0]!.headers.get("weft-timeout-ms")).toBe("500");
     expect(caller.headers.has("weft-timeout-ms")).toBe(false);
   });

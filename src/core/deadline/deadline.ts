@@ -5,7 +5,7 @@
  */
 import { systemClock, type Clock } from "../clock.ts";
 import { MeshError, isGrpc } from "../errors.ts";
-import { derive, metaOf, withHeaders, type Layer } from "../fetch.ts";
+import { derive, metaOf, withHeaders, withMeta, type Layer } from "../fetch.ts";
 import { GRPC_TIMEOUT_HEADER, TIMEOUT_HEADER, budgetOf, formatGrpcTimeout } from "./header.ts";
 import { raceTimer } from "./race.ts";
 
@@ -47,7 +47,7 @@ export function deadline(options: DeadlineOptions = {}): Layer {
       clock,
       remaining,
       request.signal,
-      (signal) => next(derive(request, { signal }, { deadline: deadlineAt })),
+      (signal) => next(withMeta(request, { deadline: deadlineAt, signal })),
       () => new DeadlineTimeoutError(`no response within the request's ${Math.ceil(remaining)} ms budget`),
     );
   };
@@ -111,7 +111,7 @@ export function timeout(ms: number, options: TimeoutOptions = {}): Layer {
       clock,
       ms,
       request.signal,
-      (signal) => next(derive(request, { signal }, { deadline: now + ms })),
+      (signal) => next(derive(request, {}, { deadline: now + ms, signal })),
       () => new PerTryTimeoutError(ms),
     );
   };
@@ -138,7 +138,7 @@ export function propagateDeadline(options: PropagateDeadlineOptions = {}): Layer
     if (at === undefined) return next(request);
     const ms = Math.floor(at - clock.now());
     if (ms <= 0) throw new MeshError("deadline-exceeded", "the request's time budget ran out before it was forwarded");
-    const grpc = isGrpc(request);
+    const grpc = isGrpc(request.headers);
     return next(
       withHeaders(request, (headers) => {
         headers.set(TIMEOUT_HEADER, String(ms));

@@ -4,6 +4,7 @@
  * return a result instead of throwing, since a malformed header is an expected input.
  */
 import { isGrpc } from "../errors.ts";
+import type { MeshRequest } from "../fetch.ts";
 
 /** The header carrying the caller's remaining budget in whole milliseconds (SPEC.md section 1). */
 export const TIMEOUT_HEADER = "weft-timeout-ms";
@@ -80,9 +81,9 @@ export function formatGrpcTimeout(ms: number): string {
  * the caller, and gRPC servers likewise run without a deadline when none is readable. The
  * route's own timeout still bounds such a request.
  */
-export function budgetOf(request: Request): number | undefined {
+export function budgetOf(request: MeshRequest): number | undefined {
   const candidates = [parseTimeoutMs(request.headers.get(TIMEOUT_HEADER))];
-  if (isGrpc(request)) candidates.push(parseGrpcTimeout(request.headers.get(GRPC_TIMEOUT_HEADER)));
+  if (isGrpc(request.headers)) candidates.push(parseGrpcTimeout(request.headers.get(GRPC_TIMEOUT_HEADER)));
   let budget: number | undefined;
   for (const result of candidates) {
     if (result?.ok && (budget === undefined || result.ms < budget)) budget = result.ms;

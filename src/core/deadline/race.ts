@@ -5,6 +5,7 @@
  */
 import type { Clock, TimerHandle } from "../clock.ts";
 import { MeshError } from "../errors.ts";
+import { cancelBody, type MeshResponse } from "../fetch.ts";
 
 /** The longest delay the runtimes' timers take (2^31 - 1 ms, about 24.8 days); longer overflows. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -21,9 +22,9 @@ export async function raceTimer(
   clock: Clock,
   ms: number,
   parent: AbortSignal | undefined,
-  call: (signal: AbortSignal) => Promise<Response>,
+  call: (signal: AbortSignal) => Promise<MeshResponse>,
   onTimeout: () => MeshError,
-): Promise<Response> {
+): Promise<MeshResponse> {
   const controller = new AbortController();
   let stop!: (error: MeshError) => void;
   const stopped = new Promise<never>((_, reject) => {
@@ -51,13 +52,13 @@ export async function raceTimer(
     }, Math.max(0, ms));
   }
 
-  let pending: Promise<Response> | undefined;
+  let pending: Promise<MeshResponse> | undefined;
   try {
     pending = failure ? undefined : call(controller.signal);
     return await (pending ? Promise.race([pending, stopped]) : stopped);
   } catch (error) {
     if (failure) {
-      pending?.then((late) => late.body?.cancel().catch(() => {}), () => {});
+      pending?.then((late) => cancelBody(late.body), () => {});
       throw failure;
     }
     throw error;

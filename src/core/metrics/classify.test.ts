@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { MeshError, errorResponse } from "../errors.ts";
-import { GRPC_FAILURE_CODES, classify } from "./classify.ts";
+import { GRPC_FAILURE_CODES, classify as classifyEnded } from "./classify.ts";
+
+/** Classifies a response or a thrown error, as the layers report either. */
+const classify = (outcome: unknown, request?: Request) => classifyEnded(outcome instanceof Response ? { response: outcome } : { error: outcome }, request);
 
 const http = new Request("http://orders/api/items");
 const grpc = new Request("http://orders/pkg.Orders/List", { method: "POST", headers: { "content-type": "application/grpc+proto" } });

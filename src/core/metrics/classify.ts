@@ -4,6 +4,7 @@
  */
 import { ERROR_HEADER, isErrorCode, isGrpc, grpcStatusOf, toMeshError } from "../errors.ts";
 import type { ErrorCode } from "../errors.ts";
+import type { Ended, MeshRequest } from "../fetch.ts";
 
 /** Whether a call counts toward the success rate. */
 export type Classification = "success" | "failure";
@@ -33,7 +34,7 @@ export const GRPC_FAILURE_CODES: ReadonlySet<number> = new Set([2, 4, 13, 14, 15
 const GRPC_FROM_HTTP: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14 };
 
 /**
- * Classifies a call by what `next` produced: a `Response`, or anything thrown.
+ * Classifies a call by how it ended: a response, or anything thrown.
  *
  * - Thrown: always a failure, with the `MeshError` code `toMeshError` gives it and the status
  *   the host's error response will carry.
@@ -45,17 +46,18 @@ const GRPC_FROM_HTTP: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 
  *   time); another HTTP status is judged by the gRPC code a client maps it to.
  * - Otherwise HTTP: 5xx is a failure, everything else a success.
  */
-export function classify(outcome: unknown, request?: Request): Outcome {
-  if (!(outcome instanceof Response)) {
-    const error = toMeshError(outcome);
-    const grpc = request !== undefined && isGrpc(request);
+export function classify(ended: Ended, request?: MeshRequest): Outcome {
+  const outcome = ended.response;
+  if (outcome === undefined) {
+    const error = toMeshError(ended.error);
+    const grpc = request !== undefined && isGrpc(request.headers);
     return { status_code: grpc ? 200 : error.status, classification: "failure", error: error.code };
   }
   const status = outcome.status;
   const meshError = outcome.headers.get(ERROR_HEADER);
   if (meshError !== null) return { status_code: status, classification: "failure", error: isErrorCode(meshError) ? meshError : "" };
   // The request's content-type matters only for a non-200 answer without grpc-status.
-  const grpcStatus = grpcStatusOf(outcome) ?? (status !== 200 && request !== undefined && isGrpc(request) ? (GRPC_FROM_HTTP[status] ?? 2) : undefined);
+  const grpcStatus = grpcStatusOf(outcome) ?? (status !== 200 && request !== undefined && isGrpc(request.headers) ? (GRPC_FROM_HTTP[status] ?? 2) : undefined);
   const failed = grpcStatus !== undefined ? GRPC_FAILURE_CODES.has(grpcStatus) : status >= 500;
   return { status_code: status, classification: failed ? "failure" : "success", error: "" };
 }

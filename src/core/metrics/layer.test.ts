@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MeshError } from "../errors.ts";
-import { stack } from "../fetch.ts";
+import { stack, withMeta } from "../fetch.ts";
 import { createManualClock, fakeUpstream } from "../../testing/index.ts";
 import { metrics } from "./layer.ts";
 import { createRegistry } from "./registry.ts";
@@ -17,7 +17,7 @@ describe("metrics layer", () => {
     const registry = createRegistry({ clock });
     const upstream = fakeUpstream([200], { clock, delay: 120 });
     const fetch = stack(upstream, metrics({ registry, direction: "inbound", dst_service: "orders", route: "list" }));
-    const pending = fetch(new Request("http://orders/items", { headers: { "weft-client-id": WEB } }));
+    const pending = fetch(withMeta(new Request("http://orders/items"), { client: WEB }));
     await clock.advance(50);
     const during = registry.expose();
     expect(line(during, "weft_request_total{")).toBe(`weft_request_total{direction="inbound",src="${WEB}",dst_service="orders",route="list"} 1`);
@@ -67,9 +67,10 @@ describe("metrics layer", () => {
   it("labels inbound calls by each request's verified caller, and unauthenticated ones with an empty src", async () => {
     const registry = createRegistry({ clock: createManualClock() });
     const fetch = stack(fakeUpstream([200]), metrics({ registry, direction: "inbound", dst_service: "orders" }));
+    await fetch(withMeta(new Request("http://orders/a"), { client: WEB }));
+    await fetch(withMeta(new Request("http://orders/a"), { client: WEB }));
+    // The header alone is what a caller may claim: only the identity layer's metadata counts.
     await fetch(new Request("http://orders/a", { headers: { "weft-client-id": WEB } }));
-    await fetch(new Request("http://orders/a", { headers: { "weft-client-id": WEB } }));
-    await fetch(new Request("http://orders/a"));
     const text = registry.expose();
     expect(line(text, `weft_request_total{direction="inbound",src="${WEB}"`)).toMatch(/ 2$/);
     expect(line(text, 'weft_request_total{direction="inbound",src=""')).toMatch(/ 1$/);

@@ -3,13 +3,10 @@
  * response headers, into a registry.
  */
 import type { Clock } from "../clock.ts";
-import type { Layer } from "../fetch.ts";
+import { metaOf, type Layer, type MeshRequest, type MeshResponse } from "../fetch.ts";
 import { classify } from "./classify.ts";
 import type { Registry, SeriesHandle } from "./registry.ts";
 import type { Direction } from "./store.ts";
-
-/** The header the inbound identity layer sets to the verified caller (SPEC.md section 1). */
-const CLIENT_ID_HEADER = "weft-client-id";
 
 /** Options of the `metrics` layer. */
 export interface MetricsOptions {
@@ -21,7 +18,7 @@ export interface MetricsOptions {
   route?: string;
   /**
    * The `src` label. Outbound passes this workload's own identity; inbound leaves it unset, and
-   * the label comes from each request's verified `weft-client-id` ("" when there is none).
+   * the label comes from each request's verified caller, `metaOf(request).client` ("" when none).
    */
   src?: string;
   /** The clock latency is measured on (default: the registry's). */
@@ -35,8 +32,8 @@ export interface MetricsOptions {
  * are recorded with their `MeshError` code and rethrown unchanged.
  *
  * Where it sits: inbound, after identity, authorization and rate limit and before the app
- * (SPEC.md section 5), so `src` is the verified caller (the header is trusted only once the
- * identity layer has reset it; refusals those layers make are theirs to count); outbound,
+ * (SPEC.md section 5), so `src` is the verified caller (the identity layer puts it in the request's
+ * metadata; refusals those layers make are theirs to count); outbound,
  * outermost on a route, so a call counts once however many retries it took, as Linkerd's
  * route-level stats do.
  */
@@ -48,9 +45,9 @@ export function metrics(options: MetricsOptions): Layer {
   // One handle per caller, so a request looks its series up by one string, the caller's id.
   const bySource = new Map<string, SeriesHandle>();
 
-  const handleFor = (request: Request): SeriesHandle => {
+  const handleFor = (request: MeshRequest): SeriesHandle => {
     if (fixed !== undefined) return fixed;
-    const src = request.headers.get(CLIENT_ID_HEADER) ?? "";
+    const src = metaOf(request).client ?? "";
     let handle = bySource.get(src);
     if (handle === undefined) {
       handle = registry.series({ direction, src, dst_service, route });
@@ -63,14 +60,14 @@ export function metrics(options: MetricsOptions): Layer {
     const handle = handleFor(request);
     handle.request();
     const start = clock.now();
-    let response: Response;
+    let response: MeshResponse;
     try {
       response = await next(request);
     } catch (error) {
-      handle.response(classify(error, request), clock.now() - start);
+      handle.response(classify({ error }, request), clock.now() - start);
       throw error;
     }
-    handle.response(classify(response, request), clock.now() - start);
+    handle.response(classify({ response }, request), clock.now() - start);
     return response;
   };
 }

@@ -5,7 +5,7 @@
  * `merge_slashes`), and a refusal for what cannot be normalized safely.
  */
 import { MeshError } from "../errors.ts";
-import { adopt, metaOf, withMeta } from "../fetch.ts";
+import { own, type MeshRequest } from "../fetch.ts";
 
 /** A path in normal form, or why the path is refused. */
 export type PathResult = { ok: true; path: string } | { ok: false; reason: string };
@@ -78,14 +78,14 @@ export function normalizePath(path: string): PathResult {
 /**
  * `request`, or a copy addressed to the same URL with its path normalized (`normalizePath`),
  * when normalizing changed it; the query is kept as it is. The copy keeps the method,
- * headers, body, signal and the mesh's metadata, and is the stack's own (`adopt`). A path
+ * headers, body, signal and the mesh's metadata, and is the stack's own (`own`). A path
  * that is refused throws `MeshError("bad-request")` (400), whose message gives the reason
  * but not the path (a path may carry a secret).
  *
  * The proxy calls this first on both sides, so authorization, route matching and the app
  * all see the same path.
  */
-export function normalizeRequest(request: Request): Request {
+export function normalizeRequest(request: MeshRequest): MeshRequest {
   const url = request.url;
   const start = url.indexOf("/", url.indexOf("//") + 2);
   if (start < 0) return request;
@@ -98,17 +98,10 @@ export function normalizeRequest(request: Request): Request {
   const normalized = normalizePath(path);
   if (!normalized.ok) throw new MeshError("bad-request", `the request path ${normalized.reason}`);
   if (normalized.path === path) return request;
-  const init: RequestInit & { duplex?: "half" } = {
-    method: request.method,
-    headers: request.headers,
-    body: request.body,
-    signal: request.signal,
-    redirect: request.redirect,
-  };
-  // A streamed body needs this in Node (undici); workerd ignores the member.
-  if (request.body !== null) init.duplex = "half";
-  const copy = new Request(`${url.slice(0, start)}${normalized.path}${url.slice(end)}`, init);
-  return adopt(withMeta(copy, metaOf(request)));
+  // The stack's own request (a light copy of a caller's), now addressed to the normal path.
+  const owned = own(request);
+  owned.url = `${url.slice(0, start)}${normalized.path}${url.slice(end)}`;
+  return owned;
 }
 
 const SLASH = 0x2f;

@@ -1,5 +1,6 @@
 /** The wait between tries: fully jittered exponential backoff, and `retry-after` when given. */
 import type { Random } from "../clock.ts";
+import type { MeshResponse } from "../fetch.ts";
 
 /** The bounds of the backoff between tries, in ms. */
 export interface Backoff {
@@ -32,7 +33,7 @@ export function backoffDelay(retry: number, backoff: Backoff, random: Random): n
  * measured against the response's own `date` header when present, so the two clocks that
  * matter are the same server's; otherwise against this runtime's wall clock.
  */
-export function retryAfterMs(response: Response): number | undefined {
+export function retryAfterMs(response: MeshResponse): number | undefined {
   const value = response.headers.get("retry-after")?.trim();
   if (!value) return undefined;
   if (/^\d+$/.test(value)) return Number(value) * 1_000;

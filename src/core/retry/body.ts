@@ -3,9 +3,10 @@
  * `MAX_BUFFERED_BYTES`) a body is held so a retry can send it again; a larger one is streamed
  * through once, never held whole, and its request is not retried.
  */
+import { bodyStream, type MeshBody, type MeshHeaders, type MeshRequest } from "../fetch.ts";
 
-/** The body fields of the `RequestInit` for one try. */
-export type TryBody = { body?: ReadableStream<Uint8Array> | Uint8Array; duplex?: "half" };
+/** The body of one try; absent: the request's own body as it is. */
+export type TryBody = { body?: MeshBody };
 
 /** A request's body as the retry layer holds it. */
 export interface ReplayBody {
@@ -25,15 +26,18 @@ const NONE: ReplayBody = { first: () => ({}), again: () => ({}) };
  * try read the body to its end within `cap` (as Linkerd's `ReplayBody`), so a long or endless
  * stream, or one the first try never read, is not retried.
  */
-export async function replayBody(request: Request, cap: number): Promise<ReplayBody> {
-  const source = request.body;
-  if (source === null) return NONE;
+export async function replayBody(request: MeshRequest, cap: number): Promise<ReplayBody> {
+  const body = request.body;
+  if (body === null) return NONE;
+  if (body instanceof Uint8Array) return { first: () => ({}), again: () => ({ body }) };
   const declared = contentLength(request.headers);
+  // Too large to keep: the host's body goes as it is, never made a Web stream.
   if (declared !== undefined && declared > cap) return once({});
+  const source = bodyStream(body)!;
   if (declared !== undefined) {
     const reader = source.getReader();
     const { chunks, size, done } = await readUpTo(reader, cap);
-    if (!done) return once({ body: prefixed(chunks, reader), duplex: "half" });
+    if (!done) return once({ body: prefixed(chunks, reader) });
     const bytes = concat(chunks, size);
     return { first: () => ({ body: bytes }), again: () => ({ body: bytes }) };
   }
@@ -88,7 +92,7 @@ function recording(source: ReadableStream<Uint8Array>, cap: number): ReplayBody 
   );
   let bytes: Uint8Array | undefined;
   return {
-    first: () => ({ body: stream, duplex: "half" }),
+    first: () => ({ body: stream }),
     again() {
       if (state !== "complete") return undefined;
       bytes ??= concat(chunks, size);
@@ -98,7 +102,7 @@ function recording(source: ReadableStream<Uint8Array>, cap: number): ReplayBody 
 }
 
 /** The request's declared body length, when it has a readable one. */
-function contentLength(headers: Headers): number | undefined {
+function contentLength(headers: MeshHeaders): number | undefined {
   const value = headers.get("content-length");
   return value !== null && /^\d+$/.test(value) ? Number(value) : undefined;
 }

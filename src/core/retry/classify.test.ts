@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import { createManualClock } from "../../testing/index.ts";
 import { timeout } from "../deadline/index.ts";
 import { MeshError } from "../errors.ts";
-import { classify, type RetryOn } from "./index.ts";
+import { classify as classifyEnded, type RetryOn } from "./index.ts";
+
+/** The condition a response or a thrown error meets, as the layer reports either. */
+const classify = (on: readonly RetryOn[], outcome: unknown) => classifyEnded(on, outcome instanceof Response ? { response: outcome } : { error: outcome });
 
 const ALL: RetryOn[] = ["5xx", "gateway-error", "reset", "429", "deadline-per-try"];
 const grpc = (status: number) => new Response(null, { status: 200, headers: { "content-type": "application/grpc", "grpc-status": String(status) } });

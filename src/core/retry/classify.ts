@@ -1,6 +1,7 @@
 /** Which outcomes of a try are worth another try, by the route's `on` conditions. */
 import { MeshError, grpcStatusOf } from "../errors.ts";
 import { isPerTryTimeout } from "../deadline/index.ts";
+import type { Ended } from "../fetch.ts";
 
 /** A retry condition (SPEC.md `Retry.on`). */
 export type RetryOn = "5xx" | "gateway-error" | "reset" | "429" | "deadline-per-try";
@@ -22,9 +23,10 @@ const GRPC_UNAVAILABLE = 14;
  * INTERNAL as a 5xx, RESOURCE_EXHAUSTED as a 429. A status in trailers is not seen (as in
  * Envoy). Other mesh errors (no endpoints, overload, the request's own deadline) are final.
  */
-export function classify(on: readonly RetryOn[], outcome: unknown): RetryOn | undefined {
+export function classify(on: readonly RetryOn[], ended: Ended): RetryOn | undefined {
   const first = (...conditions: RetryOn[]) => conditions.find((c) => on.includes(c));
-  if (outcome instanceof Response) {
+  const outcome = ended.response;
+  if (outcome !== undefined) {
     const status = outcome.status;
     if (status === 429) return first("429");
     if (status === 502 || status === 503 || status === 504) return first("gateway-error", "5xx");
@@ -36,7 +38,8 @@ export function classify(on: readonly RetryOn[], outcome: unknown): RetryOn | un
     if (grpc === GRPC_RESOURCE_EXHAUSTED) return first("429");
     return undefined;
   }
-  if (isPerTryTimeout(outcome)) return first("deadline-per-try");
-  const unreachable = outcome instanceof MeshError ? outcome.code === "upstream-unreachable" : outcome instanceof TypeError;
+  const error = ended.error;
+  if (isPerTryTimeout(error)) return first("deadline-per-try");
+  const unreachable = error instanceof MeshError ? error.code === "upstream-unreachable" : error instanceof TypeError;
   return unreachable ? first("reset", "gateway-error", "5xx") : undefined;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createManualClock, fakeUpstream, sequenceRandom, type ManualClock } from "../../testing/index.ts";
+import { createManualClock, fakeUpstream, sequenceRandom, web, type ManualClock } from "../../testing/index.ts";
+import type { MeshRequest } from "../fetch.ts";
 import { deadline } from "../deadline/index.ts";
 import { MeshError } from "../errors.ts";
 import { derive, stack, withHeaders, withMeta, type Fetch, type Layer } from "../fetch.ts";
@@ -22,7 +23,7 @@ function setup(upstream: Fetch, options: Partial<RetryOptions> & { clock?: Manua
       ...options,
     }),
   );
-  return { clock, fetch, log, call: (request: Request) => clock.run(fetch(request)) };
+  return { clock, fetch, log, call: (request: MeshRequest) => clock.run(web(fetch)(request)) };
 }
 
 /** A body of `size` bytes streamed in 1 KiB chunks, with no declared length. */
@@ -186,7 +187,7 @@ describe("retry", () => {
     );
     const response = await clock.run(fetch(new Request("http://orders/items")));
     expect(response.status).toBe(200);
-    expect(upstream.requests[0]!.signal.aborted).toBe(true);
+    expect(upstream.requests[0]!.signal!.aborted).toBe(true);
     expect(clock.now()).toBe(100);
   });
 

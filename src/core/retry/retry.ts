@@ -2,7 +2,8 @@
 import { sleep, systemClock, type Clock, type Random } from "../clock.ts";
 import { timeout } from "../deadline/index.ts";
 import { MeshError } from "../errors.ts";
-import { derive, metaOf, withHeaders, type Layer } from "../fetch.ts";
+import { cancelBody, derive, metaOf, withHeaders, type Layer, type MeshHeaders, type MeshRequest, type MeshResponse } from "../fetch.ts";
+import { HeaderList } from "../headers.ts";
 import { DEFAULT_BACKOFF, backoffDelay, retryAfterMs, type Backoff } from "./backoff.ts";
 import type { RetryBudget } from "./budget.ts";
 import { classify, type RetryOn } from "./classify.ts";
@@ -76,12 +77,12 @@ export function retry(options: RetryOptions): Layer {
       if (!(limit >= 1) || on.length === 0) return next(withHeaders(request, firstTry));
       const body = await replayBody(request, cap);
       let init = body.first();
-      // The first try of a request whose body goes as it is can be the request itself, when
-      // it is the stack's own copy (`withHeaders`); the layers below may then change its
-      // headers, so every retry starts from the headers as they came.
-      const headers = new Headers(request.headers);
+      // The first try of a request whose body goes as it is is the request itself (the
+      // stack's own, `withHeaders`); the layers below may then change its headers, so every
+      // retry starts from a copy of the headers as they came.
+      const headers = HeaderList.from(request.headers);
       for (let attempt = 1; ; attempt++) {
-        let response: Response | undefined;
+        let response: MeshResponse | undefined;
         let error: unknown;
         try {
           response = await next(attempt === 1 && init.body === undefined ? withHeaders(request, firstTry) : numbered(request, attempt, init, headers));
@@ -93,8 +94,8 @@ export function retry(options: RetryOptions): Layer {
           throw error;
         };
 
-        const condition = classify(on, response ?? error);
-        if (condition === undefined || attempt > limit || request.signal.aborted) return outcome();
+        const condition = classify(on, response ? { response } : { error });
+        if (condition === undefined || attempt > limit || request.signal?.aborted) return outcome();
         const again = body.again();
         if (again === undefined) return outcome();
         let wait = backoffDelay(attempt, backoff, random);
@@ -110,7 +111,7 @@ export function retry(options: RetryOptions): Layer {
           return outcome();
         }
 
-        response?.body?.cancel().catch(() => {});
+        if (response) cancelBody(response.body);
         observe?.retry?.(attempt + 1);
         try {
           await sleep(clock, wait, request.signal);
@@ -124,10 +125,11 @@ export function retry(options: RetryOptions): Layer {
 }
 
 /** Marks a request as the first try. */
-const firstTry = (headers: Headers) => headers.set(ATTEMPT_HEADER, "1");
+const firstTry = (headers: MeshHeaders) => headers.set(ATTEMPT_HEADER, "1");
 
-/** A copy of `request` for try `attempt`: `headers` with `weft-attempt` set, and the try's body. */
-function numbered(request: Request, attempt: number, body: TryBody, headers: Headers): Request {
-  headers.set(ATTEMPT_HEADER, String(attempt));
-  return derive(request, { ...body, headers } as RequestInit);
+/** A copy of `request` for try `attempt`: its own copy of `headers` with `weft-attempt` set, and the try's body. */
+function numbered(request: MeshRequest, attempt: number, body: TryBody, headers: HeaderList): MeshRequest {
+  const own = HeaderList.from(headers);
+  own.set(ATTEMPT_HEADER, String(attempt));
+  return derive(request, body.body === undefined ? { headers: own } : { headers: own, body: body.body });
 }

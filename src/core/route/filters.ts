@@ -3,16 +3,17 @@
  * way to the backend, ResponseHeaderModifier the response on its way back.
  */
 import type { Filter } from "../config/schema.ts";
-import { derive, type Layer } from "../fetch.ts";
+import { withHeaders, type Layer, type MeshHeaders } from "../fetch.ts";
+import { HeaderList } from "../headers.ts";
 
 type HeaderModifier = Extract<Filter, { type: "RequestHeaderModifier" }>["requestHeaderModifier"];
 
 /**
  * Applies `modifier` to `headers` in place, the way Envoy does: `remove` first, then `set`
- * (replaces every value of the name), then `add` (appends a value, which `Headers` joins
- * with ", "). Names are case-insensitive, as in `Headers`.
+ * (replaces every value of the name), then `add` (appends a value, which a lookup joins
+ * with ", "). Names are case-insensitive.
  */
-export function modifyHeaders(headers: Headers, modifier: HeaderModifier): void {
+export function modifyHeaders(headers: MeshHeaders, modifier: HeaderModifier): void {
   for (const name of modifier.remove ?? []) headers.delete(name);
   for (const { name, value } of modifier.set ?? []) headers.set(name, value);
   for (const { name, value } of modifier.add ?? []) headers.append(name, value);
@@ -34,17 +35,12 @@ export function headerFilters(filters: readonly Filter[] = []): Layer {
   }
   if (request.length === 0 && response.length === 0) return (next) => next;
   return (next) => async (incoming) => {
-    let outgoing = incoming;
-    if (request.length > 0) {
-      const headers = new Headers(incoming.headers);
-      for (const modifier of request) modifyHeaders(headers, modifier);
-      outgoing = derive(incoming, { headers });
-    }
+    const outgoing = request.length > 0 ? withHeaders(incoming, (headers) => request.forEach((modifier) => modifyHeaders(headers, modifier))) : incoming;
     const answer = await next(outgoing);
     if (response.length === 0) return answer;
-    // A fetched response's headers are immutable; answer with a copy around the same body.
-    const headers = new Headers(answer.headers);
+    // A fetched response's headers may be immutable: answer with a light copy around the same body.
+    const headers = HeaderList.from(answer.headers);
     for (const modifier of response) modifyHeaders(headers, modifier);
-    return new Response(answer.body, { status: answer.status, statusText: answer.statusText, headers });
+    return { status: answer.status, statusText: answer.statusText ?? "", headers, body: answer.body };
   };
 }

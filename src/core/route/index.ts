@@ -5,8 +5,8 @@
  */
 export { DEFAULT_ROUTE_NAME, createRouteTable, defaultRoute } from "./table.ts";
 export type { MatchedRoute, RouteRequest, RouteTable } from "./table.ts";
-export { split } from "./split.ts";
-export type { SplitOptions } from "./split.ts";
+export { split, splitTo } from "./split.ts";
+export type { SplitOptions, SplitToOptions } from "./split.ts";
 export { headerFilters, modifyHeaders } from "./filters.ts";
 export { route } from "./route.ts";
 export type { RouteOptions } from "./route.ts";

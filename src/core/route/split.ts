@@ -5,6 +5,7 @@
 import type { Backend } from "../config/schema.ts";
 import type { Random } from "../clock.ts";
 import { MeshError } from "../errors.ts";
+import type { Fetch } from "../fetch.ts";
 
 /** Options of `split()`. */
 export interface SplitOptions {
@@ -43,4 +44,21 @@ export function split(backends: readonly Backend[], options: SplitOptions = {}):
     for (let i = 0; i < last; i++) if (draw < cumulative[i]!) return services[i]!;
     return services[last]!;
   };
+}
+
+/** Options of `splitTo()`. */
+export type SplitToOptions = SplitOptions;
+
+/**
+ * The bottom of a route's stack: sends each request to one of `backends`, drawn by weight
+ * (`split`), through the `Fetch` that `backend` builds for it. Each backend service's `Fetch`
+ * is built once, here, for backends of weight above 0.
+ */
+export function splitTo(backends: readonly Backend[], backend: (service: string) => Fetch, options: SplitToOptions = {}): Fetch {
+  const fetches = new Map<string, Fetch>();
+  for (const { service, weight } of backends) {
+    if (weight > 0 && !fetches.has(service)) fetches.set(service, backend(service));
+  }
+  const pick = split(backends, options);
+  return async (request) => fetches.get(pick())!(request);
 }

@@ -4,13 +4,14 @@
  * a walk down one list that stops at the first match.
  */
 import type { Route, RouteMatch } from "../config/schema.ts";
+import type { MeshRequest } from "../fetch.ts";
 import { wholeMatch } from "../regex/index.ts";
 
 /** The name of the implicit route of a service that has no routes (Linkerd's default route). */
 export const DEFAULT_ROUTE_NAME = "default";
 
-/** What matching looks at: a `Request`, or anything with its method, URL and headers. */
-export type RouteRequest = Pick<Request, "method" | "url" | "headers">;
+/** What matching looks at: a request's method, URL and headers. */
+export type RouteRequest = Pick<MeshRequest, "method" | "url" | "headers">;
 
 /** The route a request matched, and which of its `matches` did (-1: it has none, so all). */
 export interface MatchedRoute {

@@ -1,0 +1,49 @@
+/**
+ * The inbound stack: what calls from other services (or the internet) to this workload go
+ * through before its app, as in Linkerd's `linkerd/app/inbound`, in one `stack(...)` that
+ * lists its layers outermost first. docs/architecture.md states the same order.
+ */
+import type { Clock } from "../core/clock.ts";
+import { deadline, propagateDeadline } from "../core/deadline/index.ts";
+import { stack, type Fetch } from "../core/fetch.ts";
+import { metrics, type Registry } from "../core/metrics/index.ts";
+import { rateLimit, type RateLimiter } from "../core/ratelimit/index.ts";
+import { requireIdentity, type PolicyView, type Verifier } from "../identity/index.ts";
+
+/** What the inbound stack of one route needs. */
+export interface InboundLevel {
+  /** This workload's service, as policies target it. */
+  service: string;
+  /** The route the stack serves ("" for none: no route-targeted policy applies). */
+  route: string;
+  verifier: Verifier;
+  /** The policies in force, read per call (they change at run time). */
+  policy: () => PolicyView;
+  registry: Registry;
+  /** The service's local rate limiter, when its config sets one. */
+  limiter?: RateLimiter | undefined;
+  clock: Clock;
+}
+
+/**
+ * One inbound route's stack over the app, built once per route and snapshot:
+ *
+ *   identity (strip `weft-client-id`, verify and remove `weft-identity`, set the verified
+ *     caller) and authorization → metrics → rate limit → deadline (the caller's budget)
+ *     → deadline propagation (what is left, to the app) → the app
+ *
+ * Metrics sit below identity so `src` is the verified caller, and above the rate limit so
+ * its 429s are counted; refusals by identity or policy are counted by the proxy, which
+ * sees them thrown.
+ */
+export function inboundStack(app: Fetch, level: InboundLevel): Fetch {
+  const { clock } = level;
+  return stack(
+    app,
+    requireIdentity({ verifier: level.verifier, service: level.service, policy: level.policy, route: () => level.route || undefined }),
+    metrics({ registry: level.registry, direction: "inbound", dst_service: level.service, route: level.route, clock }),
+    level.limiter !== undefined && rateLimit(level.limiter),
+    deadline({ clock }),
+    propagateDeadline({ clock }),
+  );
+}
