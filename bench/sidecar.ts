@@ -28,7 +28,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { request } from "undici";
 import { bundleSidecar } from "../sidecar/bundle.ts";
-import { SIDECAR_NODE_FLAGS } from "../sidecar/node-flags.ts";
+import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from "../sidecar/node-flags.ts";
 import { startControl } from "../workers/control/local.ts";
 import { ADMIN, TRUST_DOMAIN, admin, createCluster, freePort } from "../tests/sidecar/pods.ts";
 
@@ -239,6 +239,7 @@ try {
     await cluster.project(token, "bench", service, `${service}-0`);
     const [outboundPort, inboundPort, adminPort] = await Promise.all([freePort(ip), freePort(ip), freePort(ip)]);
     const env: Record<string, string> = {
+      ...SIDECAR_ENV,
       PATH: process.env.PATH ?? "",
       WEFT_SERVICE: service,
       WEFT_CONTROL_URL: control.url,

@@ -31,6 +31,6 @@ export type { ListenerOptions } from "./listener.ts";
 export { BodySource, DEFAULT_BODY_HIGH_WATER_BYTES } from "./body.ts";
 export { createAdminHandler, isLoopback } from "./admin.ts";
 export type { AdminOptions } from "./admin.ts";
-export { SIDECAR_NODE_FLAGS } from "./node-flags.ts";
+export { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from "./node-flags.ts";
 export { createLog } from "./log.ts";
 export type { Level, Log } from "./log.ts";

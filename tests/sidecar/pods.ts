@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { request } from "undici";
-import { SIDECAR_NODE_FLAGS } from "../../sidecar/node-flags.ts";
+import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from "../../sidecar/node-flags.ts";
 import { startControl, type RunningControl } from "../../workers/control/local.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -168,7 +168,7 @@ export interface SidecarProcess {
 export function spawnSidecar(env: Record<string, string>, addresses: { outbound: string; inbound: string; admin: string }): SidecarProcess {
   const child = spawn(process.execPath, [...SIDECAR_NODE_FLAGS, join(ROOT, "sidecar/main.ts")], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", ...env },
+    env: { ...SIDECAR_ENV, PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
