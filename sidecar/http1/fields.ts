@@ -154,7 +154,7 @@ export function parseField(buf: Uint8Array, s: number, e: number, state: FieldSt
 }
 
 /** `buf[s..e)` as a latin1 string, without copying the bytes first. */
-export const latin1 = (buf: Uint8Array, s: number, e: number): string => (buf as Buffer).latin1Slice(s, e);
+export const latin1 = (buf: Uint8Array, s: number, e: number): string => (buf as Buffer).toString("latin1", s, e);
 
 /**
  * Splits a header section into lines as they arrive, across chunks: each line must end in

@@ -73,6 +73,11 @@ export abstract class MessageParser {
   private chunkLine = 0;
   /** Bytes other than CR and LF before a message start are refused (after a `Connection: close` message). */
   protected closed = false;
+  /**
+   * Set (by a body callback) to stop `execute` right after the slice just handed on; it then
+   * returns the offset reached, and the caller passes the rest again once it clears this.
+   */
+  paused = false;
 
   constructor(limits: ParserLimits = {}) {
     this.maxHeaderSize = limits.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
@@ -104,8 +109,9 @@ export abstract class MessageParser {
 
   /**
    * Parses `chunk`. Returns the offset where the message ended (the rest belongs to what
-   * follows) once `state` is `S_DONE`, the chunk's length when all of it was taken, or -1
-   * when the input is refused. Callbacks run synchronously from here.
+   * follows) once `state` is `S_DONE`, where it stopped when `paused` was set, the chunk's
+   * length when all of it was taken, or -1 when the input is refused. Callbacks run
+   * synchronously from here.
    */
   execute(chunk: Buffer): number {
     const len = chunk.length;
@@ -160,6 +166,7 @@ export abstract class MessageParser {
               this.state = S_CHUNK_SIZE;
               this.chunkLine = 0;
             } else this.state = S_BODY_EOF;
+            if (this.paused) return i;
           }
           break;
         }
@@ -173,6 +180,7 @@ export abstract class MessageParser {
             this.complete(NO_TRAILERS);
             return i;
           }
+          if (this.paused) return i;
           break;
         }
         case S_BODY_EOF:
@@ -184,6 +192,7 @@ export abstract class MessageParser {
           this.body(chunk.subarray(i, i + take));
           i += take;
           if (this.remaining === 0) this.state = S_CHUNK_DATA_CR;
+          if (this.paused) return i;
           break;
         }
         case S_CHUNK_DATA_CR:
@@ -231,9 +240,14 @@ export abstract class MessageParser {
           else return this.fail("invalid character in chunk size");
           continue;
         case S_CHUNK_EXT:
+          // After `;` a name follows, possibly empty (llhttp takes `;;` and `;=v`), but not SP or CR.
           if (c === 0x20 || c === CR) return this.fail("invalid character in chunk extensions");
           state = S_CHUNK_EXT_NAME;
-        // falls through: the byte starts the name
+          if (TOKEN[c] === 1) continue;
+          if (c === EQUALS) state = S_CHUNK_EXT_VALUE;
+          else if (c === SEMICOLON) state = S_CHUNK_EXT;
+          else return this.fail("invalid character in a chunk extension name");
+          continue;
         case S_CHUNK_EXT_NAME:
           if (TOKEN[c] === 1) continue;
           if (c === EQUALS) state = S_CHUNK_EXT_VALUE;
