@@ -66,18 +66,21 @@ function named(buf: Uint8Array, s: number, e: number, name: string): boolean {
  * Whether a `Transfer-Encoding` value (`buf[s..e)`, leading whitespace skipped, trailing
  * kept) ends in `chunked`, decided as llhttp's `header_value_te_*` states do: the last
  * comma-separated element must be `chunked`, case-insensitive, followed by spaces only.
+ * 1 when it does, 0 when not, -1 when a request's `chunked` is followed by another coding
+ * (llhttp refuses that in requests: chunked must be the last coding, once).
  */
-function endsChunked(buf: Uint8Array, s: number, e: number): boolean {
+function endsChunked(buf: Uint8Array, s: number, e: number, request: boolean): number {
   let i = s;
   for (;;) {
     if (e - i >= 7 && lower(buf[i]!) === 0x63 && named(buf, i, i + 7, "chunked")) {
       let j = i + 7;
       while (j < e && buf[j] === SP) j++;
-      if (j === e) return true;
+      if (j === e) return 1;
+      if (request && buf[j] === COMMA) return -1;
       i = j;
     }
     while (i < e && LIST_ELEMENT[buf[i]!] === 1) i++;
-    if (i === e || buf[i] !== COMMA) return false;
+    if (i === e || buf[i] !== COMMA) return 0;
     i++;
     while (i < e && (buf[i] === SP || buf[i] === HT)) i++;
   }
@@ -105,9 +108,10 @@ function connectionTokens(buf: Uint8Array, s: number, e: number, state: FieldSta
  * why the line is refused: a name that is not a token or is followed by whitespace, a line
  * starting with whitespace (obs-fold included), a byte outside HTAB/SP/VCHAR/obs-text in the
  * value, a `Content-Length` that is not digits or comes twice, an empty
- * `Transfer-Encoding`, `Content-Length` with `Transfer-Encoding`. In a trailer section, `Content-Length` is refused as llhttp does.
+ * `Transfer-Encoding`, `Content-Length` with `Transfer-Encoding`; in a request, any coding
+ * after `chunked`. In a trailer section, `Content-Length` is refused as llhttp does.
  */
-export function parseField(buf: Uint8Array, s: number, e: number, state: FieldState, trailer: boolean): string | undefined {
+export function parseField(buf: Uint8Array, s: number, e: number, state: FieldState, trailer: boolean, request = false): string | undefined {
   let i = s;
   while (i < e && TOKEN[buf[i]!] === 1) i++;
   if (i === s) return buf[s] === SP || buf[s] === HT ? "whitespace at the start of a field line (obs-fold)" : "invalid character in a field name";
@@ -139,8 +143,11 @@ export function parseField(buf: Uint8Array, s: number, e: number, state: FieldSt
     if (valueStart === e) return "empty Transfer-Encoding";
     if (trailer) state.flags |= F_TRAILER_FRAMING;
     else {
+      if (request && state.flags & F_CHUNKED) return "a transfer coding after chunked";
       state.flags |= F_TRANSFER_ENCODING;
-      if (endsChunked(buf, valueStart, e)) state.flags |= F_CHUNKED;
+      const chunked = endsChunked(buf, valueStart, e, request);
+      if (chunked < 0) return "a transfer coding after chunked";
+      if (chunked === 1) state.flags |= F_CHUNKED;
       else state.flags &= ~F_CHUNKED;
     }
   } else if ((nameLength === 10 && named(buf, s, nameEnd, "connection")) || (nameLength === 16 && named(buf, s, nameEnd, "proxy-connection"))) {

@@ -68,6 +68,8 @@ export abstract class MessageParser {
   protected readonly lines = new LineReader();
   protected readonly maxHeaderSize: number;
   protected readonly maxHeaderCount: number;
+  /** Whether this side reads requests (some field rules differ). */
+  protected readonly requests: boolean = false;
   /** Body bytes still expected: of the `Content-Length`, or of the current chunk. */
   private remaining = 0;
   private chunkLine = 0;
@@ -144,7 +146,7 @@ export abstract class MessageParser {
             this.state = S_FIELDS;
           } else if (start < end) {
             if (fields.fields.length >= this.maxHeaderCount * 2) return this.fail("too many header fields");
-            const refused = parseField(buf, start, end, fields, trailer);
+            const refused = parseField(buf, start, end, fields, trailer, this.requests);
             if (refused !== undefined) return this.fail(refused);
           } else if (trailer) {
             this.state = S_DONE;

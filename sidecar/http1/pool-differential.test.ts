@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import { request } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { createServer } from "node:net";
 import type { Socket } from "node:net";
 import fc from "fast-check";
@@ -59,7 +60,9 @@ function readWithNode(c: Case): Promise<Outcome> {
       if (!settled) settle(outcome);
       settled = true;
     };
+    let response: IncomingMessage | undefined;
     const req = request(`${origin}/`, { method: c.method, agent: false }, (res) => {
+      response = res;
       const chunks: Buffer[] = [];
       const head = { status: res.statusCode!, fields: res.rawHeaders };
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -70,10 +73,10 @@ function readWithNode(c: Case): Promise<Outcome> {
     });
     req.on("error", () => {
       // After a complete response, an error about bytes that followed it is not this request's.
-      if (req.res?.complete === true) return;
-      done(req.res ? { kind: "cut", status: req.res.statusCode!, fields: req.res.rawHeaders } : { kind: "refused" });
+      if (response?.complete === true) return;
+      done(response ? { kind: "cut", status: response.statusCode!, fields: response.rawHeaders } : { kind: "refused" });
     });
-    req.on("close", () => setImmediate(() => (req.res ? undefined : done({ kind: "refused" }))));
+    req.on("close", () => setImmediate(() => (response ? undefined : done({ kind: "refused" }))));
     req.end();
   });
 }

@@ -498,6 +498,12 @@ class Connection implements ResponseSink {
       return;
     }
     this.responseBytes += chunk.length;
+    if (this.parser.paused) {
+      // A read that was already under way when the handler paused: held with the rest.
+      this.leftover = this.leftover === null ? chunk : Buffer.concat([this.leftover, chunk]);
+      this.socket.pause();
+      return;
+    }
     this.execute(chunk, pending);
   }
 
