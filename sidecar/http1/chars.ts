@@ -27,6 +27,12 @@ export const LIST_ELEMENT = table(0x09, [0x20, 0x2b], [0x2d, 0x7e], [0x80, 0xff]
 /** `qdtext` (RFC 9110 section 5.6.4): the bytes of a quoted string but `"` and `\`. */
 export const QDTEXT = table(0x09, 0x20, 0x21, [0x23, 0x5b], [0x5d, 0x7e], [0x80, 0xff]);
 
+/** llhttp's `URL_CHAR`: the bytes of a request target's path, query and fragment besides `?` and `#`. */
+export const URL_CHAR = table(...chars('!"$%&\'()*+,-./:;<=>@[\\]^_`{|}~'), [0x30, 0x39], [0x41, 0x5a], [0x61, 0x7a]);
+
+/** llhttp's `USERINFO_CHARS` with `[` and `]`: the bytes of an absolute target's authority besides `@`. */
+export const AUTHORITY_CHAR = table(...chars("-_.!~*'()%;:&=+$,[]"), [0x30, 0x39], [0x41, 0x5a], [0x61, 0x7a]);
+
 /** The value of each hexadecimal digit, or -1. */
 export const HEX = (() => {
   const t = new Int8Array(256).fill(-1);

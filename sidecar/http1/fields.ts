@@ -141,6 +141,8 @@ export function parseField(buf: Uint8Array, s: number, e: number, state: FieldSt
   } else if (nameLength === 17 && named(buf, s, nameEnd, "transfer-encoding")) {
     if (state.flags & F_CONTENT_LENGTH) return "Transfer-Encoding with Content-Length";
     if (valueStart === e) return "empty Transfer-Encoding";
+    // A request's body is chunked by the time its trailers come: any coding named there follows chunked.
+    if (trailer && request) return "a transfer coding after chunked";
     if (trailer) state.flags |= F_TRAILER_FRAMING;
     else {
       if (request && state.flags & F_CHUNKED) return "a transfer coding after chunked";

@@ -5,6 +5,8 @@
  */
 import { createRequire } from "node:module";
 import fc from "fast-check";
+import { S_DONE } from "./message-parser.ts";
+import { RequestParser } from "./request-parser.ts";
 import { ResponseParser } from "./response-parser.ts";
 
 /** What parsing one response came to: the fields compared between the two parsers. */
@@ -313,3 +315,165 @@ export const response = (): fc.Arbitrary<Case> =>
 
 /** A case as text a person can read back (for failure reports). */
 export const show = (c: Case) => `${c.method} ${JSON.stringify(c.bytes.toString("latin1"))} in ${c.segments.length} segments (${c.segments.map((s) => s.length).join("+")})`;
+
+// ---- requests ---------------------------------------------------------------------------
+
+/** What parsing the requests of one connection came to. */
+export interface RequestsOutcome {
+  /** The complete requests, in order. */
+  requests: { method: string; target: string; version: string; fields: string[]; body: string; trailers: string[]; keepAlive: boolean }[];
+  /**
+   * The head of a request whose body was cut by the end of the input, if any. (Not kept
+   * for refused input: llhttp reports some heads before refusing them, such as one whose
+   * last transfer coding is not chunked; this parser refuses those before reporting.)
+   */
+  partial: { method: string; target: string; fields: string[] } | null;
+  /** How the bytes ended: all taken, refused, or cut inside a request. */
+  end: "clean" | "refused" | "cut";
+}
+
+/** The method names by llhttp's numbering (`METHODS` in its `src/llhttp/constants.ts`), as `node:http` maps them. */
+const allMethods: Record<number, string> = {
+  ...["DELETE", "GET", "HEAD", "POST", "PUT", "CONNECT", "OPTIONS", "TRACE", "COPY", "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND", "REBIND", "UNBIND", "ACL", "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PATCH", "PURGE", "MKCALENDAR", "LINK", "UNLINK", "SOURCE", "PRI"],
+  46: "QUERY",
+};
+
+/** Parses `segments` as the requests of one connection with llhttp, as Node's `http` server does. */
+export function parseRequestsWithLlhttp(segments: Buffer[]): RequestsOutcome {
+  const parser = new HTTPParser();
+  parser.initialize(HTTPParser.REQUEST!, {}, 0, 0);
+  let pending: string[] = [];
+  let url = "";
+  const out: RequestsOutcome = { requests: [], partial: null, end: "clean" };
+  let current: (RequestsOutcome["requests"][number] & { chunks: Buffer[] }) | undefined;
+  parser[HTTPParser.kOnHeaders!] = (fields: string[], u: string) => {
+    pending.push(...fields);
+    url += u;
+  };
+  parser[HTTPParser.kOnHeadersComplete!] = (major: number, minor: number, fields: string[] | undefined, method: number, u: string | undefined, _s: unknown, _m: unknown, _upgrade: boolean, keepAlive: boolean) => {
+    current = { method: allMethods[method]!, target: u ?? url, version: `${major}.${minor}`, fields: fields ?? pending, body: "", trailers: [], keepAlive, chunks: [] };
+    pending = [];
+    url = "";
+    return 0;
+  };
+  parser[HTTPParser.kOnBody!] = (chunk: Buffer) => current?.chunks.push(Buffer.from(chunk));
+  parser[HTTPParser.kOnMessageComplete!] = () => {
+    if (current === undefined) return;
+    const { chunks, ...request } = current;
+    out.requests.push({ ...request, body: Buffer.concat(chunks).toString("latin1"), trailers: pending });
+    pending = [];
+    url = "";
+    current = undefined;
+  };
+  const partial = () => (current === undefined ? null : { method: current.method, target: current.target, fields: current.fields });
+  try {
+    for (const segment of segments) {
+      if (parser.execute(segment) instanceof Error) return { ...out, end: "refused" };
+    }
+    if (parser.finish() instanceof Error) return { ...out, partial: partial(), end: "cut" };
+    return out;
+  } finally {
+    parser.close();
+  }
+}
+
+/** Parses `segments` the same way with this module's `RequestParser`, restarting after each request. */
+export function parseRequestsWithOurs(segments: Buffer[]): RequestsOutcome {
+  const out: RequestsOutcome = { requests: [], partial: null, end: "clean" };
+  let current: { method: string; target: string; fields: string[]; chunks: Buffer[] } | undefined;
+  const parser: RequestParser = new RequestParser({
+    onRequest: (method, target, fields) => (current = { method, target, fields, chunks: [] }),
+    onBody: (chunk) => current!.chunks.push(Buffer.from(chunk)),
+    onComplete: (trailers) => {
+      const { method, target, fields, chunks } = current!;
+      out.requests.push({ method, target, version: `${parser.major}.${parser.minor}`, fields, body: Buffer.concat(chunks).toString("latin1"), trailers, keepAlive: parser.keepAlive });
+      current = undefined;
+    },
+  });
+  const partial = () => (current === undefined ? null : { method: current.method, target: current.target, fields: current.fields });
+  for (const segment of segments) {
+    let rest = segment;
+    for (;;) {
+      const at = parser.execute(rest);
+      if (at < 0) return { ...out, end: "refused" };
+      if (parser.state !== S_DONE) break;
+      parser.restart();
+      rest = rest.subarray(at);
+      if (rest.length === 0) break;
+    }
+  }
+  if (!parser.finish()) return { ...out, partial: partial(), end: "cut" };
+  return out;
+}
+
+const target = () =>
+  fc.oneof(
+    { weight: 20, arbitrary: fc.tuple(fc.constantFrom("/", "/items/42", "/a/b.c", "/search", "*"), mostly("", "?q=1", "?a=b&c=d", "?x?y", "#frag", "?q#f")).map(([p, q]) => p + q) },
+    { weight: 4, arbitrary: pick("http://orders/x", "http://orders:80/x?y=1", "http://user@orders/x", "http://[::1]:8080/", "http://orders", "HTTP://a.b/c", "http://orders?x") },
+    { weight: 3, arbitrary: text(1, 12, 8).map((t) => `/${t}`) },
+    { weight: 1, arbitrary: pick("", "x", "http:/x", "http://a@b@c/", "/a\tb", "/\x7f", "/\xe9", "/a\x00", "http//x", "1http://x/") },
+  );
+
+const requestLine = () =>
+  fc
+    .record({
+      method: fc.oneof({ weight: 30, arbitrary: pick("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH") }, { weight: 2, arbitrary: pick("M-SEARCH", "QUERY", "PURGE", "SOURCE", "PROPFIND") }, { weight: 1, arbitrary: pick("get", "GETX", "FOO", "", "G ET") }),
+      sp: mostly(" ", "  ", "\t"),
+      target: target(),
+      sp2: mostly(" ", "  ", "\t"),
+      version: mostly("HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/0.9", "HTTP/1.2", "HTTP/3.0", "http/1.1", "HTTP/11", "HTTP/1.1 "),
+      end: lineEnd(),
+    })
+    .map((l) => `${l.method}${l.sp}${l.target}${l.sp2}${l.version}${l.end}`);
+
+/** A request's fields never ask to upgrade or to tunnel here: this server answers those as plain requests (see docs). */
+const requestField = (bodyLength: number) => field(bodyLength).filter((f) => !/upgrade/i.test(f.name) && !/upgrade/i.test(f.value));
+
+const oneRequest = (): fc.Arbitrary<string> =>
+  fc
+    .record({
+      line: requestLine(),
+      framing: fc.constantFrom("length", "chunked", "none") as fc.Arbitrary<"length" | "chunked" | "none">,
+      body: bodyBytes(40),
+    })
+    .chain((r) =>
+      fc
+        .record({
+          framingFields: framingFields(r.framing === "none" ? "close" : r.framing, r.body.length),
+          others: fc.array(requestField(r.body.length), { maxLength: 5 }),
+          host: mostly(["Host", "orders"], ["host", ""], ["HOST", "a, b"]),
+          chunked: chunkedBody(2),
+          headEnd: mostly("\r\n", "\n", "\r", " \r\n"),
+          order: fc.nat(),
+        })
+        .map((h) => {
+          const fields = [{ name: h.host[0]!, value: h.host[1]!, separator: ": ", end: "\r\n", fold: "" }, ...h.others];
+          for (const f of h.framingFields) fields.splice(h.order % (fields.length + 1), 0, f);
+          const payload = r.framing === "chunked" ? h.chunked : r.framing === "length" ? r.body : "";
+          return r.line + fields.map(fieldLine).join("") + h.headEnd + payload;
+        }),
+    );
+
+/** The bytes of one connection: one to three requests in a row (pipelined), cut and split at random. */
+export const requests = (): fc.Arbitrary<Case> =>
+  fc
+    .record({ lead: mostly("", "\r\n"), list: fc.array(oneRequest(), { minLength: 1, maxLength: 3 }) })
+    .chain(({ lead, list }) => {
+      const bytes = Buffer.from(lead + list.join(""), "latin1");
+      return fc
+        .record({
+          cut: fc.oneof({ weight: 6, arbitrary: fc.constant(bytes.length) }, { weight: 1, arbitrary: fc.nat({ max: bytes.length }) }),
+          splits: fc.array(fc.nat({ max: Math.max(bytes.length, 1) }), { maxLength: 6 }),
+        })
+        .map(({ cut, splits }) => {
+          const kept = bytes.subarray(0, cut);
+          const points = [...new Set(splits.filter((p) => p > 0 && p < kept.length))].sort((a, b) => a - b);
+          const segments: Buffer[] = [];
+          let from = 0;
+          for (const p of [...points, kept.length]) {
+            if (p > from) segments.push(kept.subarray(from, p));
+            from = p;
+          }
+          return { method: "", bytes: kept, segments };
+        });
+    });
