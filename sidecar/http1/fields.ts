@@ -187,6 +187,11 @@ export class LineReader {
     return this.pending !== null;
   }
 
+  /** The partial line held, if any (for early checks of a start line). */
+  get held(): Buffer | null {
+    return this.pending;
+  }
+
   /**
    * The next line of `chunk` from `offset`: returns the offset after its LF and sets
    * `buf/start/end`; or -1 when the chunk ends inside a line (kept for the next call); or

@@ -88,6 +88,10 @@ export abstract class MessageParser {
 
   /** Reads the start line `buf[s..e)`; returns why it is refused, or undefined. */
   protected abstract startLine(buf: Uint8Array, s: number, e: number): string | undefined;
+  /** Whether `partial`, the first bytes of a start line, can still begin a valid one (default: yes). */
+  protected startLinePrefix(_partial: Buffer): boolean {
+    return true;
+  }
   /** Called once the header section is in; returns how the body is delimited, or a refusal as a string. */
   protected abstract headersDone(): number | string;
   /** A slice of the body. */
@@ -136,7 +140,11 @@ export abstract class MessageParser {
           const trailer = this.state === S_TRAILERS;
           const fields = trailer ? this.trailers : this.head;
           const next = this.lines.next(chunk, i, fields, this.maxHeaderSize);
-          if (next === -1) return len;
+          if (next === -1) {
+            // A start line still coming in: refuse it now if its first bytes already break it.
+            if (this.state === S_HEAD && this.lines.held !== null && !this.startLinePrefix(this.lines.held)) return this.fail("invalid start line");
+            return len;
+          }
           if (next === -2) return this.fail(fields.size > this.maxHeaderSize ? "header section too large" : "bare LF (a line must end in CRLF)");
           i = next;
           const { buf, start, end } = this.lines;

@@ -30,6 +30,8 @@ export const METHODS = new Set([
   "TRACE", "UNBIND", "UNLINK", "UNLOCK", "UNSUBSCRIBE",
 ]);
 
+const LONGEST_METHOD = Math.max(...[...METHODS].map((m) => m.length));
+
 const isAlpha = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 const digit = (c: number) => c - 0x30;
 
@@ -126,6 +128,18 @@ export class RequestParser extends MessageParser {
     this.major = major;
     this.minor = minor;
     return undefined;
+  }
+
+  /** A method still arriving must be upper-case letters and `-`, at most as long as the longest known, as llhttp checks it byte by byte. */
+  protected override startLinePrefix(partial: Buffer): boolean {
+    const space = partial.indexOf(SP);
+    const end = space < 0 ? partial.length : space;
+    if (end > LONGEST_METHOD || end === 0) return space < 0 && end <= LONGEST_METHOD;
+    for (let k = 0; k < end; k++) {
+      const c = partial[k]!;
+      if (!((c >= 0x41 && c <= 0x5a) || c === 0x2d)) return false;
+    }
+    return space < 0 || METHODS.has(latin1(partial, 0, end));
   }
 
   protected headersDone(): number | string {
