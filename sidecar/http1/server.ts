@@ -50,7 +50,7 @@ export interface LightRequest {
   readonly headers: string[];
   /** `"1.1"`, `"1.0"`, ... */
   readonly httpVersion: string;
-  readonly body: RequestBody;
+  readonly body: IncomingBody;
   readonly remoteAddress: string | undefined;
 }
 
@@ -82,7 +82,7 @@ export type RequestHandler = (request: LightRequest, response: ResponseWriter) =
  * `readableEnded`), one listener per event. Chunks that come before a `data` listener, or
  * while paused, are held, and the connection stops reading until they are taken.
  */
-export class RequestBody {
+export class IncomingBody {
   /** Whether the request has a body at all (`content-length` above 0, or chunked). */
   readonly hasBody: boolean;
   /** The trailer fields, flat, once the body ended. */
@@ -371,7 +371,7 @@ class ServerConnection implements RequestSink {
     this.requestDone = false;
     const parser = this.parser;
     const flags = parser.head.flags;
-    const body = new RequestBody((flags & F_CHUNKED) !== 0 || ((flags & F_CONTENT_LENGTH) !== 0 && parser.head.contentLength > 0), this);
+    const body = new IncomingBody((flags & F_CHUNKED) !== 0 || ((flags & F_CONTENT_LENGTH) !== 0 && parser.head.contentLength > 0), this);
     const version = `${parser.major}.${parser.minor}`;
     const request: LightRequest = { method, target, headers: fields, httpVersion: version, body, remoteAddress: this.socket.remoteAddress };
     const response = new Response(this, request, parser.keepAlive && !this.settings.closing);
