@@ -12,8 +12,9 @@
  * machine) and requests per second, medians over the rounds, and each variant's ratio to the
  * first. The load generator is a child process of its own with BENCH_CONNECTIONS (default
  * 16) keep-alive connections in a closed loop; the upstream another, answering a fixed JSON
- * body. BENCH_SECONDS sets each run (default 3), BENCH_ROUNDS the rounds (default 5). The
- * last line of output is one JSON object.
+ * body. BENCH_SECONDS sets each run (default 3), BENCH_ROUNDS the rounds (default 5),
+ * BENCH_WARMUP the seconds of load on each pair first (default 3). The last line of output
+ * is one JSON object.
  */
 import { fork } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -31,6 +32,8 @@ import { ResponseParser } from "../sidecar/http1/response-parser.ts";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+/** Seconds of load on each pair before measuring (the first seconds run cold: JIT, pools). */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 const HOST = "127.0.0.1";
 const BODY = '{"id":42,"status":"ok","items":[1,2,3],"note":"a fixed answer from the bench upstream"}';
 const SERVER_MODULE = resolve(import.meta.dirname, "../sidecar/http1/server.ts");
@@ -263,7 +266,7 @@ async function main(): Promise<void> {
   };
 
   // Warm each pair (JIT, connection pools) before measuring.
-  for (const variant of VARIANTS) await run(variant, 1);
+  for (const variant of VARIANTS) await run(variant, WARMUP);
   const results = new Map<Variant, { rps: number[]; cpu: number[] }>(VARIANTS.map((v) => [v, { rps: [], cpu: [] }]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();

@@ -332,6 +332,22 @@ describe("the HTTP/1.1 pool", () => {
     expect(p.stats.connections).toBe(0);
   });
 
+  it("ignores an abort after the response ended, and an abort inside onConnect ends the request before it is sent", async () => {
+    const { origin, sockets } = await httpServer((_req, res) => res.end("ok"));
+    const p = pool(origin);
+    let abort: ((reason?: Error) => void) | undefined;
+    const result = await send(p, get(), { onConnect: (a) => (abort = a) });
+    abort!(new Error("late"));
+    expect(result.calls).toEqual(["connect", "headers", "data", "complete"]);
+    expect(p.stats).toMatchObject({ connections: 1, idle: 1 });
+
+    const early = (await send(p, get(), { onConnect: (a) => a(new Error("before")) }).catch((e: unknown) => e)) as Error & { calls: string[] };
+    expect(early.message).toBe("before");
+    expect(early.calls).toEqual(["connect", "error"]);
+    expect(sockets).toHaveLength(1);
+    expect(p.stats).toMatchObject({ connections: 1, idle: 1, queued: 0 });
+  });
+
   it("drops the connection when aborted mid-body, and the next request gets a new one", async () => {
     const { origin, sockets } = await rawServer((socket) =>
       socket.once("data", () => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")),
