@@ -232,16 +232,19 @@ describe("the HTTP/1.1 pool", () => {
   it("pauses the socket while a slow consumer holds the body, and resumes when asked", async () => {
     const total = 32 * 1024 * 1024;
     let blocked = false;
+    let sent = 0;
     const { origin } = await httpServer((_req, res) => {
       res.writeHead(200, { "content-length": total });
       const piece = Buffer.alloc(64 * 1024, 7);
-      let sent = 0;
       const pump = () => {
         while (sent < total) {
           sent += piece.length;
           if (!res.write(piece)) {
             blocked = true;
-            res.once("drain", pump);
+            res.once("drain", () => {
+              blocked = false;
+              pump();
+            });
             return;
           }
         }
@@ -271,7 +274,8 @@ describe("the HTTP/1.1 pool", () => {
         },
       },
     );
-    await until(() => blocked, "the server to be blocked by the paused client");
+    // Once the client paused, the server fills the socket and stays blocked.
+    await until(() => paused && blocked && sent < total, "the server to be blocked by the paused client");
     // While paused the client took one read and nothing more.
     expect(received).toBeLessThanOrEqual(1024 * 1024);
     resume!();
