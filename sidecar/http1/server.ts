@@ -59,7 +59,9 @@ export interface ResponseWriter {
   /**
    * The status and fields (flat, names as given). Framing fields are the server's:
    * `content-length` is kept and held to; `transfer-encoding` and `connection` are set from
-   * what the body and the connection need (`connection: close` is honoured).
+   * what the body and the connection need (`connection: close` is honoured). Throws a
+   * `TypeError` for a field that would break the framing (a non-token name, CR, LF or NUL
+   * in a value, a bad `content-length`) and a `RangeError` for a status outside 200-999.
    */
   writeHead(status: number, headers?: readonly string[]): void;
   /** A body chunk; false when the socket is full (wait for `onDrain`). */
