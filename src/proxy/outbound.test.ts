@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { createManualClock, fakeUpstream, sequenceRandom, web, type ManualClock } from "../testing/index.ts";
+import { createManualClock, fakeUpstream, meshErrorOf, sequenceRandom, web, type ManualClock } from "../testing/index.ts";
 import type { FakeUpstream } from "../testing/index.ts";
 import type { Random } from "../core/clock.ts";
 import { isPerTryTimeout } from "../core/deadline/index.ts";
-import { MeshError, errorResponse } from "../core/errors.ts";
+import { errorResponse } from "../core/errors.ts";
 import { metaOf, type Fetch } from "../core/fetch.ts";
 import { createRegistry } from "../core/metrics/index.ts";
 import { createRetryBudget } from "../core/retry/index.ts";
@@ -43,17 +43,6 @@ function outbound(table: RouteTable, backend: (service: string, route: Route) =>
   return Object.assign(fetch, { registry });
 }
 
-const meshError = (promise: Promise<unknown>) =>
-  promise.then(
-    () => {
-      throw new Error("expected a MeshError");
-    },
-    (error: unknown) => {
-      if (!(error instanceof MeshError)) throw error;
-      return error;
-    },
-  );
-
 describe("the outbound route level", () => {
   it("sends each request down the stack of the route it matches", async () => {
     const api = fakeUpstream([200]);
@@ -83,7 +72,7 @@ describe("the outbound route level", () => {
   it("answers unknown-service (404) naming the service when its routes match nothing", async () => {
     const table = createRouteTable([r("api", { matches: [{ path: { type: "Exact", value: "/api" } }] })], "orders");
     const fetch = outbound(table, backends({ orders: fakeUpstream() }).backend);
-    const error = await meshError(fetch(new Request("http://orders/nope?token=secret", { method: "POST" })));
+    const error = await meshErrorOf(fetch(new Request("http://orders/nope?token=secret", { method: "POST" })));
     expect(error.code).toBe("unknown-service");
     expect(error.status).toBe(404);
     expect(error.message).toBe("no route of orders matches POST /nope");
@@ -119,7 +108,7 @@ describe("the outbound route level", () => {
   it("answers no-endpoints for a route whose backends all have weight 0", async () => {
     const { backend, built } = backends({});
     const table = createRouteTable([r("drained", { backends: [{ service: "a", weight: 0 }] })], "orders");
-    const error = await meshError(outbound(table, backend)(new Request("http://orders/")));
+    const error = await meshErrorOf(outbound(table, backend)(new Request("http://orders/")));
     expect(error.code).toBe("no-endpoints");
     expect(built).toEqual([]);
   });
@@ -129,7 +118,7 @@ describe("the outbound route level", () => {
     const slow = fakeUpstream([200], { clock, delay: 5_000 });
     const table = createRouteTable([r("slow", { backends: [{ service: "slow", weight: 1 }], timeouts: { request: "2s" } })], "orders");
     const fetch = outbound(table, backends({ slow }).backend, { clock });
-    const result = meshError(fetch(new Request("http://orders/")));
+    const result = meshErrorOf(fetch(new Request("http://orders/")));
     await clock.advance(1_999);
     expect(slow.requests[0]!.signal!.aborted).toBe(false);
     await clock.advance(1);
@@ -152,7 +141,7 @@ describe("the outbound route level", () => {
     const clock = createManualClock();
     const slow = fakeUpstream([200], { clock, delay: 5_000 });
     const table = createRouteTable([r("untimed", { backends: [{ service: "slow", weight: 1 }] })], "orders");
-    const result = meshError(outbound(table, backends({ slow }).backend, { clock })(new Request("http://orders/", { headers: { "weft-timeout-ms": "300" } })));
+    const result = meshErrorOf(outbound(table, backends({ slow }).backend, { clock })(new Request("http://orders/", { headers: { "weft-timeout-ms": "300" } })));
     await clock.advance(300);
     expect(slow.requests[0]!.signal!.aborted).toBe(true);
     // Past the upstream's own delay too, so a budget left unenforced shows as its 200.
@@ -199,7 +188,7 @@ describe("the outbound route level", () => {
     const clock = createManualClock();
     const slow = fakeUpstream([200], { clock, delay: 1_000 });
     const table = createRouteTable([r("per-try", { backends: [{ service: "slow", weight: 1 }], timeouts: { backendRequest: "250ms" } })], "orders");
-    const error = await meshError(clock.run(outbound(table, backends({ slow }).backend, { clock })(new Request("http://orders/")), { step: 50 }));
+    const error = await meshErrorOf(clock.run(outbound(table, backends({ slow }).backend, { clock })(new Request("http://orders/")), { step: 50 }));
     expect(error.code).toBe("deadline-exceeded");
     expect(isPerTryTimeout(error)).toBe(true);
     expect(clock.now()).toBe(250);

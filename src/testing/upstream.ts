@@ -4,6 +4,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import { sleep } from "../core/clock.ts";
+import { MeshError } from "../core/errors.ts";
 import { bodyStream, type Fetch, type MeshRequest } from "../core/fetch.ts";
 
 /** What a fake upstream answers: a response, a status, or an error to throw. */
@@ -48,4 +49,17 @@ export function fakeUpstream(answers: Answer[] = [200], options: FakeUpstreamOpt
   upstream.bodies = bodies;
   upstream.calls = () => requests.length;
   return upstream;
+}
+
+/** The `MeshError` a call rejects with; fails when it resolves or rejects with anything else. */
+export function meshErrorOf(promise: Promise<unknown>): Promise<MeshError> {
+  return promise.then(
+    () => {
+      throw new Error("expected a MeshError");
+    },
+    (error: unknown) => {
+      if (!(error instanceof MeshError)) throw error;
+      return error;
+    },
+  );
 }

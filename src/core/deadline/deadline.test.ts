@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createManualClock, fakeUpstream } from "../../testing/index.ts";
+import { createManualClock, fakeUpstream, meshErrorOf } from "../../testing/index.ts";
 import { MeshError } from "../errors.ts";
 import { metaOf, stack, withMeta, type Fetch, type MeshHeaders } from "../fetch.ts";
 import { deadline, isPerTryTimeout, isTimeout, propagateDeadline, timeout } from "./index.ts";
@@ -16,15 +16,6 @@ function recording(answer: Fetch = async () => new Response("ok")) {
 
 /** An upstream that never answers on its own and ignores its signal. */
 const stuck: Fetch = () => new Promise<Response>(() => {});
-
-async function meshError(promise: Promise<unknown>): Promise<MeshError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MeshError);
-  return error as MeshError;
-}
 
 describe("deadline", () => {
   it("sets the request's deadline from the caller's weft-timeout-ms", async () => {
@@ -80,7 +71,7 @@ describe("deadline", () => {
   it("fails fast with deadline-exceeded, without calling upstream, when the budget is spent", async () => {
     const upstream = fakeUpstream();
     const fetch = stack(upstream, deadline({ clock: createManualClock() }));
-    const error = await meshError(fetch(new Request("http://orders/", { headers: { "weft-timeout-ms": "0" } })));
+    const error = await meshErrorOf(fetch(new Request("http://orders/", { headers: { "weft-timeout-ms": "0" } })));
     expect(error.code).toBe("deadline-exceeded");
     expect(error.status).toBe(504);
     expect(upstream.calls()).toBe(0);
@@ -90,7 +81,7 @@ describe("deadline", () => {
     const clock = createManualClock();
     const upstream = fakeUpstream([200], { clock, delay: 1_000 });
     const fetch = stack(upstream, deadline({ clock, timeout: 100 }));
-    const result = meshError(fetch(new Request("http://orders/")));
+    const result = meshErrorOf(fetch(new Request("http://orders/")));
     await clock.advance(99);
     expect(upstream.requests[0]!.signal!.aborted).toBe(false);
     await clock.advance(1);
@@ -102,7 +93,7 @@ describe("deadline", () => {
   it("gives up at the deadline even when the upstream ignores its signal", async () => {
     const clock = createManualClock();
     const fetch = stack(stuck, deadline({ clock, timeout: 100 }));
-    const error = await meshError(clock.run(fetch(new Request("http://orders/"))));
+    const error = await meshErrorOf(clock.run(fetch(new Request("http://orders/"))));
     expect(error.code).toBe("deadline-exceeded");
     expect(clock.now()).toBe(100);
   });
@@ -112,7 +103,7 @@ describe("deadline", () => {
     const upstream = fakeUpstream([200], { clock, delay: 1_000 });
     const fetch = stack(upstream, deadline({ clock, timeout: 5_000 }));
     const caller = new AbortController();
-    const result = meshError(fetch(new Request("http://orders/", { signal: caller.signal })));
+    const result = meshErrorOf(fetch(new Request("http://orders/", { signal: caller.signal })));
     await clock.advance(10);
     caller.abort();
     const error = await result;
@@ -160,7 +151,7 @@ describe("timeout (per try)", () => {
     const clock = createManualClock();
     const upstream = fakeUpstream([200], { clock, delay: 1_000 });
     const fetch = stack(upstream, timeout(100, { clock }));
-    const error = await meshError(clock.run(fetch(new Request("http://orders/"))));
+    const error = await meshErrorOf(clock.run(fetch(new Request("http://orders/"))));
     expect(error.code).toBe("deadline-exceeded");
     expect(isPerTryTimeout(error)).toBe(true);
     expect(upstream.requests[0]!.signal!.aborted).toBe(true);
@@ -171,7 +162,7 @@ describe("timeout (per try)", () => {
     const clock = createManualClock();
     const { upstream, seen } = recording(stuck);
     const fetch = stack(upstream, deadline({ clock, timeout: 50 }), timeout(100, { clock }));
-    const error = await meshError(clock.run(fetch(new Request("http://orders/"))));
+    const error = await meshErrorOf(clock.run(fetch(new Request("http://orders/"))));
     expect(seen[0]!.deadline).toBe(50);
     expect(error.code).toBe("deadline-exceeded");
     expect(isPerTryTimeout(error)).toBe(false);
@@ -217,7 +208,7 @@ describe("propagateDeadline", () => {
     const upstream = fakeUpstream();
     const fetch = stack(upstream, propagateDeadline({ clock }));
     await clock.advance(99.5);
-    const error = await meshError(fetch(withMeta(new Request("http://orders/"), { deadline: 100 })));
+    const error = await meshErrorOf(fetch(withMeta(new Request("http://orders/"), { deadline: 100 })));
     expect(error.code).toBe("deadline-exceeded");
     expect(upstream.calls()).toBe(0);
   });
@@ -260,8 +251,8 @@ describe("propagateDeadline", () => {
 describe("isTimeout", () => {
   it("is true for a deadline or per-try timer that fired, and for a timeout abort reason", async () => {
     const clock = createManualClock();
-    const byDeadline = await meshError(clock.run(deadline({ timeout: 10, clock })(stuck)(new Request("http://orders/"))));
-    const byTry = await meshError(clock.run(timeout(10, { clock })(stuck)(new Request("http://orders/"))));
+    const byDeadline = await meshErrorOf(clock.run(deadline({ timeout: 10, clock })(stuck)(new Request("http://orders/"))));
+    const byTry = await meshErrorOf(clock.run(timeout(10, { clock })(stuck)(new Request("http://orders/"))));
     expect(isTimeout(byDeadline)).toBe(true);
     expect(isTimeout(byTry)).toBe(true);
     expect(isTimeout(new DOMException("late", "TimeoutError"))).toBe(true);
@@ -271,8 +262,8 @@ describe("isTimeout", () => {
     const clock = createManualClock();
     const caller = new AbortController();
     caller.abort();
-    const cancelled = await meshError(deadline({ timeout: 10, clock })(stuck)(new Request("http://orders/", { signal: caller.signal })));
-    const spent = await meshError(propagateDeadline({ clock })(stuck)(withMeta(new Request("http://orders/"), { deadline: 0.5 })));
+    const cancelled = await meshErrorOf(deadline({ timeout: 10, clock })(stuck)(new Request("http://orders/", { signal: caller.signal })));
+    const spent = await meshErrorOf(propagateDeadline({ clock })(stuck)(withMeta(new Request("http://orders/"), { deadline: 0.5 })));
     expect(isTimeout(cancelled)).toBe(false);
     expect(isTimeout(caller.signal.reason)).toBe(false);
     expect(isTimeout(spent)).toBe(false);

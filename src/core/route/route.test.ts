@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fakeUpstream, web } from "../../testing/index.ts";
-import { MeshError } from "../errors.ts";
+import { fakeUpstream, meshErrorOf, web } from "../../testing/index.ts";
 import { metaOf, withMeta } from "../fetch.ts";
 import type { Filter, Route } from "./index.ts";
 import { createRouteTable, headerFilters, route } from "./index.ts";
@@ -12,17 +11,6 @@ const r = (name: string, extra: Partial<Route> = {}): Route => ({
   backends: [{ service: "orders", weight: 1 }],
   ...extra,
 });
-
-const meshError = (promise: Promise<unknown>) =>
-  promise.then(
-    () => {
-      throw new Error("expected a MeshError");
-    },
-    (error: unknown) => {
-      if (!(error instanceof MeshError)) throw error;
-      return error;
-    },
-  );
 
 describe("route", () => {
   it("matches each request once, records the route in its metadata, and hands it to that route's stack", async () => {
@@ -49,7 +37,7 @@ describe("route", () => {
   it("answers unknown-service (404) naming the service when its routes match nothing", async () => {
     const table = createRouteTable([r("api", { matches: [{ path: { type: "Exact", value: "/api" } }] })], "orders");
     const fetch = route({ table, stacks: () => fakeUpstream() });
-    const error = await meshError(fetch(new Request("http://orders/nope?token=secret", { method: "POST" })));
+    const error = await meshErrorOf(fetch(new Request("http://orders/nope?token=secret", { method: "POST" })));
     expect(error.code).toBe("unknown-service");
     expect(error.status).toBe(404);
     expect(error.message).toBe("no route of orders matches POST /nope");
