@@ -15,7 +15,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { MeshError, errorResponse } from "../src/core/errors.ts";
-import { OwnedRequest, type Fetch, type HostBody, type MeshBody, type MeshResponse } from "../src/core/fetch.ts";
+import { OwnedRequest, bodyStream, cancelBody, type Fetch, type HostBody, type MeshBody, type MeshResponse } from "../src/core/fetch.ts";
 import { HeaderList, flatHeaders } from "../src/core/headers.ts";
 import { isHostValue } from "./authority.ts";
 import { BodySource } from "./body.ts";
@@ -519,7 +519,7 @@ export function send(res: ServerResponse, response: MeshResponse, head: boolean,
   const body = response.body;
   // Gone, or already answered (the mesh answered a request whose body it could not parse).
   if (res.destroyed || res.headersSent) {
-    drop(body);
+    cancelBody(body);
     return;
   }
   if (close) res.shouldKeepAlive = false;
@@ -530,11 +530,11 @@ export function send(res: ServerResponse, response: MeshResponse, head: boolean,
     res.writeHead(response.status, headers);
   } catch {
     // A header Node refuses (an invalid character from the upstream): answer 502 rather than crash.
-    drop(body);
+    cancelBody(body);
     return send(res, errorResponse(new MeshError("upstream-unreachable", "the upstream sent a response header that cannot be forwarded")), head, close);
   }
   if (head || body === null) {
-    drop(body);
+    cancelBody(body);
     res.end();
     return;
   }
@@ -553,18 +553,7 @@ export function send(res: ServerResponse, response: MeshResponse, head: boolean,
     body.pipe(res);
     return;
   }
-  void copy(body instanceof ReadableStream ? body : body.stream(), res);
-}
-
-/** Drops a body that will not be written, and with it whatever produces it. */
-function drop(body: MeshBody): void {
-  if (body === null || body instanceof Uint8Array) return;
-  try {
-    if (body instanceof ReadableStream) body.cancel().catch(() => {});
-    else body.cancel();
-  } catch {
-    // Already taken or over.
-  }
+  void copy(bodyStream(body)!, res);
 }
 
 /** Copies a Web stream into `res` with backpressure; a failure on either side ends both. */

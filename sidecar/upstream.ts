@@ -7,7 +7,7 @@ import { Pool } from "undici";
 import type { Dispatcher } from "undici";
 import { MeshError } from "../src/core/errors.ts";
 import { HeaderList, flatHeaders } from "../src/core/headers.ts";
-import type { Fetch, MeshRequest, MeshResponse } from "../src/core/fetch.ts";
+import { bodyStream, type Fetch, type MeshRequest, type MeshResponse } from "../src/core/fetch.ts";
 import { BodySource } from "./body.ts";
 import { IncomingBody } from "./bridge.ts";
 import { isHopByHop } from "./hop-by-hop.ts";
@@ -183,7 +183,6 @@ function bodyOf(request: MeshRequest): Dispatcher.DispatchOptions["body"] {
   const body = request.body;
   if (body === null || body instanceof Uint8Array) return body;
   if (body instanceof IncomingBody) return body.take();
-  const stream = body instanceof ReadableStream ? body : body.stream();
   // undici sends any async iterable of bytes, which a Web stream is in Node.
-  return stream as unknown as Dispatcher.DispatchOptions["body"];
+  return bodyStream(body) as unknown as Dispatcher.DispatchOptions["body"];
 }
