@@ -4,7 +4,7 @@ import { SnapshotSchema } from "../core/config/index.ts";
 import { errorResponse } from "../core/errors.ts";
 import type { Fetch, MeshRequest } from "../core/fetch.ts";
 import { createRegistry } from "../core/metrics/index.ts";
-import { createManualClock, fakeUpstream, type FakeUpstream } from "../testing/index.ts";
+import { DENIED_ADMIN_PATHS, createManualClock, fakeUpstream, type FakeUpstream } from "../testing/index.ts";
 import { createProxy } from "./index.ts";
 
 // Both sides of the proxy match routes and policy on the normalized path and forward that
@@ -34,17 +34,7 @@ describe("inbound paths", () => {
   };
   const denyAdmin = { policies: [{ name: "no-admin", target: { service: "orders" }, action: "DENY", to: [{ paths: ["/admin", "/admin/*"] }] }] };
 
-  it.each([
-    ["/%61dmin", 403, "forbidden"],
-    ["//admin", 403, "forbidden"],
-    ["/admin;x", 403, "forbidden"],
-    ["/ADMIN", 403, "forbidden"],
-    ["/admin%2fx", 400, "bad-request"],
-    ["/admin/../admin", 403, "forbidden"],
-    ["/./admin", 403, "forbidden"],
-    ["/%2e%2e/admin", 403, "forbidden"],
-    ["/public/..;/admin", 400, "bad-request"],
-  ])("keeps %s from the app behind DENY /admin, /admin/* (%i)", async (path, status, code) => {
+  it.each(DENIED_ADMIN_PATHS)("keeps %s from the app behind DENY /admin, /admin/* (%i)", async (path, status, code) => {
     const { app, proxy } = setup(denyAdmin);
     const response = await call(proxy.inbound, `http://orders${path}`);
     expect(response.status).toBe(status);

@@ -3,4 +3,5 @@ export { createManualClock, settle, sequenceRandom, seededRandom } from "./clock
 export type { ManualClock } from "./clock.ts";
 export { fakeUpstream, meshErrorOf } from "./upstream.ts";
 export { web, webResponse } from "./web.ts";
+export { DENIED_ADMIN_PATHS } from "./paths.ts";
 export type { Answer, FakeUpstream, FakeUpstreamOptions } from "./upstream.ts";
