@@ -295,22 +295,7 @@ export const response = (): fc.Arbitrary<Case> =>
     )
     .chain(({ method, text }) => {
       const bytes = Buffer.from(text, "latin1");
-      return fc
-        .record({
-          cut: fc.oneof({ weight: 6, arbitrary: fc.constant(bytes.length) }, { weight: 1, arbitrary: fc.nat({ max: bytes.length }) }),
-          splits: fc.array(fc.nat({ max: Math.max(bytes.length, 1) }), { maxLength: 6 }),
-        })
-        .map(({ cut, splits }) => {
-          const kept = bytes.subarray(0, cut);
-          const points = [...new Set(splits.filter((p) => p > 0 && p < kept.length))].sort((a, b) => a - b);
-          const segments: Buffer[] = [];
-          let from = 0;
-          for (const p of [...points, kept.length]) {
-            if (p > from) segments.push(kept.subarray(from, p));
-            from = p;
-          }
-          return { method, bytes: kept, segments };
-        });
+      return cutAndSplit(bytes).map((cut) => ({ method, ...cut }));
     });
 
 /** A case as text a person can read back (for failure reports). */
@@ -460,20 +445,28 @@ export const requests = (): fc.Arbitrary<Case> =>
     .record({ lead: mostly("", "\r\n"), list: fc.array(oneRequest(), { minLength: 1, maxLength: 3 }) })
     .chain(({ lead, list }) => {
       const bytes = Buffer.from(lead + list.join(""), "latin1");
-      return fc
-        .record({
-          cut: fc.oneof({ weight: 6, arbitrary: fc.constant(bytes.length) }, { weight: 1, arbitrary: fc.nat({ max: bytes.length }) }),
-          splits: fc.array(fc.nat({ max: Math.max(bytes.length, 1) }), { maxLength: 6 }),
-        })
-        .map(({ cut, splits }) => {
-          const kept = bytes.subarray(0, cut);
-          const points = [...new Set(splits.filter((p) => p > 0 && p < kept.length))].sort((a, b) => a - b);
-          const segments: Buffer[] = [];
-          let from = 0;
-          for (const p of [...points, kept.length]) {
-            if (p > from) segments.push(kept.subarray(from, p));
-            from = p;
-          }
-          return { method: "", bytes: kept, segments };
-        });
+      return cutAndSplit(bytes).map((cut) => ({ method: "", ...cut }));
     });
+
+/**
+ * `bytes` as a connection may deliver them: most often whole, sometimes cut short at a random
+ * point (an early close), and split into up to seven TCP segments at random points.
+ */
+function cutAndSplit(bytes: Buffer): fc.Arbitrary<{ bytes: Buffer; segments: Buffer[] }> {
+  return fc
+    .record({
+      cut: fc.oneof({ weight: 6, arbitrary: fc.constant(bytes.length) }, { weight: 1, arbitrary: fc.nat({ max: bytes.length }) }),
+      splits: fc.array(fc.nat({ max: Math.max(bytes.length, 1) }), { maxLength: 6 }),
+    })
+    .map(({ cut, splits }) => {
+      const kept = bytes.subarray(0, cut);
+      const points = [...new Set(splits.filter((p) => p > 0 && p < kept.length))].sort((a, b) => a - b);
+      const segments: Buffer[] = [];
+      let from = 0;
+      for (const p of [...points, kept.length]) {
+        if (p > from) segments.push(kept.subarray(from, p));
+        from = p;
+      }
+      return { bytes: kept, segments };
+    });
+}
