@@ -8,6 +8,7 @@ import type { Dispatcher } from "undici";
 import { MeshError } from "../src/core/errors.ts";
 import { HeaderList, flatHeaders } from "../src/core/headers.ts";
 import { bodyStream, type Fetch, type MeshRequest, type MeshResponse } from "../src/core/fetch.ts";
+import { pathOf } from "../src/core/web.ts";
 import { BodySource } from "./body.ts";
 import { IncomingBody } from "./bridge.ts";
 import { isHopByHop } from "./hop-by-hop.ts";
@@ -93,12 +94,6 @@ export function createUpstreams(options: UpstreamOptions = {}): Upstreams {
       await Promise.all(all.map(({ pool }) => pool.destroy().catch(() => {})));
     },
   };
-}
-
-/** The path and query of an absolute URL string, without parsing it whole. */
-export function pathOf(url: string): string {
-  const slash = url.indexOf("/", url.indexOf("//") + 2);
-  return slash < 0 ? "/" : url.slice(slash);
 }
 
 /** An abort reason as the `Error` undici's abort takes. */

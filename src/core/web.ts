@@ -44,7 +44,11 @@ export function toWebResponse(response: MeshResponse): Response {
  * are http(s) origins.
  */
 export function toOrigin(request: MeshRequest, origin: string): Request {
-  const url = request.url;
+  return toWebRequest(request, origin.replace(/\/+$/, "") + pathOf(request.url));
+}
+
+/** The path and query of an absolute URL string (`/` when it has no path), without parsing it whole. */
+export function pathOf(url: string): string {
   const slash = url.indexOf("/", url.indexOf("//") + 2);
-  return toWebRequest(request, origin.replace(/\/+$/, "") + (slash < 0 ? "/" : url.slice(slash)));
+  return slash < 0 ? "/" : url.slice(slash);
 }
