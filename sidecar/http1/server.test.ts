@@ -44,7 +44,7 @@ async function ours(options: ServerOptions = {}, handler?: (req: LightRequest, r
         req.body.on("data", (chunk) => chunks.push(Buffer.from(chunk)));
         req.body.on("end", () => {
           const echo = { method: req.method, target: req.target, headers: req.headers, body: Buffer.concat(chunks).toString("latin1"), trailers: req.body.trailers };
-          res.writeHead(200, ["x-echo", echoField(echo)]);
+          res.writeHead(200, ["x-echo", echoField(echo), "content-length", "2"]);
           res.end("ok");
         });
       }),
@@ -56,12 +56,14 @@ async function ours(options: ServerOptions = {}, handler?: (req: LightRequest, r
 }
 
 async function nodes(): Promise<number> {
+  // The answer's length is declared: without it node:http closes after answering an HTTP/1.0
+  // keep-alive request (it cannot frame the body otherwise), which is no parser difference.
   const server = createNodeServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       const echo = { method: req.method!, target: req.url!, headers: req.rawHeaders, body: Buffer.concat(chunks).toString("latin1"), trailers: req.rawTrailers };
-      res.writeHead(200, ["x-echo", echoField(echo)]);
+      res.writeHead(200, ["x-echo", echoField(echo), "content-length", "2"]);
       res.end("ok");
     });
   });
@@ -155,12 +157,16 @@ describe("the HTTP/1.1 server against Node's http server", () => {
         // request answered and the connection closed, the rest unread.
         const seen = x.echoes.filter((e) => e !== null);
         const closedFirst = oracle.requests.at(-1)?.keepAlive === false && y.statuses.length === oracle.requests.length && b.closed;
+        // After a request that closes the connection, node:http answers the bytes that follow
+        // with a 400 only when they arrive before its response went out; otherwise it answers
+        // that request and closes, as this server always does. Either is node's answer.
         const agree =
           oracle.end === "clean"
             ? JSON.stringify(x) === JSON.stringify(y)
-            : x.statuses.at(-1)! >= 400 &&
-              (y.statuses.at(-1) === x.statuses.at(-1) || closedFirst) &&
-              JSON.stringify(seen) === JSON.stringify(y.echoes.slice(0, seen.length));
+            : (x.statuses.at(-1)! >= 400 &&
+                (y.statuses.at(-1) === x.statuses.at(-1) || closedFirst) &&
+                JSON.stringify(seen) === JSON.stringify(y.echoes.slice(0, seen.length))) ||
+              (closedFirst && a.closed && JSON.stringify(x) === JSON.stringify(y));
         if (!agree) throw new Error(`${show(c)}\n  node:http: ${JSON.stringify(x)}\n  ours:      ${JSON.stringify(y)}`);
       }),
       { numRuns: Number(process.env.RUNS ?? 250), seed, endOnFailure: process.env.RUNS !== undefined },
