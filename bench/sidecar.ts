@@ -20,7 +20,8 @@
  * length of each run (default 4), BENCH_ROUNDS the throughput rounds (default 3), BENCH_WARMUP
  * the seconds of load on the Weft pair before any measurement (default 10), BENCH_PROFILE a
  * folder where each sidecar writes a V8 CPU profile of the whole run, BENCH_NODE_FLAGS the
- * sidecars' V8 flags in place of the image's (`sidecar/node-flags.ts`).
+ * sidecars' V8 flags in place of the image's (`sidecar/node-flags.ts`), BENCH_ENV their extra environment
+ * (`NAME=value ...`) in place of the image's (`SIDECAR_ENV`).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -42,6 +43,9 @@ const HOST = "127.0.0.1";
 const PROFILE_DIR = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : undefined;
 /** BENCH_NODE_FLAGS="--flag ...": the sidecars' V8 flags instead of the image's (to tune them). */
 const NODE_FLAGS = process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : SIDECAR_NODE_FLAGS;
+/** BENCH_ENV="NAME=value ...": the sidecars' extra environment instead of the image's (`SIDECAR_ENV`), to tune it. */
+const EXTRA_ENV: Record<string, string> =
+  process.env.BENCH_ENV !== undefined ? Object.fromEntries(process.env.BENCH_ENV.split(/\s+/).filter(Boolean).map((pair) => pair.split("=", 2))) : { ...SIDECAR_ENV };
 /** The upstream's answer: a small JSON body, as an API would send. */
 const BODY = '{"id":42,"status":"ok","items":[1,2,3],"note":"a fixed answer from the bench upstream"}';
 
@@ -239,7 +243,7 @@ try {
     await cluster.project(token, "bench", service, `${service}-0`);
     const [outboundPort, inboundPort, adminPort] = await Promise.all([freePort(ip), freePort(ip), freePort(ip)]);
     const env: Record<string, string> = {
-      ...SIDECAR_ENV,
+      ...EXTRA_ENV,
       PATH: process.env.PATH ?? "",
       WEFT_SERVICE: service,
       WEFT_CONTROL_URL: control.url,
