@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
 import { MeshError } from "../src/core/errors.ts";
-import type { Fetch } from "../src/core/fetch.ts";
+import { withMeta, type Fetch } from "../src/core/fetch.ts";
 import { createRegistry } from "../src/core/metrics/index.ts";
 import { createTrustBundle, createVerifier, type Verifier } from "../src/identity/index.ts";
 import { CONTROL_AUDIENCE, createControlClient, createProxy, type Proxy, type Registration } from "../src/proxy/index.ts";
@@ -126,7 +126,13 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const drainedPromise = new Promise<void>((resolve) => (resolveDrained = resolve));
 
   const notLoaded = () => Promise.reject(new MeshError("no-endpoints", "the sidecar has not loaded its config from the control plane yet"));
-  const outbound: Fetch = (request) => (proxy ? proxy.outbound(request) : notLoaded());
+  // Work that outlives a response (mirrored calls): tracked, and awaited within the drain's grace.
+  const backgroundTasks = new Set<Promise<unknown>>();
+  const background = (task: Promise<unknown>) => {
+    const tracked = task.catch(() => {}).finally(() => backgroundTasks.delete(tracked));
+    backgroundTasks.add(tracked);
+  };
+  const outbound: Fetch = (request) => (proxy ? proxy.outbound(withMeta(request, { background })) : notLoaded());
   const inbound: Fetch = (request) => (proxy ? proxy.inbound(request) : notLoaded());
 
   /** The first snapshot makes the proxy (the pod's identity is known by then); each one updates it. */
@@ -211,7 +217,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       inboundServer.closeIdleConnections();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const graceOver = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), config.shutdownGraceMs)));
-      const finished = await Promise.race([Promise.all([outboundBridge.idle(), inboundBridge.idle()]).then(() => true), graceOver]);
+      const finished = await Promise.race([Promise.all([outboundBridge.idle(), inboundBridge.idle(), Promise.allSettled([...backgroundTasks])]).then(() => true), graceOver]);
       clearTimeout(timer);
       if (!finished) log("warn", "drain-grace-expired", { abandoned: outboundBridge.inFlight() + inboundBridge.inFlight() });
       outboundServer.closeAllConnections();

@@ -13,7 +13,7 @@ import { classify, type Registry } from "../core/metrics/index.ts";
 import { normalizeRequest } from "../core/path/index.ts";
 import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts";
 import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
-import { createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
+import { createMirrorPool, createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
 import type { TokenSource, Verifier } from "../identity/index.ts";
 import { inboundStack } from "./inbound.ts";
 import { endpointStack, routeStack, type RouteLevel } from "./outbound.ts";
@@ -107,6 +107,8 @@ export function createProxy(options: ProxyOptions): Proxy {
   const backends = new Map<string, Backend>();
   const budgets = new Map<string, { key: string; budget: RetryBudget }>();
   const connections = new Map<string, Fetch>();
+  // Mirrored copies in flight, bounded per process or isolate across every route (issue 16).
+  const mirrors = createMirrorPool();
   // Per destination, rebuilt on every update: the route stacks.
   let routers = new Map<string, Fetch>();
 
@@ -189,6 +191,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       },
       clock,
       random,
+      mirrors,
     };
     return route({ table: createRouteTable(effective, destination), stacks: (r) => routeStack(r, level) });
   };

@@ -197,10 +197,51 @@ const HeaderModifier = z.strictObject({
   remove: z.array(z.string().min(1).max(256)).max(16).optional(),
 });
 
-/** Gateway API's header-modifier filters; other filter types are not supported yet. */
+// --- Traffic tools (issue 16): mirroring and fault injection filters. ---
+
+/** A share of requests: Gateway API's `percent` (0..100) or `fraction` (numerator/denominator). */
+const Percent = z.number().min(0).max(100);
+
+/**
+ * Gateway API's RequestMirror: a copy of `percent` % (or `fraction`) of requests to another
+ * service, fire-and-forget (docs/traffic.md). Bodies over `maxBodyBytes` are not mirrored.
+ */
+export const RequestMirrorSchema = z
+  .strictObject({
+    backendRef: z.strictObject({ service: NameSchema }),
+    percent: Percent.optional(),
+    fraction: z.strictObject({ numerator: z.number().int().min(0), denominator: z.number().int().min(1).max(1_000_000).default(100) }).optional(),
+    maxBodyBytes: z.number().int().min(0).max(16 * 1024 * 1024).optional(),
+    timeout: DurationSchema.optional(),
+  })
+  .refine((m) => !(m.percent !== undefined && m.fraction !== undefined), "give percent or fraction, not both")
+  .refine((m) => m.fraction === undefined || m.fraction.numerator <= m.fraction.denominator, { message: "numerator must be at most denominator", path: ["fraction"] });
+
+/**
+ * Istio's HTTPFaultInjection: a delay and/or an abort, each on `percent` % of requests, and
+ * only for requests carrying `header` when one is named (docs/traffic.md).
+ */
+export const FaultInjectionSchema = z
+  .strictObject({
+    delay: z.strictObject({ fixedDelay: DurationSchema, percent: Percent.default(100) }).optional(),
+    abort: z
+      .strictObject({
+        httpStatus: z.number().int().min(200).max(599).optional(),
+        grpcStatus: z.number().int().min(1).max(16).optional(),
+        percent: Percent.default(100),
+      })
+      .refine((a) => (a.httpStatus === undefined) !== (a.grpcStatus === undefined), "give exactly one of httpStatus or grpcStatus")
+      .optional(),
+    header: z.strictObject({ name: z.string().min(1).max(256), value: z.string().max(4096).optional() }).optional(),
+  })
+  .refine((f) => f.delay !== undefined || f.abort !== undefined, "give a delay, an abort or both");
+
+/** Gateway API's header-modifier and RequestMirror filters, and Weft's FaultInjection. */
 export const FilterSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("RequestHeaderModifier"), requestHeaderModifier: HeaderModifier }),
   z.strictObject({ type: z.literal("ResponseHeaderModifier"), responseHeaderModifier: HeaderModifier }),
+  z.strictObject({ type: z.literal("RequestMirror"), requestMirror: RequestMirrorSchema }),
+  z.strictObject({ type: z.literal("FaultInjection"), faultInjection: FaultInjectionSchema }),
 ]);
 
 /** A backend of a route and its share of the traffic (Gateway API weights, default 1). */
@@ -293,6 +334,8 @@ export type RateLimit = z.infer<typeof RateLimitSchema>;
 export type Service = z.infer<typeof ServiceSchema>;
 export type RouteMatch = z.infer<typeof RouteMatchSchema>;
 export type Filter = z.infer<typeof FilterSchema>;
+export type RequestMirror = z.infer<typeof RequestMirrorSchema>;
+export type FaultInjection = z.infer<typeof FaultInjectionSchema>;
 export type Backend = z.infer<typeof BackendSchema>;
 export type Route = z.infer<typeof RouteSchema>;
 export type AuthorizationPolicy = z.infer<typeof AuthorizationPolicySchema>;
