@@ -95,12 +95,14 @@ export interface Echo {
  * The app of a pod: echoes what it saw as JSON. `/slow?ms=N` answers after N ms; `/fail?times=N&key=K`
  * answers 503 to the first N calls with key K; `/status/N` answers N; `/big?kb=N` streams N KiB.
  */
-export function startApp(host: string, pod: string): Promise<{ server: Server; port: number; calls: () => number; pending: () => number }> {
+export function startApp(host: string, pod: string): Promise<App> {
   const failures = new Map<string, number>();
   let calls = 0;
   let pending = 0;
+  let mirrored = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     calls++;
+    if (req.headers["weft-mirror"] === "1") mirrored++;
     pending++;
     res.once("close", () => pending--);
     const url = new URL(req.url ?? "/", "http://app");
@@ -149,7 +151,20 @@ export function startApp(host: string, pod: string): Promise<{ server: Server; p
       answer(200);
     });
   });
-  return new Promise((resolvePort) => server.listen(0, host, () => resolvePort({ server, port: (server.address() as { port: number }).port, calls: () => calls, pending: () => pending })));
+  return new Promise((resolvePort) =>
+    server.listen(0, host, () => resolvePort({ server, port: (server.address() as { port: number }).port, calls: () => calls, pending: () => pending, mirrored: () => mirrored })),
+  );
+}
+
+/** A pod's app: its server, and counts of what it received. */
+export interface App {
+  server: Server;
+  port: number;
+  calls: () => number;
+  /** Requests received and not yet answered or seen closed. */
+  pending: () => number;
+  /** Requests that arrived marked as mirrored copies (`weft-mirror: 1`). */
+  mirrored: () => number;
 }
 
 /** A running sidecar process. */
@@ -200,8 +215,7 @@ export interface Pod {
   name: string;
   ip: string;
   service: string;
-  /** `pending()`: requests the app has received and not yet answered or seen closed. */
-  app: { server: Server; port: number; calls: () => number; pending: () => number };
+  app: App;
   sidecar: SidecarProcess;
   /** SIGKILLs the app and the sidecar at once, as a node failure would. */
   kill(): Promise<void>;
