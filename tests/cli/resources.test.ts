@@ -202,6 +202,61 @@ backends: [{service: orders}]
     expect(await storeVersion()).toBe(before);
   });
 
+  it("applies routes with RequestMirror and FaultInjection filters, and reports their mistakes at their lines", async () => {
+    const good = await t.file(
+      "traffic.yaml",
+      `kind: Service
+name: traffic-main
+---
+kind: Service
+name: traffic-shadow
+---
+kind: Route
+name: traffic
+service: traffic-main
+backends: [{service: traffic-main}]
+filters:
+  - type: RequestMirror
+    requestMirror: {backendRef: {service: traffic-shadow}, percent: 25}
+  - type: FaultInjection
+    faultInjection:
+      delay: {fixedDelay: 50ms, percent: 10}
+      abort: {httpStatus: 503, percent: 5}
+      header: {name: x-chaos}
+`,
+    );
+    const applied = await t.weft(["apply", "-f", good]);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toContain("route/traffic created");
+    const shown = await t.weft(["get", "route", "traffic", "-o", "yaml"]);
+    expect(shown.stdout).toContain("type: RequestMirror");
+    expect(shown.stdout).toContain("type: FaultInjection");
+
+    const before = await storeVersion();
+    const bad = await t.file(
+      "bad-traffic.yaml",
+      `kind: Route
+name: traffic-bad
+service: traffic-main
+backends: [{service: traffic-main}]
+filters:
+  - type: RequestMirror
+    requestMirror: {backendRef: {service: nowhere}, percent: 250}
+  - type: FaultInjection
+    faultInjection:
+      abort: {percent: 5}
+`,
+    );
+    const refused = await t.weft(["apply", "-f", bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/bad-traffic\.yaml:7:\d+: document 1 \(Route "traffic-bad"\): filters\[0\]\.requestMirror\.percent: Too big/);
+    expect(refused.stderr).toMatch(/bad-traffic\.yaml:10:\d+: document 1 \(Route "traffic-bad"\): filters\[1\]\.faultInjection\.abort: give exactly one of httpStatus or grpcStatus/);
+    expect(await storeVersion()).toBe(before);
+    await t.weft(["delete", "route", "traffic"]);
+    await t.weft(["delete", "service", "traffic-shadow"]);
+    await t.weft(["delete", "service", "traffic-main"]);
+  });
+
   it("answers a usage error with exit 2", async () => {
     const result = await t.weft(["apply"]);
     expect(result.code).toBe(2);
