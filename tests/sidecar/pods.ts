@@ -308,8 +308,8 @@ export interface Mesh {
 }
 
 /** Starts the control plane and the cluster. */
-export async function startMesh(): Promise<Mesh> {
-  const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN });
+export async function startMesh(options: { egressMode?: "allow" | "deny" | "allow-listed" } = {}): Promise<Mesh> {
+  const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN, ...(options.egressMode !== undefined && { egressMode: options.egressMode }) });
   const cluster = await createCluster(control);
   const dir = mkdtempSync(join(tmpdir(), "weft-sidecar-"));
   const pods: Pod[] = [];

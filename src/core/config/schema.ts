@@ -262,6 +262,45 @@ export const RouteSchema = z.strictObject({
   filters: z.array(FilterSchema).max(16).optional(),
 });
 
+// --- Egress (issue 16): services outside the mesh, and the mesh-wide egress mode. ---
+
+/** A DNS hostname (lower case, dotted labels), as an outside service is called. */
+const Hostname = z
+  .string()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/, "must be a lower-case DNS hostname with at least one dot (api.example.com)");
+
+/**
+ * A service outside the mesh (Istio's ServiceEntry, Linkerd's EgressNetwork): the hostnames
+ * workloads call it by, and how the mesh reaches it: `https` originates TLS (the app may call
+ * plain http), with an optional SNI name and CA bundle (PEM) to verify it by; `address`
+ * (`host:port`) connects there instead of resolving the hostname (a fixed egress address).
+ * Calls to it get the route level's timeouts, retries and metrics (docs/egress.md).
+ */
+export const ExternalServiceSchema = z.strictObject({
+  name: NameSchema,
+  version: Version,
+  hosts: z.array(Hostname).min(1).max(16),
+  protocol: z.enum(["http", "https"]).default("https"),
+  port: z.number().int().min(1).max(65_535).optional(),
+  address: z
+    .string()
+    .max(260)
+    .regex(/^([a-z0-9.-]+|\[[0-9a-f:]+\]):\d{1,5}$/i, "must be host:port")
+    .optional(),
+  tls: z.strictObject({ sni: Hostname.optional(), caBundle: z.string().min(1).max(65_536).regex(/-----BEGIN CERTIFICATE-----/, "must be PEM certificates").optional() }).optional(),
+  timeout: DurationSchema.optional(),
+  retry: RetrySchema.optional(),
+  failureAccrual: FailureAccrualSchema.optional(),
+});
+
+/**
+ * The mesh-wide egress mode: `allow` lets calls to undeclared outside hosts through as they
+ * are, `allow-listed` only to declared ExternalServices, `deny` to none. Without one, a host
+ * that names no service is `unknown-service`, as before egress existed.
+ */
+export const EgressModeSchema = z.enum(["allow", "deny", "allow-listed"]);
+
 /** A glob on SPIFFE IDs: `*` matches within one path segment, `**` across segments. */
 const IdentityGlob = z
   .string()
@@ -316,6 +355,9 @@ export const SnapshotSchema = z.strictObject({
   routes: z.array(RouteSchema).max(10_000),
   policies: z.array(AuthorizationPolicySchema).max(10_000),
   jwks: z.looseObject({ keys: z.array(JwkSchema).max(64) }),
+  // Egress (issue 16): absent in snapshots from before it.
+  externalServices: z.array(ExternalServiceSchema).max(10_000).optional(),
+  egress: z.strictObject({ mode: EgressModeSchema }).optional(),
 });
 
 /** A resource document as `weft apply` and `POST /v1/apply` take it, with its `kind`. */
@@ -323,6 +365,7 @@ export const ResourceSchema = z.discriminatedUnion("kind", [
   ServiceSchema.extend({ kind: z.literal("Service") }),
   RouteSchema.extend({ kind: z.literal("Route") }),
   AuthorizationPolicySchema.extend({ kind: z.literal("AuthorizationPolicy") }),
+  ExternalServiceSchema.extend({ kind: z.literal("ExternalService") }),
 ]);
 
 export type Duration = z.infer<typeof DurationSchema>;
@@ -340,6 +383,8 @@ export type Backend = z.infer<typeof BackendSchema>;
 export type Route = z.infer<typeof RouteSchema>;
 export type AuthorizationPolicy = z.infer<typeof AuthorizationPolicySchema>;
 export type Snapshot = z.infer<typeof SnapshotSchema>;
+export type ExternalService = z.infer<typeof ExternalServiceSchema>;
+export type EgressMode = z.infer<typeof EgressModeSchema>;
 export type Resource = z.infer<typeof ResourceSchema>;
 /** The kinds of resource users write. */
 export type ResourceKind = Resource["kind"];
