@@ -100,6 +100,7 @@ export function startApp(host: string, pod: string): Promise<App> {
   let calls = 0;
   let pending = 0;
   let mirrored = 0;
+  let mirroredBytes = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     calls++;
     if (req.headers["weft-mirror"] === "1") mirrored++;
@@ -109,6 +110,7 @@ export function startApp(host: string, pod: string): Promise<App> {
     let bodyBytes = 0;
     req.on("data", (chunk: Buffer) => (bodyBytes += chunk.length));
     req.on("end", () => {
+      if (req.headers["weft-mirror"] === "1") mirroredBytes += bodyBytes;
       const echo: Echo = {
         pod,
         method: req.method ?? "",
@@ -152,7 +154,7 @@ export function startApp(host: string, pod: string): Promise<App> {
     });
   });
   return new Promise((resolvePort) =>
-    server.listen(0, host, () => resolvePort({ server, port: (server.address() as { port: number }).port, calls: () => calls, pending: () => pending, mirrored: () => mirrored })),
+    server.listen(0, host, () => resolvePort({ server, port: (server.address() as { port: number }).port, calls: () => calls, pending: () => pending, mirrored: () => mirrored, mirroredBytes: () => mirroredBytes })),
   );
 }
 
@@ -165,6 +167,8 @@ export interface App {
   pending: () => number;
   /** Requests that arrived marked as mirrored copies (`weft-mirror: 1`). */
   mirrored: () => number;
+  /** Body bytes those copies carried. */
+  mirroredBytes: () => number;
 }
 
 /** A running sidecar process. */
