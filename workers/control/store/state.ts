@@ -395,6 +395,17 @@ export class ConfigState {
         issues.push({ path: ["Service", service.name, "endpoints"], message: `at most ${this.#limits.maxEndpointsPerService} endpoints, static and registered together` });
       }
     }
+    // Egress (issue 16): an outside service shares no name with a mesh service, nor a host with another.
+    const serviceNames = new Set(services.map((s) => s.name));
+    const hostOwners = new Map<string, string>();
+    for (const external of byKind("ExternalService").map((r) => r.body as ExternalService)) {
+      if (serviceNames.has(external.name)) issues.push({ path: ["ExternalService", external.name, "name"], message: `a Service is named "${external.name}" too` });
+      for (const host of external.hosts) {
+        const owner = hostOwners.get(host);
+        if (owner !== undefined && owner !== external.name) issues.push({ path: ["ExternalService", external.name, "hosts"], message: `host "${host}" is declared by ExternalService "${owner}" too` });
+        hostOwners.set(host, external.name);
+      }
+    }
     const routes = byKind("Route").map((r) => r.body as Route);
     const policies = byKind("AuthorizationPolicy").map((r) => r.body as AuthorizationPolicy);
     const lists = { services, routes, policies } as const;
