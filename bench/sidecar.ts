@@ -22,11 +22,17 @@
  * folder where each sidecar writes a V8 CPU profile of the whole run, BENCH_NODE_FLAGS the
  * sidecars' V8 flags in place of the image's (`sidecar/node-flags.ts`), BENCH_ENV their extra environment
  * (`NAME=value ...`) in place of the image's (`SIDECAR_ENV`).
+ *
+ * Traffic tools (issue 16): the same pair, paced at ~1,000 rps, on three routes of the same
+ * upstream, rounds interleaved: no filter (the baseline), a RequestMirror of every call to a
+ * healthy mirror (the nginx upstream), and one to a mirror that accepts connections and never
+ * answers. The p99 of each against the baseline's, medians over BENCH_TRAFFIC_ROUNDS (default 3).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createServer as createTcpServer, type Socket } from "node:net";
 import { request } from "undici";
 import { bundleSidecar } from "../sidecar/bundle.ts";
 import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from "../sidecar/node-flags.ts";
@@ -228,6 +234,11 @@ try {
   // the container image ships (sidecar/bundle.ts), with the image's heap flags.
   // Profiling keeps the bundle beside the profiles, to map their line numbers back to modules.
   const entry = await bundleSidecar(join(PROFILE_DIR ?? dir, "sidecar.mjs"));
+  // A mirror that never answers: it takes connections and holds them.
+  const hungSockets: Socket[] = [];
+  const hung = createTcpServer((socket) => (hungSockets.push(socket), socket.on("error", () => {})));
+  await new Promise<void>((done) => hung.listen(0, HOST, done));
+  const hungPort = (hung.address() as { port: number }).port;
   const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN });
   stopControl = control.stop;
   const cluster = await createCluster(control);
@@ -236,6 +247,17 @@ try {
       { kind: "Service", name: "bench-client", defaultPolicy: "all-authenticated" },
       { kind: "Service", name: "bench-upstream", defaultPolicy: "all-authenticated" },
       { kind: "AuthorizationPolicy", name: "bench-allow", target: { service: "bench-upstream" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
+      { kind: "Service", name: "bench-shadow", endpoints: [{ id: "shadow-0", address: `http://${HOST}:${upstreamPort}` }] },
+      { kind: "Service", name: "bench-hung", endpoints: [{ id: "hung-0", address: `http://${HOST}:${hungPort}` }] },
+      ...(["shadow", "hung"] as const).map((to) => ({
+        kind: "Route",
+        name: `bench-mirror-${to}`,
+        service: "bench-upstream",
+        matches: [{ path: { type: "PathPrefix", value: `/mirror-${to}` } }],
+        backends: [{ service: "bench-upstream" }],
+        filters: [{ type: "RequestMirror", requestMirror: { backendRef: { service: `bench-${to}` }, percent: 100 } }],
+      })),
+      { kind: "Route", name: "bench-default", service: "bench-upstream", backends: [{ service: "bench-upstream" }] },
     ],
   });
   const sidecar = async (service: string, ip: string, appPort?: number) => {
@@ -317,6 +339,27 @@ try {
   };
   clearInterval(sampler);
   gcRecording = false;
+
+  // Traffic tools: mirroring's cost to the primary calls, paced, rounds interleaved.
+  const TRAFFIC_ROUNDS = Number(process.env.BENCH_TRAFFIC_ROUNDS ?? 3);
+  const mirrorPaths = { baseline: `${client.outbound}plain`, mirror: `${client.outbound}mirror-shadow`, "mirror-hung": `${client.outbound}mirror-hung` };
+  const mirrorRuns: Record<keyof typeof mirrorPaths, { p50: number[]; p99: number[]; errors: number }> = {
+    baseline: { p50: [], p99: [], errors: 0 },
+    mirror: { p50: [], p99: [], errors: 0 },
+    "mirror-hung": { p50: [], p99: [], errors: 0 },
+  };
+  for (let i = 0; i < TRAFFIC_ROUNDS; i++) {
+    for (const name of Object.keys(mirrorPaths) as (keyof typeof mirrorPaths)[]) {
+      const result = await wrk(mirrorPaths[name], "bench-upstream", SECONDS, true);
+      mirrorRuns[name].p50.push(result.p50);
+      mirrorRuns[name].p99.push(result.p99);
+      mirrorRuns[name].errors += result.errors;
+    }
+  }
+  for (const socket of hungSockets) socket.destroy();
+  hung.close();
+  const mirrorP99 = { baseline: median(mirrorRuns.baseline.p99), mirror: median(mirrorRuns.mirror.p99), hung: median(mirrorRuns["mirror-hung"].p99) };
+  const mirrorP50 = { baseline: median(mirrorRuns.baseline.p50), mirror: median(mirrorRuns.mirror.p50), hung: median(mirrorRuns["mirror-hung"].p50) };
   const rss = Math.max(peakRssMb(client.child.pid!), peakRssMb(server.child.pid!));
   const anon = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!));
   const allPauses = [...gcPauses.scavenge, ...gcPauses.markCompact];
@@ -342,9 +385,22 @@ try {
       `+${(paced.weft.p99 - paced.direct.p99).toFixed(3)} ms p99 at ~1k rps against the nginx pair's +${(paced.nginx.p99 - paced.direct.p99).toFixed(3)} ms (target ≤ 2 ms, or within 1 ms of the nginx pair), ` +
       `${anon.toFixed(1)} MB peak private memory per sidecar (target ≤ 50; ${rss.toFixed(1)} MB peak RSS, the rest the Node binary's shared, file-backed pages)`,
   );
+  const mirrorRows = [
+    ["route (paced ~1k rps)", "p50 (median)", "p99 (median)", "p99 × baseline", "errors"],
+    ["no filter (baseline)", `${mirrorP50.baseline.toFixed(3)} ms`, `${mirrorP99.baseline.toFixed(3)} ms`, "1.00", String(mirrorRuns.baseline.errors)],
+    ["mirror 100 % (healthy)", `${mirrorP50.mirror.toFixed(3)} ms`, `${mirrorP99.mirror.toFixed(3)} ms`, (mirrorP99.mirror / mirrorP99.baseline).toFixed(2), String(mirrorRuns.mirror.errors)],
+    ["mirror 100 % (hung)", `${mirrorP50.hung.toFixed(3)} ms`, `${mirrorP99.hung.toFixed(3)} ms`, (mirrorP99.hung / mirrorP99.baseline).toFixed(2), String(mirrorRuns["mirror-hung"].errors)],
+  ];
+  const mirrorWidths = mirrorRows[0]!.map((_, c) => Math.max(...mirrorRows.map((r) => r[c]!.length)));
+  console.log(`
+traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per route`);
+  for (const row of mirrorRows) console.log(row.map((cell, c) => cell.padEnd(mirrorWidths[c]!)).join("  "));
   console.log(
     JSON.stringify({
       bench: "sidecar",
+      mirror_p99_ratio: round(mirrorP99.mirror / mirrorP99.baseline, 3),
+      mirror_hung_p99_ratio: round(mirrorP99.hung / mirrorP99.baseline, 3),
+      mirror_baseline_p99_ms: round(mirrorP99.baseline, 3),
       added_p50_ms_at_1000rps: round(paced.weft.p50 - paced.direct.p50, 3),
       added_p99_ms_at_1000rps: round(paced.weft.p99 - paced.direct.p99, 3),
       nginx_pair_added_p99_ms_at_1000rps: round(paced.nginx.p99 - paced.direct.p99, 3),

@@ -6,9 +6,9 @@
 /** One kind of resource: its `kind` value, its API path and the words naming it. */
 export interface KindInfo {
   /** The `kind` field of a document. */
-  kind: "Service" | "Route" | "AuthorizationPolicy";
+  kind: "Service" | "Route" | "AuthorizationPolicy" | "ExternalService";
   /** The control API's path segment: `/v1/<path>/:name`. */
-  path: "services" | "routes" | "policies";
+  path: "services" | "routes" | "policies" | "externalservices";
   /** The lower-case singular, as `weft apply` prints results (`service/orders configured`). */
   singular: string;
   /** Every word that names the kind on the command line, lower case. */
@@ -25,6 +25,7 @@ export const KINDS: readonly KindInfo[] = [
     singular: "policy",
     words: ["policy", "policies", "authorizationpolicy", "authorizationpolicies", "authz", "ap"],
   },
+  { kind: "ExternalService", path: "externalservices", singular: "externalservice", words: ["externalservice", "externalservices", "ext", "se"] },
 ];
 
 /** The kind a word names (case-insensitive), or undefined. */
@@ -39,4 +40,4 @@ export function kindInfo(kind: KindInfo["kind"]): KindInfo {
 }
 
 /** The words people can type for kinds, for usage errors. */
-export const KIND_WORDS = "services (svc), routes (rt), policies (ap)";
+export const KIND_WORDS = "services (svc), routes (rt), policies (ap), externalservices (ext)";

@@ -52,6 +52,8 @@ function rowOf(kind: KindInfo, r: StoredResource): Cell[] {
         .join(",");
       return [r.name, target, text(r.action), from || "*", version];
     }
+    case "ExternalService":
+      return [r.name, (Array.isArray(r.hosts) ? r.hosts.map(String) : []).join(",") || "-", text(r.protocol, "https"), text(r.address), version];
   }
 }
 
@@ -59,6 +61,7 @@ const HEADERS: Record<KindInfo["kind"], string[]> = {
   Service: ["NAME", "ENDPOINTS", "BALANCER", "DEFAULT-POLICY", "VERSION"],
   Route: ["NAME", "SERVICE", "MATCHES", "BACKENDS", "VERSION"],
   AuthorizationPolicy: ["NAME", "TARGET", "ACTION", "FROM", "VERSION"],
+  ExternalService: ["NAME", "HOSTS", "PROTOCOL", "ADDRESS", "VERSION"],
 };
 
 /** The table `weft get KIND` prints for `resources` of one kind. */

@@ -7,8 +7,9 @@ import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
+import type { ExternalService } from "../src/core/config/index.ts";
 import { MeshError } from "../src/core/errors.ts";
-import type { Fetch } from "../src/core/fetch.ts";
+import { withMeta, type Fetch } from "../src/core/fetch.ts";
 import { createRegistry } from "../src/core/metrics/index.ts";
 import { createTrustBundle, createVerifier, type Verifier } from "../src/identity/index.ts";
 import { CONTROL_AUDIENCE, createControlClient, createProxy, type Proxy, type Registration } from "../src/proxy/index.ts";
@@ -116,6 +117,22 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     ? app.fetch(config.appOrigin)
     : () => Promise.reject(new MeshError("no-endpoints", "this pod serves no app port (WEFT_APP_PORT is not set)"));
 
+  // Egress (issue 16): one pool set per external service and TLS setting, replaced when it changes.
+  const egressPools = new Map<string, { key: string; upstreams: ReturnType<typeof createUpstreams> }>();
+  const egressFetch = (external: ExternalService): Fetch => {
+    const port = external.port ?? (external.protocol === "https" ? 443 : 80);
+    const origin = `${external.protocol}://${external.address ?? `${external.hosts[0]}:${port}`}`;
+    const tls = external.protocol === "https" ? { servername: external.tls?.sni ?? external.hosts[0], ca: external.tls?.caBundle } : undefined;
+    const key = JSON.stringify([origin, tls ?? null]);
+    let entry = egressPools.get(external.name);
+    if (entry?.key !== key) {
+      void entry?.upstreams.close();
+      entry = { key, upstreams: createUpstreams(tls ? { tls } : {}) };
+      egressPools.set(external.name, entry);
+    }
+    return entry.upstreams.fetch(origin);
+  };
+
   let latestJwks: unknown = { keys: [] };
   const bundle = createTrustBundle({ fetchJwks: async () => latestJwks });
   let verifier: Verifier | undefined;
@@ -126,7 +143,13 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const drainedPromise = new Promise<void>((resolve) => (resolveDrained = resolve));
 
   const notLoaded = () => Promise.reject(new MeshError("no-endpoints", "the sidecar has not loaded its config from the control plane yet"));
-  const outbound: Fetch = (request) => (proxy ? proxy.outbound(request) : notLoaded());
+  // Work that outlives a response (mirrored calls): tracked, and awaited within the drain's grace.
+  const backgroundTasks = new Set<Promise<unknown>>();
+  const background = (task: Promise<unknown>) => {
+    const tracked = task.catch(() => {}).finally(() => backgroundTasks.delete(tracked));
+    backgroundTasks.add(tracked);
+  };
+  const outbound: Fetch = (request) => (proxy ? proxy.outbound(withMeta(request, { background })) : notLoaded());
   const inbound: Fetch = (request) => (proxy ? proxy.inbound(request) : notLoaded());
 
   /** The first snapshot makes the proxy (the pod's identity is known by then); each one updates it. */
@@ -146,6 +169,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         verifier,
         app: appFetch,
         naming: { namespaces: [...namespaceOf(sub), ...config.namespaces], clusterDomain: config.clusterDomain },
+        // Egress (issue 16): TLS origination to outside services, verified by the resource's CA bundle.
+        connectExternal: (external) => egressFetch(external),
         connect: (endpoint) => {
           if (!/^https?:\/\//.test(endpoint.address)) {
             return () => Promise.reject(new MeshError("upstream-unreachable", `endpoint ${endpoint.id} (${endpoint.address}) is reachable only from Workers`));
@@ -211,13 +236,13 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       inboundServer.closeIdleConnections();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const graceOver = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), config.shutdownGraceMs)));
-      const finished = await Promise.race([Promise.all([outboundBridge.idle(), inboundBridge.idle()]).then(() => true), graceOver]);
+      const finished = await Promise.race([Promise.all([outboundBridge.idle(), inboundBridge.idle(), Promise.allSettled([...backgroundTasks])]).then(() => true), graceOver]);
       clearTimeout(timer);
       if (!finished) log("warn", "drain-grace-expired", { abandoned: outboundBridge.inFlight() + inboundBridge.inFlight() });
       outboundServer.closeAllConnections();
       inboundServer.closeAllConnections();
       await Promise.race([link.flushStats(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
-      await Promise.all([peers.destroy(), app.destroy()]);
+      await Promise.all([peers.destroy(), app.destroy(), ...[...egressPools.values()].map((e) => e.upstreams.destroy())]);
       adminServer.closeAllConnections();
       await new Promise<void>((resolve) => adminServer.close(() => resolve()));
       log("info", "drained", {});

@@ -38,6 +38,11 @@ export interface UpstreamOptions {
   idleTimeoutMs?: number;
   /** Most connections per origin; unlimited when absent (each waits for none). */
   connections?: number;
+  /**
+   * TLS to `https` origins (egress, issue 16): the SNI name and the certificates (PEM) to
+   * verify the server by, in place of Node's bundled CAs. Verification is always on.
+   */
+  tls?: { servername?: string | undefined; ca?: string | undefined };
 }
 
 /** Connection pools by origin. Per process: every request to an origin shares its pool. */
@@ -56,7 +61,13 @@ export interface Upstreams {
 export function createUpstreams(options: UpstreamOptions = {}): Upstreams {
   const pools = new Map<string, { pool: Pool; fetch: Fetch }>();
   const poolOptions: Pool.Options = {
-    connect: { timeout: options.connectTimeoutMs ?? DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS, noDelay: true },
+    connect: {
+      timeout: options.connectTimeoutMs ?? DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS,
+      noDelay: true,
+      ...(options.tls?.servername !== undefined && { servername: options.tls.servername }),
+      ...(options.tls?.ca !== undefined && { ca: options.tls.ca }),
+      rejectUnauthorized: true,
+    },
     keepAliveTimeout: options.idleTimeoutMs ?? DEFAULT_POOL_IDLE_TIMEOUT_MS,
     // The mesh's deadlines bound a call; these are only undici's backstops, off.
     headersTimeout: 0,

@@ -24,6 +24,7 @@ describe("errorResponse", () => {
       ["deadline-exceeded", 504],
       ["misconfigured", 500],
       ["header-too-large", 431],
+      ["fault-injected", 503],
     ]);
   });
 

@@ -24,6 +24,10 @@ const STATUS = {
   // Not in SPEC.md section 2: a request whose header block is over the listener's limit
   // (RFC 6585's 431), answered by the mesh instead of a reset (docs/spec-departures.md).
   "header-too-large": 431,
+  // Not in SPEC.md section 2: an abort a route's FaultInjection filter made on purpose. The
+  // status is the one the filter names; 503 is only what a bare MeshError of it carries
+  // (docs/spec-departures.md, docs/traffic.md).
+  "fault-injected": 503,
 } as const;
 
 /** A code from SPEC.md section 2. */
@@ -47,6 +51,7 @@ const GRPC_STATUS: Record<ErrorCode, number> = {
   "deadline-exceeded": 4, // DEADLINE_EXCEEDED
   misconfigured: 13, // INTERNAL
   "header-too-large": 8, // RESOURCE_EXHAUSTED
+  "fault-injected": 14, // UNAVAILABLE
 };
 
 /** The response header naming the code on every response the mesh makes itself. */

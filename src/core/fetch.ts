@@ -101,6 +101,11 @@ export interface RequestMeta {
   route?: string;
   /** The normalized path the route and policy matched (inbound and outbound). */
   path?: string;
+  /**
+   * Hands off work that outlives the response: `ctx.waitUntil` in the router, a tracked
+   * promise set in the sidecar (awaited on shutdown). Unset, such work simply runs on.
+   */
+  background?: (task: Promise<unknown>) => void;
 }
 
 const EMPTY_META: RequestMeta = Object.freeze({});

@@ -9,7 +9,7 @@ import { deadline, propagateDeadline, timeout } from "../core/deadline/index.ts"
 import { stack, withHeaders, type Fetch, type Layer } from "../core/fetch.ts";
 import { metrics, type Registry } from "../core/metrics/index.ts";
 import { ATTEMPT_HEADER, retry, type RetryBudget } from "../core/retry/index.ts";
-import { headerFilters, splitTo } from "../core/route/index.ts";
+import { createMirrorPool, fault, headerFilters, mirror, splitTo, type MirrorPool } from "../core/route/index.ts";
 import { attachIdentity, type TokenSource } from "../identity/index.ts";
 
 /** What the route level of one destination needs besides the route itself. */
@@ -25,6 +25,8 @@ export interface RouteLevel {
   backend: (service: string) => Fetch;
   clock: Clock;
   random: Random;
+  /** Mirrored copies in flight, shared by the workload's routes (traffic tools, issue 16). */
+  mirrors?: MirrorPool;
 }
 
 /** Without retries, every call is the first try: `weft-attempt: 1` (SPEC.md section 1). */
@@ -35,8 +37,9 @@ const msOf = (duration: string | undefined): number => (duration === undefined ?
 /**
  * The route level: one route's stack, built once per route and snapshot.
  *
- *   metrics → deadline (caller's budget ∧ `timeouts.request`) → header filters → retry
- *     → per-try timeout (`timeouts.backendRequest`) → split → backend level
+ *   metrics → deadline (caller's budget ∧ `timeouts.request`) → header filters → mirror
+ *     → retry → fault injection → per-try timeout (`timeouts.backendRequest`) → split
+ *     → backend level
  *
  * The backend level (`level.backend`) is the backend service's balancer (peak-EWMA P2C by
  * default) over its endpoint set; the set applies each endpoint's failure accrual, the
@@ -57,6 +60,8 @@ export function routeStack(r: Route, level: RouteLevel): Fetch {
     metrics({ registry: level.registry, direction: "outbound", dst_service: level.destination, route: r.name, clock, ...(level.src !== undefined && { src: level.src }) }),
     deadline({ timeout: msOf(r.timeouts?.request), clock }),
     headerFilters(r.filters),
+    // Traffic tools (issue 16): mirror once per call; faults per try, so retries see them.
+    ...trafficMirrors(r, level),
     retryConfig
       ? retry({
           limit: retryConfig.limit,
@@ -71,8 +76,58 @@ export function routeStack(r: Route, level: RouteLevel): Fetch {
           },
         })
       : firstAttempt,
+    ...trafficFaults(r, level),
     perTry > 0 && timeout(perTry, { clock }),
   );
+}
+
+const sharedMirrors = new WeakMap<RouteLevel, MirrorPool>();
+
+/** The route's RequestMirror filters as layers (docs/traffic.md). */
+function trafficMirrors(r: Route, level: RouteLevel): Layer[] {
+  const layers: Layer[] = [];
+  for (const filter of r.filters ?? []) {
+    if (filter.type !== "RequestMirror") continue;
+    const m = filter.requestMirror;
+    let pool = level.mirrors ?? sharedMirrors.get(level);
+    if (pool === undefined) sharedMirrors.set(level, (pool = createMirrorPool()));
+    const share = m.fraction !== undefined ? m.fraction.numerator / m.fraction.denominator : (m.percent ?? 100) / 100;
+    const labels = { dst_service: level.destination, route: r.name, mirror: m.backendRef.service };
+    layers.push(
+      mirror({
+        service: m.backendRef.service,
+        send: (request) => level.backend(m.backendRef.service)(request),
+        share,
+        ...(m.maxBodyBytes !== undefined && { maxBodyBytes: m.maxBodyBytes }),
+        ...(m.timeout !== undefined && { timeoutMs: durationMs(m.timeout) }),
+        pool,
+        clock: level.clock,
+        random: level.random,
+        observe: (outcome) => level.registry.countMirror({ ...labels, outcome }),
+      }),
+    );
+  }
+  return layers;
+}
+
+/** The route's FaultInjection filters as layers (docs/traffic.md). */
+function trafficFaults(r: Route, level: RouteLevel): Layer[] {
+  const layers: Layer[] = [];
+  for (const filter of r.filters ?? []) {
+    if (filter.type !== "FaultInjection") continue;
+    const f = filter.faultInjection;
+    layers.push(
+      fault({
+        delay: f.delay && { ms: durationMs(f.delay.fixedDelay), percent: f.delay.percent },
+        abort: f.abort,
+        header: f.header,
+        clock: level.clock,
+        random: level.random,
+        observe: (kind) => level.registry.countFault({ dst_service: level.destination, route: r.name, fault: kind }),
+      }),
+    );
+  }
+  return layers;
 }
 
 /** What the endpoint level needs. */

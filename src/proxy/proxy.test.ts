@@ -196,3 +196,37 @@ describe("inbound", () => {
     expect(Number(app.requests[0]!.headers.get("weft-timeout-ms"))).toBeLessThanOrEqual(250);
   });
 });
+
+describe("egress (issue 16)", () => {
+  const external = { name: "pay", hosts: ["api.pay.example"], protocol: "https", address: "127.0.0.9:8443" };
+  const plane = (egress?: "allow" | "deny" | "allow-listed") => {
+    const net = network();
+    const clock = createManualClock();
+    const proxy = createProxy({ service: "web", registry: createRegistry({ clock }), connect: net.connect, app: fakeUpstream(), clock });
+    proxy.update(snapshotOf({ externalServices: [external], ...(egress && { egress: { mode: egress } }) }));
+    return { proxy, net };
+  };
+
+  it("sends a declared host to the external's origin, and refuses undeclared ones in allow-listed and deny", async () => {
+    const listed = plane("allow-listed");
+    expect((await call(listed.proxy.outbound, "http://api.pay.example/charge")).status).toBe(200);
+    expect(listed.net.upstream("https://127.0.0.9:8443")!.calls()).toBe(1);
+    const refused = await call(listed.proxy.outbound, "http://other.example.org/");
+    expect([refused.status, refused.headers.get("weft-error")]).toEqual([403, "forbidden"]);
+
+    const denied = plane("deny");
+    expect((await call(denied.proxy.outbound, "http://api.pay.example/charge")).status).toBe(403);
+  });
+
+  it("passes an undeclared outside host through as named in mode allow, and keeps unknown-service without a mode", async () => {
+    const open = plane("allow");
+    expect((await call(open.proxy.outbound, "http://other.example.org:8080/x")).status).toBe(200);
+    expect(open.net.upstream("http://other.example.org:8080")!.calls()).toBe(1);
+
+    const none = plane();
+    const unknown = await call(none.proxy.outbound, "http://other.example.org/x");
+    expect([unknown.status, unknown.headers.get("weft-error")]).toEqual([404, "unknown-service"]);
+    // Bare names stay mesh names in every mode.
+    expect((await call(open.proxy.outbound, "http://nope/")).headers.get("weft-error")).toBe("unknown-service");
+  });
+});

@@ -6,14 +6,14 @@
  */
 import { balance, createEndpointSet, type Balancer, type EndpointInit, type EndpointSet } from "../core/balance/index.ts";
 import { systemClock, type Clock, type Random } from "../core/clock.ts";
-import { durationMs, type Endpoint, type Route, type Service, type Snapshot } from "../core/config/index.ts";
+import { durationMs, type Endpoint, type ExternalService, type Route, type Service, type Snapshot } from "../core/config/index.ts";
 import { MeshError } from "../core/errors.ts";
 import { withMeta, type Fetch, type MeshRequest } from "../core/fetch.ts";
 import { classify, type Registry } from "../core/metrics/index.ts";
 import { normalizeRequest } from "../core/path/index.ts";
 import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts";
 import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
-import { createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
+import { createMirrorPool, createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
 import type { TokenSource, Verifier } from "../identity/index.ts";
 import { inboundStack } from "./inbound.ts";
 import { endpointStack, routeStack, type RouteLevel } from "./outbound.ts";
@@ -43,6 +43,11 @@ export interface ProxyOptions {
   now?: () => number;
   /** Which hosts name a mesh service (`naming.ts`); without it only bare names (`orders`) do. */
   naming?: NamingOptions;
+  /**
+   * Reaches a service outside the mesh (egress, issue 16): the host's TLS origination with the
+   * resource's SNI and CA bundle. Without it, `connect` is given the external's origin.
+   */
+  connectExternal?: (external: ExternalService) => Fetch;
 }
 
 /** One workload's data plane: its two sides and the config they run on. */
@@ -83,6 +88,30 @@ function notAName(request: MeshRequest, names: ServiceNames): MeshError {
   return new MeshError("unknown-service", `"${host}" names no service of the mesh: a service is called ${forms}`);
 }
 
+/** The lower-case host of a request's URL, without port or trailing dot (the egress path only). */
+function hostOf(request: MeshRequest): string {
+  try {
+    return new URL(request.url).hostname.toLowerCase().replace(/\.$/, "");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * An ExternalService as a service of one endpoint, its origin, so the route, backend and
+ * endpoint levels serve it as they serve a mesh service: timeouts, retries, failure accrual
+ * and metrics (`dst_service` is its name).
+ */
+function externalAsService(external: ExternalService): Service {
+  const port = external.port ?? (external.protocol === "https" ? 443 : 80);
+  const address = `${external.protocol}://${external.address ?? `${external.hosts[0]}:${port}`}`;
+  const service: Service = { name: external.name, endpoints: [{ id: external.name, address }], balancer: "round-robin", defaultPolicy: "all-unauthenticated" };
+  if (external.retry !== undefined) service.retry = external.retry;
+  if (external.timeout !== undefined) service.timeout = external.timeout;
+  if (external.failureAccrual !== undefined) service.failureAccrual = external.failureAccrual;
+  return service;
+}
+
 const EMPTY: Snapshot = { version: -1, services: [], routes: [], policies: [], jwks: { keys: [] } };
 
 /**
@@ -103,10 +132,15 @@ export function createProxy(options: ProxyOptions): Proxy {
 
   let snapshot = EMPTY;
   let services = new Map<string, Service>();
+  // Egress (issue 16): declared outside services by name and by hostname, as services of one endpoint.
+  let externals = new Map<string, { external: ExternalService; service: Service }>();
+  let externalHosts = new Map<string, string>();
   // Per destination: state that must outlive snapshot updates.
   const backends = new Map<string, Backend>();
   const budgets = new Map<string, { key: string; budget: RetryBudget }>();
   const connections = new Map<string, Fetch>();
+  // Mirrored copies in flight, bounded per process or isolate across every route (issue 16).
+  const mirrors = createMirrorPool();
   // Per destination, rebuilt on every update: the route stacks.
   let routers = new Map<string, Fetch>();
 
@@ -114,6 +148,14 @@ export function createProxy(options: ProxyOptions): Proxy {
     const key = `${service.name}\u0000${endpoint.address}`;
     let fetch = connections.get(key);
     if (!fetch) {
+      const external = externals.get(service.name);
+      if (external !== undefined && external.service === service) {
+        // An outside service never gets this workload's identity token.
+        const connect = options.connectExternal ? options.connectExternal(external.external) : options.connect(endpoint, service);
+        fetch = endpointStack(connect, { audience: service.name, tokens: undefined, clock });
+        connections.set(key, fetch);
+        return fetch;
+      }
       fetch = endpointStack(options.connect(endpoint, service), { audience: service.name, tokens: options.tokens, clock });
       connections.set(key, fetch);
     }
@@ -123,7 +165,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   const live = (endpoint: Endpoint) => endpoint.leaseExpiresAt === undefined || Date.parse(endpoint.leaseExpiresAt) > now();
 
   const backendOf = (name: string): Backend => {
-    const service = services.get(name);
+    const service = services.get(name) ?? externals.get(name)?.service;
     if (!service) throw new MeshError("unknown-service", `no service "${name}" in the mesh's config`);
     const accrual = service.failureAccrual;
     const key = JSON.stringify([service.balancer, accrual ?? null]);
@@ -189,15 +231,48 @@ export function createProxy(options: ProxyOptions): Proxy {
       },
       clock,
       random,
+      mirrors,
     };
     return route({ table: createRouteTable(effective, destination), stacks: (r) => routeStack(r, level) });
+  };
+
+  /** Egress (issue 16): the stack for a host that names no mesh service, or the refusal. */
+  const egress = (request: MeshRequest): Fetch | undefined => {
+    const mode = snapshot.egress?.mode;
+    if (mode === undefined && externals.size === 0) return undefined;
+    const host = hostOf(request);
+    const name = externalHosts.get(host);
+    if (name === undefined && !host.includes(".")) return undefined;
+    if (mode === "deny") throw new MeshError("forbidden", `calls out of the mesh are denied (egress mode deny): "${host.slice(0, 100)}"`);
+    if (name === undefined) {
+      if (mode === undefined) return undefined;
+      if (mode === "allow") return passthrough;
+      throw new MeshError("forbidden", `"${host.slice(0, 100)}" is outside the mesh and declared by no ExternalService (egress mode ${mode})`);
+    }
+    const key = `\u0000external:${name}`;
+    let router = routers.get(key);
+    if (!router) {
+      router = routerFor(name, externals.get(name)!.service);
+      routers.set(key, router);
+    }
+    return router;
+  };
+  // Mode allow: an undeclared outside host is called as the app named it, plain, with metrics.
+  const passthrough: Fetch = (request) => {
+    const origin = new URL(request.url).origin;
+    const endpoint: Endpoint = { id: "passthrough", address: origin };
+    return options.connect(endpoint, { name: "egress", balancer: "round-robin", defaultPolicy: "all-unauthenticated" })(request);
   };
 
   const outbound: Fetch = async (incoming) => {
     // Routes match, and the endpoint gets, the normalized path; a path that cannot be is 400.
     const request = normalizeRequest(incoming);
     const destination = serviceOf(request, names);
-    if (destination === undefined) throw notAName(request, names);
+    if (destination === undefined) {
+      const external = egress(request);
+      if (external !== undefined) return external(request);
+      throw notAName(request, names);
+    }
     let router = routers.get(destination);
     if (!router) {
       const service = services.get(destination);
@@ -268,14 +343,18 @@ export function createProxy(options: ProxyOptions): Proxy {
     update(next) {
       snapshot = next;
       services = new Map(next.services.map((s) => [s.name, s]));
+      externals = new Map((next.externalServices ?? []).map((e) => [e.name, { external: e, service: externalAsService(e) }]));
+      externalHosts = new Map((next.externalServices ?? []).flatMap((e) => e.hosts.map((h) => [h, e.name] as const)));
       routers = new Map();
       inboundTable = createRouteTable(next.routes.filter((r) => r.service === self), self);
       inboundStacks = new Map();
       // Endpoint sets of services that stay keep their state; those of removed ones go.
-      for (const name of backends.keys()) if (!services.has(name)) backends.delete(name);
-      for (const name of budgets.keys()) if (!services.has(name)) budgets.delete(name);
+      for (const name of backends.keys()) if (!services.has(name) && !externals.has(name)) backends.delete(name);
+      for (const name of budgets.keys()) if (!services.has(name) && !externals.has(name)) budgets.delete(name);
       for (const name of backends.keys()) backendOf(name);
-      const addresses = new Set(next.services.flatMap((s) => (s.endpoints ?? []).map((e) => `${s.name}\u0000${e.address}`)));
+      const addresses = new Set([...next.services, ...[...externals.values()].map((e) => e.service)].flatMap((s) => (s.endpoints ?? []).map((e) => `${s.name}\u0000${e.address}`)));
+      // An external's connection holds its TLS settings: rebuilt with each snapshot.
+      for (const name of externals.keys()) for (const key of connections.keys()) if (key.startsWith(`${name}\u0000`)) connections.delete(key);
       for (const key of connections.keys()) if (!addresses.has(key)) connections.delete(key);
       registry.setConfigVersion(next.version);
     },

@@ -125,7 +125,7 @@ name: x
         '  bad.yaml:4:1: document 1 (Service "billing"): retires: unknown field (misspelt, or not in this kind: see docs/cli.md)',
         '  bad.yaml:11:13: document 2 (Route "pay"): backends[0].weight: Too small: expected number to be >=0',
         '  bad.yaml:13:12: document 2 (Route "pay"): timeouts.request: must be a duration such as "250ms", "10s", "1m" or "1h"',
-        '  bad.yaml:15:7: document 3 (Deployment "x"): kind: must be one of Service, Route, AuthorizationPolicy (got "Deployment")',
+        '  bad.yaml:15:7: document 3 (Deployment "x"): kind: must be one of Service, Route, AuthorizationPolicy, ExternalService (got "Deployment")',
         "",
       ].join("\n"),
     );
@@ -200,6 +200,74 @@ backends: [{service: orders}]
     );
     expect(result.stderr).toMatch(/regex\.yaml:6:\d+: document 1 \(Route "back"\): matches\[1\]\.headers\[0\]\.value: is too complex: its RE2 program size is \d+, the limit 100/);
     expect(await storeVersion()).toBe(before);
+  });
+
+  it("applies routes with RequestMirror and FaultInjection filters, and reports their mistakes at their lines", async () => {
+    const good = await t.file(
+      "traffic.yaml",
+      `kind: Service
+name: traffic-main
+---
+kind: Service
+name: traffic-shadow
+---
+kind: Route
+name: traffic
+service: traffic-main
+backends: [{service: traffic-main}]
+filters:
+  - type: RequestMirror
+    requestMirror: {backendRef: {service: traffic-shadow}, percent: 25}
+  - type: FaultInjection
+    faultInjection:
+      delay: {fixedDelay: 50ms, percent: 10}
+      abort: {httpStatus: 503, percent: 5}
+      header: {name: x-chaos}
+`,
+    );
+    const applied = await t.weft(["apply", "-f", good]);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toContain("route/traffic created");
+    const shown = await t.weft(["get", "route", "traffic", "-o", "yaml"]);
+    expect(shown.stdout).toContain("type: RequestMirror");
+    expect(shown.stdout).toContain("type: FaultInjection");
+
+    const before = await storeVersion();
+    const bad = await t.file(
+      "bad-traffic.yaml",
+      `kind: Route
+name: traffic-bad
+service: traffic-main
+backends: [{service: traffic-main}]
+filters:
+  - type: RequestMirror
+    requestMirror: {backendRef: {service: nowhere}, percent: 250}
+  - type: FaultInjection
+    faultInjection:
+      abort: {percent: 5}
+`,
+    );
+    const refused = await t.weft(["apply", "-f", bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/bad-traffic\.yaml:7:\d+: document 1 \(Route "traffic-bad"\): filters\[0\]\.requestMirror\.percent: Too big/);
+    expect(refused.stderr).toMatch(/bad-traffic\.yaml:10:\d+: document 1 \(Route "traffic-bad"\): filters\[1\]\.faultInjection\.abort: give exactly one of httpStatus or grpcStatus/);
+    expect(await storeVersion()).toBe(before);
+    await t.weft(["delete", "route", "traffic"]);
+
+    // An ExternalService (egress), and its mistakes at their lines.
+    const external = await t.file("external.yaml", "kind: ExternalService\nname: payments\nhosts: [api.payments.example]\nprotocol: https\ntls: {sni: api.payments.example}\n");
+    const appliedExternal = await t.weft(["apply", "-f", external]);
+    expect(appliedExternal.code).toBe(0);
+    expect(appliedExternal.stdout).toContain("externalservice/payments created");
+    expect((await t.weft(["get", "externalservices"])).stdout).toMatch(/payments\s+api\.payments\.example\s+https/);
+    const badExternal = await t.file("bad-external.yaml", "kind: ExternalService\nname: payments2\nhosts: [Not_A_Host]\nprotocol: ftp\n");
+    const refusedExternal = await t.weft(["apply", "-f", badExternal]);
+    expect(refusedExternal.code).toBe(1);
+    expect(refusedExternal.stderr).toMatch(/bad-external\.yaml:3:\d+: document 1 \(ExternalService "payments2"\): hosts\[0\]: must be a lower-case DNS hostname/);
+    expect(refusedExternal.stderr).toMatch(/bad-external\.yaml:4:\d+: document 1 \(ExternalService "payments2"\): protocol: Invalid option/);
+    await t.weft(["delete", "externalservice", "payments"]);
+    await t.weft(["delete", "service", "traffic-shadow"]);
+    await t.weft(["delete", "service", "traffic-main"]);
   });
 
   it("answers a usage error with exit 2", async () => {

@@ -9,6 +9,8 @@
  *   with that status.
  * - `POST /__mode?fail=1` makes every later answer a 500 (`fail=0` heals it).
  * - `GET /__seen` returns what the last requests looked like.
+ * - `POST /__hold?on=1` holds every mirrored copy (`weft-mirror: 1`) unanswered until
+ *   `on=0`; `/__seen` counts copies that arrived and that were answered.
  */
 interface Env {
   NAME: string;
@@ -24,6 +26,9 @@ interface Seen {
 
 let failing = false;
 let hits = 0;
+let holding = false;
+let mirrored = 0;
+let mirrorsAnswered = 0;
 const seen: Seen[] = [];
 
 export default {
@@ -33,8 +38,19 @@ export default {
       failing = url.searchParams.get("fail") === "1";
       return Response.json({ app: env.NAME, failing });
     }
-    if (url.pathname === "/__seen") return Response.json({ app: env.NAME, hits, seen: seen.slice(-20) });
+    if (url.pathname === "/__hold") {
+      holding = url.searchParams.get("on") === "1";
+      return Response.json({ app: env.NAME, holding });
+    }
+    if (url.pathname === "/__seen") return Response.json({ app: env.NAME, hits, mirrored, mirrorsAnswered, seen: seen.slice(-20) });
     hits++;
+    if (request.headers.get("weft-mirror") === "1") {
+      mirrored++;
+      // Polled, not awaited on a promise another request resolves (workerd ties promises to requests).
+      for (let i = 0; holding && i < 3_000; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      mirrorsAnswered++;
+      return Response.json({ app: env.NAME, mirrored: true });
+    }
     const budget = request.headers.get("weft-timeout-ms");
     const mine: Seen = {
       clientId: request.headers.get("weft-client-id"),

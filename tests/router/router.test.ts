@@ -49,6 +49,10 @@ beforeAll(async () => {
       { kind: "Service", name: "s-v1", endpoints: [{ id: "s-v1", address: "binding:S_V1" }] },
       { kind: "Service", name: "s-v2", endpoints: [{ id: "s-v2", address: "binding:S_V2" }] },
       { kind: "Route", name: "s-split", service: "s", backends: [{ service: "s-v1", weight: 90 }, { service: "s-v2", weight: 10 }] },
+      // Mirroring (issue 16): every call to m is copied to m-shadow.
+      { kind: "Service", name: "m", endpoints: [{ id: "m", address: "binding:M" }] },
+      { kind: "Service", name: "m-shadow", endpoints: [{ id: "m-shadow", address: "binding:M_SHADOW" }] },
+      { kind: "Route", name: "m-mirror", service: "m", backends: [{ service: "m" }], filters: [{ type: "RequestMirror", requestMirror: { backendRef: { service: "m-shadow" }, percent: 100 } }] },
       {
         kind: "Service",
         name: "f",
@@ -63,8 +67,8 @@ beforeAll(async () => {
   const routers: LocalRouter[] = [];
   const app = (name: string) => ({ worker: `app-${name}` });
   const vars = { WEFT_CONFIG_TTL_MS: String(CONFIG_TTL_MS) };
-  for (const service of ["a", "b", "c", "s-v1", "s-v2", "f", "d"]) secrets.set(service, await control.workerSecret(service));
-  for (const service of ["a", "b", "c", "s-v1", "s-v2"]) routers.push({ service, secret: secrets.get(service)!, app: app(service), vars });
+  for (const service of ["a", "b", "c", "s-v1", "s-v2", "f", "d", "m", "m-shadow"]) secrets.set(service, await control.workerSecret(service));
+  for (const service of ["a", "b", "c", "s-v1", "s-v2", "m", "m-shadow"]) routers.push({ service, secret: secrets.get(service)!, app: app(service), vars });
   for (const [service, name] of [["f", "f1"], ["f", "f2"], ["d", "d1"], ["d", "d2"]] as const) {
     routers.push({ service, name, secret: secrets.get(service)!, app: app(name), vars });
   }
@@ -73,7 +77,7 @@ beforeAll(async () => {
     trustDomain: TRUST_DOMAIN,
     persistDir: dir,
     routers,
-    apps: ["a", "b", "c", "s-v1", "s-v2", "f1", "f2", "d1", "d2"].map((name) => ({
+    apps: ["a", "b", "c", "s-v1", "s-v2", "f1", "f2", "d1", "d2", "m", "m-shadow"].map((name) => ({
       name: `app-${name}`,
       entry: "tests/router/echo-app.ts",
       mesh: name,
@@ -116,6 +120,23 @@ describe("the router worker, end to end in workerd", () => {
     // Binomial: 200 expected, standard deviation 13.4; four of them either way.
     expect(Math.abs(v2 - 200)).toBeLessThan(54);
   }, 120_000);
+
+  it("mirrors a call to the shadow service, and the copy completes after the response (waitUntil)", async () => {
+    await mesh.app("app-m-shadow", new Request("http://app/__hold?on=1", { method: "POST" }));
+    const answer = await call("a", "call=m");
+    expect(answer.body.downstream).toMatchObject({ status: 200, body: { app: "m" } });
+    // The caller has its answer while the copy is held at the shadow app (it may still be on its way there).
+    const shadow = async () => (await (await mesh.app("app-m-shadow", new Request("http://app/__seen"))).json()) as { mirrored: number; mirrorsAnswered: number };
+    let held = await shadow();
+    for (let i = 0; i < 400 && held.mirrored < 1; i++) (await sleep(25), (held = await shadow()));
+    expect(held).toMatchObject({ mirrored: 1, mirrorsAnswered: 0 });
+    await mesh.app("app-m-shadow", new Request("http://app/__hold?on=0", { method: "POST" }));
+    let after = held;
+    for (let i = 0; i < 400 && after.mirrorsAnswered < 1; i++) (await sleep(25), (after = await shadow()));
+    expect(after).toMatchObject({ mirrored: 1, mirrorsAnswered: 1 });
+    // The primary never carries the marker.
+    expect(((await seen("app-m")) as unknown as { mirrored: number }).mirrored).toBe(0);
+  });
 
   it("retries a failing backend's 5xx on another endpoint, within the retry budget", async () => {
     await setFailing("app-f1", true);

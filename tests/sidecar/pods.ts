@@ -95,18 +95,22 @@ export interface Echo {
  * The app of a pod: echoes what it saw as JSON. `/slow?ms=N` answers after N ms; `/fail?times=N&key=K`
  * answers 503 to the first N calls with key K; `/status/N` answers N; `/big?kb=N` streams N KiB.
  */
-export function startApp(host: string, pod: string): Promise<{ server: Server; port: number; calls: () => number; pending: () => number }> {
+export function startApp(host: string, pod: string): Promise<App> {
   const failures = new Map<string, number>();
   let calls = 0;
   let pending = 0;
+  let mirrored = 0;
+  let mirroredBytes = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     calls++;
+    if (req.headers["weft-mirror"] === "1") mirrored++;
     pending++;
     res.once("close", () => pending--);
     const url = new URL(req.url ?? "/", "http://app");
     let bodyBytes = 0;
     req.on("data", (chunk: Buffer) => (bodyBytes += chunk.length));
     req.on("end", () => {
+      if (req.headers["weft-mirror"] === "1") mirroredBytes += bodyBytes;
       const echo: Echo = {
         pod,
         method: req.method ?? "",
@@ -149,7 +153,22 @@ export function startApp(host: string, pod: string): Promise<{ server: Server; p
       answer(200);
     });
   });
-  return new Promise((resolvePort) => server.listen(0, host, () => resolvePort({ server, port: (server.address() as { port: number }).port, calls: () => calls, pending: () => pending })));
+  return new Promise((resolvePort) =>
+    server.listen(0, host, () => resolvePort({ server, port: (server.address() as { port: number }).port, calls: () => calls, pending: () => pending, mirrored: () => mirrored, mirroredBytes: () => mirroredBytes })),
+  );
+}
+
+/** A pod's app: its server, and counts of what it received. */
+export interface App {
+  server: Server;
+  port: number;
+  calls: () => number;
+  /** Requests received and not yet answered or seen closed. */
+  pending: () => number;
+  /** Requests that arrived marked as mirrored copies (`weft-mirror: 1`). */
+  mirrored: () => number;
+  /** Body bytes those copies carried. */
+  mirroredBytes: () => number;
 }
 
 /** A running sidecar process. */
@@ -200,8 +219,7 @@ export interface Pod {
   name: string;
   ip: string;
   service: string;
-  /** `pending()`: requests the app has received and not yet answered or seen closed. */
-  app: { server: Server; port: number; calls: () => number; pending: () => number };
+  app: App;
   sidecar: SidecarProcess;
   /** SIGKILLs the app and the sidecar at once, as a node failure would. */
   kill(): Promise<void>;
@@ -294,8 +312,8 @@ export interface Mesh {
 }
 
 /** Starts the control plane and the cluster. */
-export async function startMesh(): Promise<Mesh> {
-  const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN });
+export async function startMesh(options: { egressMode?: "allow" | "deny" | "allow-listed" } = {}): Promise<Mesh> {
+  const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN, ...(options.egressMode !== undefined && { egressMode: options.egressMode }) });
   const cluster = await createCluster(control);
   const dir = mkdtempSync(join(tmpdir(), "weft-sidecar-"));
   const pods: Pod[] = [];

@@ -18,6 +18,7 @@ import {
 import { applyRoutes } from "./routes/apply.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { identityRoutes } from "./routes/identity.ts";
+import { externalServiceRoutes } from "./routes/external-services.ts";
 import { policyRoutes } from "./routes/policies.ts";
 import { routeRoutes } from "./routes/routes.ts";
 import { serviceRoutes } from "./routes/services.ts";
@@ -176,6 +177,7 @@ export function createControlApp(deps: ControlDeps): Hono<ControlHono> {
   serviceRoutes(kit);
   routeRoutes(kit);
   policyRoutes(kit);
+  externalServiceRoutes(kit);
   applyRoutes(kit);
   auditRoutes(kit);
   identityRoutes(kit);

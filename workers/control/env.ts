@@ -44,6 +44,11 @@ const EnvSchema = z.object({
   WEFT_PUBLISH_INTERVAL_MS: integer(0, 3_600_000).optional().transform((n) => n ?? DEFAULT_PUBLISH_INTERVAL_MS),
   /** Most snapshot long-polls held at once; beyond it, 503 `overloaded`. */
   WEFT_MAX_LONG_POLLS: integer(1, 1_000_000).optional().transform((n) => n ?? DEFAULT_MAX_WAITERS),
+  /**
+   * The mesh-wide egress mode every snapshot carries (issue 16, docs/egress.md): `allow`,
+   * `deny` or `allow-listed`. Unset: no egress; a host that names no service is unknown.
+   */
+  WEFT_EGRESS_MODE: z.enum(["allow", "deny", "allow-listed"]).optional(),
   /** Seconds `snapshot:<version>` keys live in KV. */
   WEFT_VERSIONED_SNAPSHOT_TTL_S: integer(60, 31_536_000).optional().transform((n) => n ?? DEFAULT_VERSIONED_SNAPSHOT_TTL_S),
 });

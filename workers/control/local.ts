@@ -74,6 +74,8 @@ export interface StartControlOptions {
   publishIntervalMs?: number;
   /** SPIFFE IDs whose control-plane tokens count as admin. */
   adminIdentities?: string[];
+  /** The mesh-wide egress mode (`WEFT_EGRESS_MODE`); unset by default. */
+  egressMode?: "allow" | "deny" | "allow-listed";
   /**
    * Most snapshot long-polls held at once; default `longPollCapFor(openFileLimit())`: the
    * worker's default (2,000) where descriptors allow twice that, fewer where they do not.
@@ -132,6 +134,7 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
   if (options.publishIntervalMs !== undefined) bindings.WEFT_PUBLISH_INTERVAL_MS = String(options.publishIntervalMs);
   const maxLongPolls = options.maxLongPolls ?? longPollCapFor(openFileLimit());
   bindings.WEFT_MAX_LONG_POLLS = String(maxLongPolls);
+  if (options.egressMode !== undefined) bindings.WEFT_EGRESS_MODE = options.egressMode;
   if (options.adminIdentities?.length) bindings.WEFT_ADMIN_IDENTITIES = options.adminIdentities.join(",");
   const mf = new Miniflare(
     convertV4MiniflareOptions({

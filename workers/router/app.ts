@@ -8,7 +8,7 @@ import type { Snapshot } from "../../src/core/config/index.ts";
 import { SnapshotSchema, validate } from "../../src/core/config/index.ts";
 import { deadline } from "../../src/core/deadline/index.ts";
 import { MeshError, errorResponse } from "../../src/core/errors.ts";
-import type { Fetch, MeshResponse } from "../../src/core/fetch.ts";
+import { withMeta, type Fetch, type MeshResponse } from "../../src/core/fetch.ts";
 import { createRegistry } from "../../src/core/metrics/index.ts";
 import type { MetricsDelta, Registry } from "../../src/core/metrics/index.ts";
 import { createTrustBundle, createVerifier, workerId } from "../../src/identity/index.ts";
@@ -242,7 +242,8 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     const run = fromArrival((arrived) => {
       work = (async () => {
         await refresh();
-        return side(arrived);
+        // Work that outlives the response (a mirrored call) runs under this request's waitUntil.
+        return side(withMeta(arrived, { background: (task) => ctx.waitUntil(task.catch(() => {})) }));
       })();
       work.then(
         () => (settled = true),

@@ -197,10 +197,51 @@ const HeaderModifier = z.strictObject({
   remove: z.array(z.string().min(1).max(256)).max(16).optional(),
 });
 
-/** Gateway API's header-modifier filters; other filter types are not supported yet. */
+// --- Traffic tools (issue 16): mirroring and fault injection filters. ---
+
+/** A share of requests: Gateway API's `percent` (0..100) or `fraction` (numerator/denominator). */
+const Percent = z.number().min(0).max(100);
+
+/**
+ * Gateway API's RequestMirror: a copy of `percent` % (or `fraction`) of requests to another
+ * service, fire-and-forget (docs/traffic.md). Bodies over `maxBodyBytes` are not mirrored.
+ */
+export const RequestMirrorSchema = z
+  .strictObject({
+    backendRef: z.strictObject({ service: NameSchema }),
+    percent: Percent.optional(),
+    fraction: z.strictObject({ numerator: z.number().int().min(0), denominator: z.number().int().min(1).max(1_000_000).default(100) }).optional(),
+    maxBodyBytes: z.number().int().min(0).max(16 * 1024 * 1024).optional(),
+    timeout: DurationSchema.optional(),
+  })
+  .refine((m) => !(m.percent !== undefined && m.fraction !== undefined), "give percent or fraction, not both")
+  .refine((m) => m.fraction === undefined || m.fraction.numerator <= m.fraction.denominator, { message: "numerator must be at most denominator", path: ["fraction"] });
+
+/**
+ * Istio's HTTPFaultInjection: a delay and/or an abort, each on `percent` % of requests, and
+ * only for requests carrying `header` when one is named (docs/traffic.md).
+ */
+export const FaultInjectionSchema = z
+  .strictObject({
+    delay: z.strictObject({ fixedDelay: DurationSchema, percent: Percent.default(100) }).optional(),
+    abort: z
+      .strictObject({
+        httpStatus: z.number().int().min(200).max(599).optional(),
+        grpcStatus: z.number().int().min(1).max(16).optional(),
+        percent: Percent.default(100),
+      })
+      .refine((a) => (a.httpStatus === undefined) !== (a.grpcStatus === undefined), "give exactly one of httpStatus or grpcStatus")
+      .optional(),
+    header: z.strictObject({ name: z.string().min(1).max(256), value: z.string().max(4096).optional() }).optional(),
+  })
+  .refine((f) => f.delay !== undefined || f.abort !== undefined, "give a delay, an abort or both");
+
+/** Gateway API's header-modifier and RequestMirror filters, and Weft's FaultInjection. */
 export const FilterSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("RequestHeaderModifier"), requestHeaderModifier: HeaderModifier }),
   z.strictObject({ type: z.literal("ResponseHeaderModifier"), responseHeaderModifier: HeaderModifier }),
+  z.strictObject({ type: z.literal("RequestMirror"), requestMirror: RequestMirrorSchema }),
+  z.strictObject({ type: z.literal("FaultInjection"), faultInjection: FaultInjectionSchema }),
 ]);
 
 /** A backend of a route and its share of the traffic (Gateway API weights, default 1). */
@@ -220,6 +261,45 @@ export const RouteSchema = z.strictObject({
   retry: RetrySchema.optional(),
   filters: z.array(FilterSchema).max(16).optional(),
 });
+
+// --- Egress (issue 16): services outside the mesh, and the mesh-wide egress mode. ---
+
+/** A DNS hostname (lower case, dotted labels), as an outside service is called. */
+const Hostname = z
+  .string()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/, "must be a lower-case DNS hostname with at least one dot (api.example.com)");
+
+/**
+ * A service outside the mesh (Istio's ServiceEntry, Linkerd's EgressNetwork): the hostnames
+ * workloads call it by, and how the mesh reaches it: `https` originates TLS (the app may call
+ * plain http), with an optional SNI name and CA bundle (PEM) to verify it by; `address`
+ * (`host:port`) connects there instead of resolving the hostname (a fixed egress address).
+ * Calls to it get the route level's timeouts, retries and metrics (docs/egress.md).
+ */
+export const ExternalServiceSchema = z.strictObject({
+  name: NameSchema,
+  version: Version,
+  hosts: z.array(Hostname).min(1).max(16),
+  protocol: z.enum(["http", "https"]).default("https"),
+  port: z.number().int().min(1).max(65_535).optional(),
+  address: z
+    .string()
+    .max(260)
+    .regex(/^([a-z0-9.-]+|\[[0-9a-f:]+\]):\d{1,5}$/i, "must be host:port")
+    .optional(),
+  tls: z.strictObject({ sni: Hostname.optional(), caBundle: z.string().min(1).max(65_536).regex(/-----BEGIN CERTIFICATE-----/, "must be PEM certificates").optional() }).optional(),
+  timeout: DurationSchema.optional(),
+  retry: RetrySchema.optional(),
+  failureAccrual: FailureAccrualSchema.optional(),
+});
+
+/**
+ * The mesh-wide egress mode: `allow` lets calls to undeclared outside hosts through as they
+ * are, `allow-listed` only to declared ExternalServices, `deny` to none. Without one, a host
+ * that names no service is `unknown-service`, as before egress existed.
+ */
+export const EgressModeSchema = z.enum(["allow", "deny", "allow-listed"]);
 
 /** A glob on SPIFFE IDs: `*` matches within one path segment, `**` across segments. */
 const IdentityGlob = z
@@ -275,6 +355,9 @@ export const SnapshotSchema = z.strictObject({
   routes: z.array(RouteSchema).max(10_000),
   policies: z.array(AuthorizationPolicySchema).max(10_000),
   jwks: z.looseObject({ keys: z.array(JwkSchema).max(64) }),
+  // Egress (issue 16): absent in snapshots from before it.
+  externalServices: z.array(ExternalServiceSchema).max(10_000).optional(),
+  egress: z.strictObject({ mode: EgressModeSchema }).optional(),
 });
 
 /** A resource document as `weft apply` and `POST /v1/apply` take it, with its `kind`. */
@@ -282,6 +365,7 @@ export const ResourceSchema = z.discriminatedUnion("kind", [
   ServiceSchema.extend({ kind: z.literal("Service") }),
   RouteSchema.extend({ kind: z.literal("Route") }),
   AuthorizationPolicySchema.extend({ kind: z.literal("AuthorizationPolicy") }),
+  ExternalServiceSchema.extend({ kind: z.literal("ExternalService") }),
 ]);
 
 export type Duration = z.infer<typeof DurationSchema>;
@@ -293,10 +377,14 @@ export type RateLimit = z.infer<typeof RateLimitSchema>;
 export type Service = z.infer<typeof ServiceSchema>;
 export type RouteMatch = z.infer<typeof RouteMatchSchema>;
 export type Filter = z.infer<typeof FilterSchema>;
+export type RequestMirror = z.infer<typeof RequestMirrorSchema>;
+export type FaultInjection = z.infer<typeof FaultInjectionSchema>;
 export type Backend = z.infer<typeof BackendSchema>;
 export type Route = z.infer<typeof RouteSchema>;
 export type AuthorizationPolicy = z.infer<typeof AuthorizationPolicySchema>;
 export type Snapshot = z.infer<typeof SnapshotSchema>;
+export type ExternalService = z.infer<typeof ExternalServiceSchema>;
+export type EgressMode = z.infer<typeof EgressModeSchema>;
 export type Resource = z.infer<typeof ResourceSchema>;
 /** The kinds of resource users write. */
 export type ResourceKind = Resource["kind"];

@@ -48,6 +48,11 @@ export function referenceIssues(snapshot: Pick<Snapshot, "services" | "routes" |
     route.backends.forEach((backend, j) => {
       if (!services.has(backend.service)) issues.push({ path: ["routes", i, "backends", j, "service"], message: `no service "${backend.service}"` });
     });
+    (route.filters ?? []).forEach((filter, j) => {
+      if (filter.type !== "RequestMirror") return;
+      const mirror = filter.requestMirror.backendRef.service;
+      if (!services.has(mirror)) issues.push({ path: ["routes", i, "filters", j, "requestMirror", "backendRef", "service"], message: `no service "${mirror}"` });
+    });
     if (route.backends.every((b) => b.weight === 0)) issues.push({ path: ["routes", i, "backends"], message: "at least one backend needs a weight above 0" });
   });
   const routes = new Map(snapshot.routes.map((r) => [r.name, r.service]));

@@ -25,6 +25,8 @@ const FAMILIES = [
   ["weft_retry_total", "COUNTER"],
   ["weft_retry_budget_exhausted_total", "COUNTER"],
   ["weft_endpoint_ejections_total", "COUNTER"],
+  ["weft_mirror_total", "COUNTER"],
+  ["weft_fault_injected_total", "COUNTER"],
   ["weft_config_version", "GAUGE"],
   ["weft_metrics_dropped_total", "COUNTER"],
 ];

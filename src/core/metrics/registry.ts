@@ -12,7 +12,9 @@ import {
   drop,
   ejectionSeries,
   exposeStore,
+  faultSeries,
   keyOf,
+  mirrorSeries,
   requestSeries,
   responseSeries,
   retrySeries,
@@ -22,7 +24,7 @@ import {
   snapshotOf,
   takeStoreDelta,
 } from "./store.ts";
-import type { CounterSeries, EndpointLabels, MetricsDelta, RequestLabels, ResponseSeries, RouteWindow, ServiceLabels, Stats, Store } from "./store.ts";
+import type { CounterSeries, EndpointLabels, FaultLabels, MetricsDelta, MirrorLabels, RequestLabels, ResponseSeries, RouteWindow, ServiceLabels, Stats, Store } from "./store.ts";
 
 /**
  * Series kept per metric family before new label sets are dropped (and counted in
@@ -76,6 +78,10 @@ export interface Registry {
   countRetryBudgetExhausted(labels: ServiceLabels): void;
   /** Counts an ejection of an endpoint by failure accrual. */
   countEjection(labels: EndpointLabels): void;
+  /** Counts a mirrored copy by its outcome (`weft_mirror_total`). */
+  countMirror(labels: MirrorLabels): void;
+  /** Counts an injected fault (`weft_fault_injected_total`). */
+  countFault(labels: FaultLabels): void;
   /** Sets `weft_config_version` to the snapshot version in use. */
   setConfigVersion(version: number): void;
   /** Every metric in the Prometheus text format 0.0.4, for `GET /metrics`. */
@@ -126,6 +132,8 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
     countRetry: (labels, count = 1) => add(retrySeries(store, labels), "weft_retry_total", count),
     countRetryBudgetExhausted: (labels) => add(budgetSeries(store, labels), "weft_retry_budget_exhausted_total", 1),
     countEjection: (labels) => add(ejectionSeries(store, labels), "weft_endpoint_ejections_total", 1),
+    countMirror: (labels) => add(mirrorSeries(store, labels), "weft_mirror_total", 1),
+    countFault: (labels) => add(faultSeries(store, labels), "weft_fault_injected_total", 1),
     setConfigVersion(version) {
       store.configVersions.set("", version);
     },

@@ -46,6 +46,27 @@ export interface EndpointLabels {
   endpoint: string;
 }
 
+/**
+ * The labels of `weft_mirror_total` (issue 16): one route's mirrored copies by what became of
+ * them: `completed` (the mirror answered, any status below 500), `failed` (5xx, error or its
+ * timeout), `dropped-in-flight` (too many copies already in flight), `dropped-body` (a body
+ * over the filter's limit, or of unknown length).
+ */
+export interface MirrorLabels {
+  dst_service: string;
+  route: string;
+  /** The service the copies go to. */
+  mirror: string;
+  outcome: "completed" | "failed" | "dropped-in-flight" | "dropped-body";
+}
+
+/** The labels of `weft_fault_injected_total` (issue 16): faults a route's filter injected. */
+export interface FaultLabels {
+  dst_service: string;
+  route: string;
+  fault: "delay" | "abort";
+}
+
 /** Golden metrics of one direction, service and route over the last minute. */
 export interface RouteStats extends RouteLabels {
   /** Calls that completed (answered or failed) in the window. */
@@ -135,14 +156,24 @@ const NAMES = {
   retry: "weft_retry_total",
   budget: "weft_retry_budget_exhausted_total",
   ejection: "weft_endpoint_ejections_total",
+  mirror: "weft_mirror_total",
+  fault: "weft_fault_injected_total",
   config: "weft_config_version",
   dropped: "weft_metrics_dropped_total",
 } as const;
 
 /** The metric families whose series are capped, by the name their drops are counted under. */
-export type CappedMetric = typeof NAMES.request | typeof NAMES.response | typeof NAMES.retry | typeof NAMES.budget | typeof NAMES.ejection | "window";
+export type CappedMetric =
+  | typeof NAMES.request
+  | typeof NAMES.response
+  | typeof NAMES.retry
+  | typeof NAMES.budget
+  | typeof NAMES.ejection
+  | typeof NAMES.mirror
+  | typeof NAMES.fault
+  | "window";
 
-const CAPPED: readonly CappedMetric[] = [NAMES.request, NAMES.response, NAMES.retry, NAMES.budget, NAMES.ejection, "window"];
+const CAPPED: readonly CappedMetric[] = [NAMES.request, NAMES.response, NAMES.retry, NAMES.budget, NAMES.ejection, NAMES.mirror, NAMES.fault, "window"];
 
 /** A counter series: its labels, its label text for exposition, its value and what was last sent. */
 export interface CounterSeries<L> {
@@ -198,6 +229,9 @@ export interface Store {
   retries: Map<string, CounterSeries<ServiceLabels>>;
   budget: Map<string, CounterSeries<ServiceLabels>>;
   ejections: Map<string, CounterSeries<EndpointLabels>>;
+  /** Traffic tools' counters (issue 16): exposed locally, not pushed to the control plane. */
+  mirrors: Map<string, CounterSeries<MirrorLabels>>;
+  faults: Map<string, CounterSeries<FaultLabels>>;
   windows: Map<string, RouteWindow>;
   /** Config versions by host label ("" for the store's own, unlabelled gauge). */
   configVersions: Map<string, number>;
@@ -217,6 +251,8 @@ export function createStore(clock: Clock, limits: Limits): Store {
     retries: new Map(),
     budget: new Map(),
     ejections: new Map(),
+    mirrors: new Map(),
+    faults: new Map(),
     windows: new Map(),
     configVersions: new Map(),
     dropped: new Map(CAPPED.map((m) => [m, { value: 0, sent: 0 }])),
@@ -309,6 +345,31 @@ export function ejectionSeries(store: Store, labels: EndpointLabels): CounterSer
     labelPairs([
       ["dst_service", dst_service],
       ["endpoint", endpoint],
+    ]),
+  );
+}
+
+/** The `weft_mirror_total` series for `labels`, or undefined when the family is full. */
+export function mirrorSeries(store: Store, labels: MirrorLabels): CounterSeries<MirrorLabels> | undefined {
+  const { dst_service, route, mirror, outcome } = labels;
+  return counter(store, store.mirrors, keyOf(dst_service, route, mirror, outcome), { dst_service, route, mirror, outcome }, () =>
+    labelPairs([
+      ["dst_service", dst_service],
+      ["route", route],
+      ["mirror", mirror],
+      ["outcome", outcome],
+    ]),
+  );
+}
+
+/** The `weft_fault_injected_total` series for `labels`, or undefined when the family is full. */
+export function faultSeries(store: Store, labels: FaultLabels): CounterSeries<FaultLabels> | undefined {
+  const { dst_service, route, fault } = labels;
+  return counter(store, store.faults, keyOf(dst_service, route, fault), { dst_service, route, fault }, () =>
+    labelPairs([
+      ["dst_service", dst_service],
+      ["route", route],
+      ["fault", fault],
     ]),
   );
 }
@@ -415,6 +476,8 @@ const HELP = {
   retry: "Retries sent to a service: attempts after the first.",
   budget: "Retries not sent because the service's retry budget was exhausted.",
   ejection: "Times failure accrual ejected an endpoint from load balancing.",
+  mirror: "Copies of requests a route's RequestMirror filter made, by what became of them.",
+  fault: "Delays and aborts a route's FaultInjection filter injected.",
   config: "Version of the config snapshot in use.",
   dropped: "Observations not recorded because a series cap was reached, by metric (window: the last-minute stats).",
 };
@@ -444,6 +507,8 @@ export function exposeStore(store: Store): string {
   counterFamily(out, NAMES.retry, HELP.retry, store.retries.values());
   counterFamily(out, NAMES.budget, HELP.budget, store.budget.values());
   counterFamily(out, NAMES.ejection, HELP.ejection, store.ejections.values());
+  counterFamily(out, NAMES.mirror, HELP.mirror, store.mirrors.values());
+  counterFamily(out, NAMES.fault, HELP.fault, store.faults.values());
   out.push(familyHeader(NAMES.config, "gauge", HELP.config));
   for (const [host, version] of store.configVersions) out.push(sample(NAMES.config, host === "" ? "" : labelPairs([["host", host]]), version));
   out.push(familyHeader(NAMES.dropped, "counter", HELP.dropped));

@@ -50,6 +50,18 @@ describe("ConfigState.write", () => {
     expect(state.version).toBe(0);
   });
 
+  it("refuses an ExternalService named as a Service, or declaring another's host, and keeps it out of snapshots until one is accepted", () => {
+    const state = new ConfigState();
+    const external = (name: string, hosts: string[]): Change => ({ op: "put", kind: "ExternalService", body: { name, hosts, protocol: "https" } as never });
+    expect(state.snapshot().externalServices).toBeUndefined();
+    const clash = state.write([svc("pay"), external("pay", ["api.pay.example"])], "admin");
+    expect(!clash.ok && clash.issues).toContainEqual({ path: ["ExternalService", "pay", "name"], message: 'a Service is named "pay" too' });
+    const twice = state.write([external("pay-a", ["api.pay.example"]), external("pay-b", ["api.pay.example"])], "admin");
+    expect(twice).toMatchObject({ ok: false, code: "bad-request" });
+    expect(state.write([external("pay-a", ["api.pay.example"])], "admin").ok).toBe(true);
+    expect(state.snapshot().externalServices?.map((e) => e.name)).toEqual(["pay-a"]);
+  });
+
   it("writes the audit line with who, what and the versions from and to", () => {
     const state = new ConfigState();
     const result = state.write([svc("a"), route("r", "a")], "spiffe://td/worker/x");

@@ -6,7 +6,7 @@
  * mutation that makes its change durable; the Durable Object applies it.
  */
 import { referenceIssues } from "../../../src/core/config/index.ts";
-import type { AuthorizationPolicy, Endpoint, Route, Service } from "../../../src/core/config/index.ts";
+import type { AuthorizationPolicy, Endpoint, ExternalService, Route, Service } from "../../../src/core/config/index.ts";
 import type { Issue } from "../../../src/core/errors.ts";
 import { failure, KINDS } from "./model.ts";
 import type { AuditEntry, Change, ChangeOutcome, Expectation, Kind, Lease, Outcome, ResourceBody, StoredResource, WriteResult } from "./model.ts";
@@ -362,7 +362,7 @@ export class ConfigState {
    * merged with live leased ones, a leased endpoint replacing a static one of the same id),
    * routes and policies, each sorted by name.
    */
-  snapshot(): { version: number; services: Service[]; routes: Route[]; policies: AuthorizationPolicy[] } {
+  snapshot(): { version: number; services: Service[]; routes: Route[]; policies: AuthorizationPolicy[]; externalServices?: ExternalService[] } {
     const services = this.list("Service").map((r) => {
       const service = r.body as Service;
       const leased = this.leases(service.name).map((l) => l.endpoint);
@@ -375,6 +375,8 @@ export class ConfigState {
       services,
       routes: this.list("Route").map((r) => r.body as Route),
       policies: this.list("AuthorizationPolicy").map((r) => r.body as AuthorizationPolicy),
+      // Egress (issue 16): present only once one is declared, so older snapshots read the same.
+      ...(this.list("ExternalService").length > 0 && { externalServices: this.list("ExternalService").map((r) => r.body as ExternalService) }),
     };
   }
 
@@ -391,6 +393,17 @@ export class ConfigState {
       const ids = new Set([...(service.endpoints ?? []).map((e) => e.id), ...this.leases(service.name).map((l) => l.endpoint.id)]);
       if (ids.size > this.#limits.maxEndpointsPerService) {
         issues.push({ path: ["Service", service.name, "endpoints"], message: `at most ${this.#limits.maxEndpointsPerService} endpoints, static and registered together` });
+      }
+    }
+    // Egress (issue 16): an outside service shares no name with a mesh service, nor a host with another.
+    const serviceNames = new Set(services.map((s) => s.name));
+    const hostOwners = new Map<string, string>();
+    for (const external of byKind("ExternalService").map((r) => r.body as ExternalService)) {
+      if (serviceNames.has(external.name)) issues.push({ path: ["ExternalService", external.name, "name"], message: `a Service is named "${external.name}" too` });
+      for (const host of external.hosts) {
+        const owner = hostOwners.get(host);
+        if (owner !== undefined && owner !== external.name) issues.push({ path: ["ExternalService", external.name, "hosts"], message: `host "${host}" is declared by ExternalService "${owner}" too` });
+        hostOwners.set(host, external.name);
       }
     }
     const routes = byKind("Route").map((r) => r.body as Route);

@@ -372,7 +372,8 @@ export class Store extends DurableObject {
 
   #text(): SnapshotText {
     if (this.#cache?.version !== this.#state.version) {
-      const snapshot = { ...this.#state.snapshot(), jwks: this.#jwks };
+      const mode = this.#config.WEFT_EGRESS_MODE;
+      const snapshot = { ...this.#state.snapshot(), jwks: this.#jwks, ...(mode !== undefined && { egress: { mode } }) };
       this.#cache = { version: snapshot.version, text: JSON.stringify(snapshot) };
     }
     return this.#cache;
