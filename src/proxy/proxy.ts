@@ -14,6 +14,7 @@ import { normalizeRequest } from "../core/path/index.ts";
 import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts";
 import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
 import { createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
+import { traceInbound, traceOutbound, type Tracer } from "../core/trace/index.ts";
 import type { TokenSource, Verifier } from "../identity/index.ts";
 import { inboundStack } from "./inbound.ts";
 import { endpointStack, routeStack, type RouteLevel } from "./outbound.ts";
@@ -43,6 +44,10 @@ export interface ProxyOptions {
   now?: () => number;
   /** Which hosts name a mesh service (`naming.ts`); without it only bare names (`orders`) do. */
   naming?: NamingOptions;
+  /** Tracing (src/core/trace); without it trace headers pass through untouched. */
+  tracer?: Tracer | undefined;
+  /** The caller's network address, where the host knows it (the inbound span's `network.peer.address`). */
+  peer?: (request: MeshRequest) => string | undefined;
 }
 
 /** One workload's data plane: its two sides and the config they run on. */
@@ -114,7 +119,12 @@ export function createProxy(options: ProxyOptions): Proxy {
     const key = `${service.name}\u0000${endpoint.address}`;
     let fetch = connections.get(key);
     if (!fetch) {
-      fetch = endpointStack(options.connect(endpoint, service), { audience: service.name, tokens: options.tokens, clock });
+      fetch = endpointStack(options.connect(endpoint, service), {
+        audience: service.name,
+        tokens: options.tokens,
+        clock,
+        ...(options.tracer && { trace: { tracer: options.tracer, backend: service.name, endpoint: endpoint.id, address: endpoint.address } }),
+      });
       connections.set(key, fetch);
     }
     return fetch;
@@ -193,7 +203,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     return route({ table: createRouteTable(effective, destination), stacks: (r) => routeStack(r, level) });
   };
 
-  const outbound: Fetch = async (incoming) => {
+  const routeOutbound: Fetch = async (incoming) => {
     // Routes match, and the endpoint gets, the normalized path; a path that cannot be is 400.
     const request = normalizeRequest(incoming);
     const destination = serviceOf(request, names);
@@ -240,7 +250,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     return fetch;
   };
 
-  const inbound: Fetch = async (incoming) => {
+  const routeInbound: Fetch = async (incoming) => {
     const started = clock.now();
     // Undefined until the path is normalized: a refusal before that is the path's (400).
     let route: string | undefined;
@@ -261,6 +271,11 @@ export function createProxy(options: ProxyOptions): Proxy {
       throw error;
     }
   };
+
+  // Tracing, when on, is outermost on both sides: a span for every request, refusals included.
+  const traced = { service: self, identity: options.identity, peer: options.peer };
+  const outbound = options.tracer ? traceOutbound({ tracer: options.tracer, ...traced })(routeOutbound) : routeOutbound;
+  const inbound = options.tracer ? traceInbound({ tracer: options.tracer, ...traced })(routeInbound) : routeInbound;
 
   return {
     outbound,

@@ -1,0 +1,161 @@
+/**
+ * Spans as an OTLP/HTTP protobuf body: `ExportTraceServiceRequest` of
+ * opentelemetry-proto's `collector/trace/v1/trace_service.proto`, written field by field.
+ * Only the fields Weft sets are written; tests decode the result with the official
+ * generated definitions (tests/trace).
+ */
+import type { AttributeValue, Span } from "./tracer.ts";
+
+/** A growable byte buffer with the protobuf wire primitives. */
+class Writer {
+  bytes = new Uint8Array(1024);
+  length = 0;
+
+  private room(n: number): void {
+    if (this.length + n <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.bytes.subarray(0, this.length));
+    this.bytes = next;
+  }
+
+  varint(value: number): void {
+    this.room(10);
+    // Values here are below 2^53: split into 7-bit groups with arithmetic, not 32-bit shifts.
+    while (value >= 0x80) {
+      this.bytes[this.length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.bytes[this.length++] = value;
+  }
+
+  tag(field: number, wire: number): void {
+    this.varint(field * 8 + wire);
+  }
+
+  raw(data: Uint8Array): void {
+    this.room(data.length);
+    this.bytes.set(data, this.length);
+    this.length += data.length;
+  }
+
+  /** A length-delimited field whose content `write` produces. */
+  message(field: number, write: (w: Writer) => void): void {
+    const inner = new Writer();
+    write(inner);
+    this.tag(field, 2);
+    this.varint(inner.length);
+    this.raw(inner.bytes.subarray(0, inner.length));
+  }
+
+  string(field: number, value: string): void {
+    const data = encoder.encode(value);
+    this.tag(field, 2);
+    this.varint(data.length);
+    this.raw(data);
+  }
+
+  hexBytes(field: number, hex: string): void {
+    const data = new Uint8Array(hex.length / 2);
+    for (let i = 0; i < data.length; i++) data[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+    this.tag(field, 2);
+    this.varint(data.length);
+    this.raw(data);
+  }
+
+  /** A fixed64 of a non-negative integer below 2^64 given as a bigint. */
+  fixed64(field: number, value: bigint): void {
+    this.tag(field, 1);
+    this.room(8);
+    const view = new DataView(this.bytes.buffer, this.bytes.byteOffset + this.length, 8);
+    view.setBigUint64(0, value, true);
+    this.length += 8;
+  }
+
+  double(field: number, value: number): void {
+    this.tag(field, 1);
+    this.room(8);
+    new DataView(this.bytes.buffer, this.bytes.byteOffset + this.length, 8).setFloat64(0, value, true);
+    this.length += 8;
+  }
+
+  finish(): Uint8Array {
+    return this.bytes.slice(0, this.length);
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** `AnyValue`: string (1), bool (2), int (3, zig-zag-free varint of a non-negative int), double (4). */
+function anyValue(w: Writer, value: AttributeValue): void {
+  if (typeof value === "string") return w.string(1, value);
+  if (typeof value === "boolean") {
+    w.tag(2, 0);
+    return w.varint(value ? 1 : 0);
+  }
+  if (Number.isSafeInteger(value) && value >= 0) {
+    w.tag(3, 0);
+    return w.varint(value);
+  }
+  w.double(4, value);
+}
+
+/** `KeyValue` list (field `field`), the last value of a key winning. */
+function attributes(w: Writer, field: number, flat: readonly (string | AttributeValue)[]): void {
+  const last = new Map<string, AttributeValue>();
+  for (let i = 0; i < flat.length; i += 2) last.set(flat[i] as string, flat[i + 1]!);
+  for (const [key, value] of last) {
+    w.message(field, (kv) => {
+      kv.string(1, key);
+      kv.message(2, (v) => anyValue(v, value));
+    });
+  }
+}
+
+/** Epoch milliseconds (fractional) as OTLP's unix nanoseconds, to the microsecond. */
+const nanos = (ms: number): bigint => BigInt(Math.round(ms * 1000)) * 1000n;
+
+/** Resource attributes and the instrumentation scope's name and version. */
+export interface ExportResource {
+  attributes: readonly (string | AttributeValue)[];
+  scope: { name: string; version: string };
+}
+
+/**
+ * The protobuf body of `POST /v1/traces`: one `ResourceSpans` (this proxy) with one
+ * `ScopeSpans` holding `spans`.
+ */
+export function encodeSpans(spans: readonly Span[], resource: ExportResource): Uint8Array {
+  const w = new Writer();
+  w.message(1, (rs) => {
+    rs.message(1, (r) => attributes(r, 1, resource.attributes));
+    rs.message(2, (ss) => {
+      ss.message(1, (scope) => {
+        scope.string(1, resource.scope.name);
+        scope.string(2, resource.scope.version);
+      });
+      for (const span of spans) {
+        ss.message(2, (s) => {
+          s.hexBytes(1, span.traceId);
+          s.hexBytes(2, span.spanId);
+          if (span.tracestate) s.string(3, span.tracestate);
+          if (span.parentSpanId !== undefined) s.hexBytes(4, span.parentSpanId);
+          s.string(5, span.name);
+          s.tag(6, 0);
+          s.varint(span.kind);
+          s.fixed64(7, nanos(span.start));
+          s.fixed64(8, nanos(Math.max(span.end, span.start)));
+          attributes(s, 9, span.attributes);
+          if (span.status !== 0) {
+            s.message(15, (status) => {
+              status.tag(3, 0);
+              status.varint(span.status);
+            });
+          }
+        });
+      }
+    });
+  });
+  return w.finish();
+}
