@@ -122,3 +122,8 @@ export function startReceiver(host = "127.0.0.1"): Promise<Receiver> {
     }),
   );
 }
+
+/** Decodes one export body with the official definitions (for tests that need no server). */
+export function decodeExport(body: Uint8Array): any {
+  return ExportTraceServiceRequest.toObject(ExportTraceServiceRequest.decode(body), { longs: String, bytes: String, defaults: false });
+}

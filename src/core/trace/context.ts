@@ -133,7 +133,7 @@ export function hasTraceHeaders(headers: MeshHeaders): boolean {
  * `parentSpanId` is B3's optional parent field.
  */
 export function inject(headers: MeshHeaders, context: { traceId: string; spanId: string; sampled: boolean; format: TraceFormat; tracestate?: string | undefined; parentSpanId?: string | undefined }): void {
-  for (const name of ALL) if (headers.has(name)) headers.delete(name);
+  for (const name of ALL) headers.delete(name);
   const { traceId, spanId, sampled } = context;
   switch (context.format) {
     case "w3c":

@@ -43,6 +43,8 @@ function ended(span: Span, response: MeshResponse | undefined, error: unknown, c
   }
   span.status = STATUS_ERROR;
   const code = error instanceof MeshError ? error.code : undefined;
+  // A mesh error becomes its host's answer (errorResponse): record the status it will have.
+  if (error instanceof MeshError) span.set("http.response.status_code", error.status);
   span.set("weft.error", code);
   span.set("error.type", code ?? (error instanceof Error ? error.name : "_OTHER"));
 }

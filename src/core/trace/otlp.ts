@@ -40,13 +40,26 @@ class Writer {
     this.length += data.length;
   }
 
-  /** A length-delimited field whose content `write` produces. */
+  /**
+   * A length-delimited field whose content `write` produces, written in place: five bytes
+   * are kept for the length and the content moved back over those it does not need, so a
+   * nested message costs no buffer of its own.
+   */
   message(field: number, write: (w: Writer) => void): void {
-    const inner = new Writer();
-    write(inner);
     this.tag(field, 2);
-    this.varint(inner.length);
-    this.raw(inner.bytes.subarray(0, inner.length));
+    const at = this.length;
+    this.room(5);
+    this.length += 5;
+    write(this);
+    const size = this.length - at - 5;
+    let needed = 1;
+    while (size >= 0x80 ** needed) needed++;
+    if (needed < 5) this.bytes.copyWithin(at + needed, at + 5, this.length);
+    this.length -= 5 - needed;
+    const end = this.length;
+    this.length = at;
+    this.varint(size);
+    this.length = end;
   }
 
   string(field: number, value: string): void {
