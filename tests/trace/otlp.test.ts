@@ -11,7 +11,7 @@ describe("the OTLP encoder", () => {
       span.status = STATUS_ERROR;
       span.tracestate = "congo=t61rcWkgMzE";
       // Long values push nested lengths past one and two varint bytes.
-      span.set("http.request.method", "GET").set("weft.attempt", i).set("weft.sampled", true).set("weft.ratio", 0.25).set("url.path", `/${"x".repeat(i * 50)}`).set("weft.attempt", i + 1);
+      span.set("http.request.method", "GET").set("weft.attempt", i).set("weft.sampled", true).set("weft.ratio", 0.25).set("url.path", `/${"x".repeat(i * 50)}`).set("weft.attempt", i + 1).set("weft.note", "café ✓");
       return span;
     });
     const decoded = decodeExport(encodeSpans(spans, { attributes: ["service.name", "orders", "weft.host", "sidecar"], scope: { name: "weft", version: "0.1.0" } }));
@@ -28,13 +28,15 @@ describe("the OTLP encoder", () => {
     expect(Buffer.from(last.spanId, "base64").toString("hex")).toBe((300).toString(16).padStart(16, "0"));
     expect(Buffer.from(last.parentSpanId, "base64").toString("hex")).toBe("00f067aa0ba902b7");
     expect(last).toMatchObject({ name: "GET attempt", kind: 3, traceState: "congo=t61rcWkgMzE", startTimeUnixNano: "1764000000123456000", endTimeUnixNano: "1764000000125500000", status: { code: 2 } });
-    // The last value of a key wins; ints, bools and doubles keep their types.
-    expect(last.attributes).toEqual([
-      { key: "http.request.method", value: { stringValue: "GET" } },
-      { key: "weft.attempt", value: { intValue: "300" } },
-      { key: "weft.sampled", value: { boolValue: true } },
-      { key: "weft.ratio", value: { doubleValue: 0.25 } },
-      { key: "url.path", value: { stringValue: `/${"x".repeat(299 * 50)}` } },
-    ]);
+    // The last value of a key wins; ints, bools and doubles keep their types; non-ASCII text is UTF-8.
+    expect(Object.fromEntries(last.attributes.map((kv: { key: string; value: unknown }) => [kv.key, kv.value]))).toEqual({
+      "http.request.method": { stringValue: "GET" },
+      "weft.attempt": { intValue: "300" },
+      "weft.sampled": { boolValue: true },
+      "weft.ratio": { doubleValue: 0.25 },
+      "url.path": { stringValue: `/${"x".repeat(299 * 50)}` },
+      "weft.note": { stringValue: "café ✓" },
+    });
+    expect(last.attributes).toHaveLength(6);
   });
 });

@@ -63,18 +63,40 @@ class Writer {
   }
 
   string(field: number, value: string): void {
-    const data = encoder.encode(value);
     this.tag(field, 2);
-    this.varint(data.length);
-    this.raw(data);
+    const n = value.length;
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      if (value.charCodeAt(i) > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    if (!ascii) {
+      const data = encoder.encode(value);
+      this.varint(data.length);
+      return this.raw(data);
+    }
+    // Attribute keys and most values are ASCII: written byte for byte, without TextEncoder's
+    // call and the array it makes.
+    this.varint(n);
+    this.room(n);
+    const bytes = this.bytes;
+    let at = this.length;
+    for (let i = 0; i < n; i++) bytes[at++] = value.charCodeAt(i);
+    this.length = at;
   }
 
+  /** `hex` (lower-case, even length) as a bytes field. */
   hexBytes(field: number, hex: string): void {
-    const data = new Uint8Array(hex.length / 2);
-    for (let i = 0; i < data.length; i++) data[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+    const n = hex.length >> 1;
     this.tag(field, 2);
-    this.varint(data.length);
-    this.raw(data);
+    this.varint(n);
+    this.room(n);
+    const bytes = this.bytes;
+    let at = this.length;
+    for (let i = 0; i < hex.length; i += 2) bytes[at++] = (NIBBLE[hex.charCodeAt(i)]! << 4) | NIBBLE[hex.charCodeAt(i + 1)]!;
+    this.length = at;
   }
 
   /** A fixed64 of a non-negative integer below 2^64 given as a bigint. */
@@ -100,6 +122,10 @@ class Writer {
 
 const encoder = new TextEncoder();
 
+/** The value of each hex digit by its character code (ids are lower-case hex, checked where they are read). */
+const NIBBLE = new Uint8Array(128);
+for (let i = 0; i < 16; i++) NIBBLE["0123456789abcdef".charCodeAt(i)] = i;
+
 /** `AnyValue`: string (1), bool (2), int (3, zig-zag-free varint of a non-negative int), double (4). */
 function anyValue(w: Writer, value: AttributeValue): void {
   if (typeof value === "string") return w.string(1, value);
@@ -114,11 +140,12 @@ function anyValue(w: Writer, value: AttributeValue): void {
   w.double(4, value);
 }
 
-/** `KeyValue` list (field `field`), the last value of a key winning. */
+/** `KeyValue` list (field `field`), the last value of a key winning (a span has a dozen: a scan beats a map). */
 function attributes(w: Writer, field: number, flat: readonly (string | AttributeValue)[]): void {
-  const last = new Map<string, AttributeValue>();
-  for (let i = 0; i < flat.length; i += 2) last.set(flat[i] as string, flat[i + 1]!);
-  for (const [key, value] of last) {
+  next: for (let i = 0; i < flat.length; i += 2) {
+    const key = flat[i] as string;
+    for (let j = i + 2; j < flat.length; j += 2) if (flat[j] === key) continue next;
+    const value = flat[i + 1]!;
     w.message(field, (kv) => {
       kv.string(1, key);
       kv.message(2, (v) => anyValue(v, value));

@@ -98,9 +98,12 @@ export interface Tracer {
   now(): number;
 }
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** 8 hex digits from one draw of `random` (32 bits). */
 const hex8 = (random: Random): string => {
-  const n = Math.floor(random() * 0x1_0000_0000);
-  return n.toString(16).padStart(8, "0");
+  const n = (random() * 0x1_0000_0000) >>> 0;
+  return HEX_BYTE[n >>> 24]! + HEX_BYTE[(n >>> 16) & 255]! + HEX_BYTE[(n >>> 8) & 255]! + HEX_BYTE[n & 255]!;
 };
 
 /**
