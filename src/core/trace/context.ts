@@ -122,11 +122,6 @@ export function extract(headers: MeshHeaders): TraceContext | undefined {
   return undefined;
 }
 
-/** Whether `headers` carry any trace header at all (well formed or not). */
-export function hasTraceHeaders(headers: MeshHeaders): boolean {
-  return headers.has(TRACEPARENT) || headers.has(B3) || headers.has(B3_TRACE_ID) || headers.has(B3_SPAN_ID) || headers.has(TRACESTATE) || headers.has(B3_SAMPLED) || headers.has(B3_FLAGS) || headers.has(B3_PARENT_SPAN_ID);
-}
-
 /**
  * Writes the context `traceId`/`spanId` with `sampled` into `headers` in `format`, after
  * removing every trace header there (a malformed one is replaced, never passed on).

@@ -7,7 +7,7 @@ import type { TracingConfig } from "./env.ts";
 import { createExporter, type Exporter } from "./exporter.ts";
 import { createTracer, type Tracer } from "./tracer.ts";
 
-export { B3, TRACEPARENT, TRACESTATE, extract, hasTraceHeaders, inject, parseB3, parseTraceparent } from "./context.ts";
+export { B3, TRACEPARENT, TRACESTATE, extract, inject, parseB3, parseTraceparent } from "./context.ts";
 export type { TraceContext, TraceFormat } from "./context.ts";
 export { DEFAULT_SAMPLER, readTracingEnv } from "./env.ts";
 export type { TracingConfig, TracingEnv } from "./env.ts";
