@@ -23,12 +23,20 @@
  * on light objects costs at most 12 µs per request over the bare call; the Web-`Request`
  * figure stands beside it, as the router worker pays it.
  *
+ * Both are also run with tracing on (`parentbased_traceidratio` at 0.1, no incoming context,
+ * so each call starts a trace: ids made, the sampler asked, `traceparent` written; one in ten
+ * records its outbound and try spans), the spans encoded as OTLP protobuf and handed to an
+ * exporter whose collector is an in-process `fetch` that answers 200: what tracing adds to a
+ * request, the encoding of its share of batches included.
+ *
  * Run: sh scripts/node.sh node bench/overhead.ts [--quick]
  */
 import { SnapshotSchema, type Snapshot } from "../src/core/config/index.ts";
 import { OwnedRequest, type Fetch, type MeshRequest } from "../src/core/fetch.ts";
 import { HeaderList, flatHeaders } from "../src/core/headers.ts";
 import { createRegistry } from "../src/core/metrics/index.ts";
+import { systemClock } from "../src/core/clock.ts";
+import { createTracing } from "../src/core/trace/index.ts";
 import { createIssuer, createTokenSource, memoryKeyStore } from "../src/identity/index.ts";
 import { createProxy } from "../src/proxy/index.ts";
 
@@ -73,7 +81,27 @@ const snapshot: Snapshot = SnapshotSchema.parse({
   jwks: { keys: [] },
 });
 
-async function outbound(identity: boolean, light = false): Promise<Fetch> {
+/** Spans exported by the traced variants, and the bytes of their batches. */
+let exportedBytes = 0;
+
+/** Tracing at ratio 0.1 with an in-process collector that reads each batch and answers 200. */
+const tracing = () =>
+  createTracing(
+    { endpoint: "http://collector.invalid/v1/traces", headers: [], sampler: { parentBased: true, ratio: 0.1 }, serviceName: undefined, timeoutMs: 10_000, scheduleDelayMs: 5_000, maxQueue: 2_048, maxBatch: 512 },
+    {
+      service: "web",
+      host: "sidecar",
+      clock: systemClock,
+      timer: true,
+      background: () => {},
+      fetch: async (request) => {
+        exportedBytes += (await request.arrayBuffer()).byteLength;
+        return new Response(null, { status: 200 });
+      },
+    },
+  );
+
+async function outbound(identity: boolean, light = false, traced = false): Promise<Fetch> {
   const answer = light ? lightUpstream : upstream;
   const issuer = createIssuer({ issuer: "http://127.0.0.1:8788", trustDomain: "weft.local", keys: memoryKeyStore() });
   const tokens = identity ? createTokenSource({ fetchToken: (audience) => issuer.mint(SELF, audience) }) : undefined;
@@ -89,6 +117,7 @@ async function outbound(identity: boolean, light = false): Promise<Fetch> {
     },
     app: answer,
     ...(tokens && { tokens }),
+    ...(traced && { tracer: tracing().tracer }),
   });
   proxy.update(snapshot);
   // The first call fetches the token and builds the route stacks; it must get through with
@@ -127,6 +156,8 @@ const plain = await outbound(false);
 const withIdentity = await outbound(true);
 const lightPlain = await outbound(false, true);
 const lightIdentity = await outbound(true, true);
+const tracedPlain = await outbound(false, false, true);
+const tracedLight = await outbound(false, true, true);
 const variants: Variant[] = [
   { name: "new Request(url)", run: () => new Request(URL_) },
   { name: "bare call", run: () => upstream(new Request(URL_)) },
@@ -138,6 +169,8 @@ const variants: Variant[] = [
   { name: "light: bare call", run: () => lightUpstream(lightRequest()) },
   { name: "light: stack", run: () => lightPlain(lightRequest()) },
   { name: "light: stack + identity", run: () => lightIdentity(lightRequest()) },
+  { name: "stack + tracing 0.1", run: () => tracedPlain(new Request(URL_)) },
+  { name: "light: stack + tracing 0.1", run: () => tracedLight(lightRequest()) },
 ];
 
 for (const variant of variants) await time(variant.run, WARMUP);
@@ -189,9 +222,19 @@ console.log(`Web Requests (the router worker): stack over bare ${stackUs.toFixed
 console.log(
   `in CPU time (steadier when other processes share the machine): ${(cpuUs("stack") - bareCpu).toFixed(2)} µs; with identity ${(cpuUs("stack + identity") - bareCpu).toFixed(2)} µs`,
 );
+const tracingUs = us("stack + tracing 0.1") - us("stack");
+const lightTracingUs = us("light: stack + tracing 0.1") - us("light: stack");
+const lightTracingCpu = cpuUs("light: stack + tracing 0.1") - cpuUs("light: stack");
+console.log(
+  `tracing at 0.1 adds ${lightTracingUs.toFixed(2)} µs per request on light objects (${lightTracingCpu.toFixed(2)} µs CPU), ${tracingUs.toFixed(2)} µs on Web Requests; ` +
+    `${(exportedBytes / 1024).toFixed(0)} KiB of OTLP exported in all`,
+);
 console.log(
   JSON.stringify({
     bench: "overhead",
+    light_tracing_added_us_per_request: round2(lightTracingUs),
+    light_tracing_added_cpu_us_per_request: round2(lightTracingCpu),
+    tracing_added_us_per_request: round2(tracingUs),
     light_stack_us_per_request: round2(lightUs),
     light_stack_identity_us_per_request: round2(lightIdentityUs),
     light_ratio_to_bare: round2(us("light: stack") / lightBare),

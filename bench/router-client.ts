@@ -2,12 +2,15 @@
  * The client app of `bench/router.ts`, in workerd: `GET /mesh` calls service `b` through its
  * router (app → router → router → app), `GET /direct` calls b's app over a direct service
  * binding (app → app), and `GET /relay` through two plain forwarding workers (the cost of the
- * two extra hops alone), so every path starts and ends in the same place.
+ * two extra hops alone), so every path starts and ends in the same place. A second instance
+ * (`TARGET=bt`) calls through the traced routers.
  */
 interface Env {
   MESH: Fetcher;
   DIRECT: Fetcher;
   RELAY: Fetcher;
+  /** The service `/mesh` calls (`b` by default; the traced pair's client calls `bt`). */
+  TARGET?: string;
 }
 
 export default {
@@ -15,7 +18,7 @@ export default {
     const path = new URL(request.url).pathname;
     const target = path === "/mesh" ? env.MESH : path === "/direct" ? env.DIRECT : path === "/relay" ? env.RELAY : undefined;
     if (!target) return new Response("GET /mesh, /direct or /relay", { status: 404 });
-    const answer = await target.fetch("http://b/");
+    const answer = await target.fetch(target === env.MESH ? `http://${env.TARGET ?? "b"}/` : "http://b/");
     return new Response(await answer.text(), { status: answer.status });
   },
 } satisfies ExportedHandler<Env>;

@@ -2,11 +2,17 @@
  * `npm run bench:router`: what two router hops cost, in workerd. The same client app calls the
  * same no-op app either through the mesh (app → router a → router b → app) or over a direct
  * service binding (app → app), or through two plain forwarding workers (the floor cost of two
- * extra binding hops, with no mesh logic); all are driven over HTTP from Node, interleaved, in
- * the same run. Prints p50/p99 latency and requests per second of each, the added latency and
- * the throughput ratio; the last line is JSON.
+ * extra binding hops, with no mesh logic), or through a second pair of routers with tracing on
+ * (`parentbased_traceidratio` at 0.1, spans exported over OTLP/HTTP to a collector in this
+ * process that accepts and discards them); all are driven over HTTP from Node, interleaved, in
+ * the same run. Prints p50/p99 latency and requests per second of each, the added latency, the
+ * throughput ratio and the workerd processes' CPU time per request during the throughput runs
+ * (utime + stime from /proc); the last line is JSON.
  */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startControl } from "../workers/control/local.ts";
@@ -38,7 +44,31 @@ async function latencies(url: string): Promise<{ p50: number; p99: number }> {
   return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
 }
 
+/** The workerd processes this bench started (Miniflare's children), found once they run. */
+function workerdPids(): number[] {
+  const out = spawnSync("pgrep", ["-P", String(process.pid), "workerd"], { encoding: "utf8" }).stdout;
+  return out.split("\n").filter(Boolean).map(Number);
+}
+
+/** CPU time (utime + stime) of `pids`, in microseconds (USER_HZ 100). */
+function cpuMicros(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) * 1e4;
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
+let cpuOfRun = 0;
 async function throughput(url: string): Promise<number> {
+  const pids = workerdPids();
+  const before = cpuMicros(pids);
   let done = 0;
   const end = performance.now() + THROUGHPUT_MS;
   const started = performance.now();
@@ -50,6 +80,7 @@ async function throughput(url: string): Promise<number> {
       }
     }),
   );
+  cpuOfRun = (cpuMicros(pids) - before) / done;
   return done / ((performance.now() - started) / 1000);
 }
 
@@ -61,10 +92,27 @@ try {
     resources: [
       { kind: "Service", name: "a", endpoints: [{ id: "a", address: "binding:A" }] },
       { kind: "Service", name: "b", endpoints: [{ id: "b", address: "binding:B" }] },
+      { kind: "Service", name: "at", endpoints: [{ id: "at", address: "binding:AT" }] },
+      { kind: "Service", name: "bt", endpoints: [{ id: "bt", address: "binding:BT" }] },
     ],
   });
   const secrets: Record<string, string> = {};
-  for (const service of ["a", "b"]) secrets[service] = await control.workerSecret(service);
+  for (const service of ["a", "b", "at", "bt"]) secrets[service] = await control.workerSecret(service);
+  // The traced routers' collector: reads each export and answers 200.
+  let exports = 0;
+  let exportedBytes = 0;
+  const collector = createServer((req, res) => {
+    req.on("data", (chunk: Buffer) => (exportedBytes += chunk.length));
+    req.on("end", () => {
+      exports++;
+      res.writeHead(200).end();
+    });
+  });
+  const collectorPort = await freePort();
+  await new Promise<void>((done) => collector.listen(collectorPort, "127.0.0.1", done));
+  collector.unref();
+  const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collectorPort}`, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" };
+  const tracedPort = await freePort();
   const port = await freePort();
   const routers = await startRouters({
     control: new URL(control.url).host,
@@ -73,36 +121,43 @@ try {
     routers: [
       { service: "a", secret: secrets.a!, app: { worker: "bench-client" } },
       { service: "b", secret: secrets.b!, app: { worker: "bench-upstream" } },
+      { service: "at", secret: secrets.at!, app: { worker: "traced-client" }, vars: tracing },
+      { service: "bt", secret: secrets.bt!, app: { worker: "bench-upstream" }, vars: tracing },
     ],
     apps: [
       { name: "bench-client", entry: "bench/router-client.ts", mesh: "a", services: { DIRECT: "bench-upstream", RELAY: "relay-a" }, port },
       { name: "relay-a", entry: "bench/router-relay.ts", services: { NEXT: "relay-b" } },
       { name: "relay-b", entry: "bench/router-relay.ts", services: { NEXT: "bench-upstream" } },
       { name: "bench-upstream", entry: "bench/router-upstream.ts" },
+      { name: "traced-client", entry: "bench/router-client.ts", mesh: "at", services: { DIRECT: "bench-upstream", RELAY: "relay-a" }, vars: { TARGET: "bt" }, port: tracedPort },
     ],
   });
   const base = `http://127.0.0.1:${port}`;
-  const modes = { mesh: `${base}/mesh`, direct: `${base}/direct`, relay: `${base}/relay` } as const;
+  const modes = { mesh: `${base}/mesh`, direct: `${base}/direct`, relay: `${base}/relay`, tracing: `http://127.0.0.1:${tracedPort}/mesh` } as const;
   try {
     // Warm up: tokens, config, JIT, connections.
     for (const url of Object.values(modes)) for (let i = 0; i < 300; i++) await once(url);
-    const rows: Record<keyof typeof modes, { p50: number[]; p99: number[]; rps: number[] }> = {
-      mesh: { p50: [], p99: [], rps: [] },
-      direct: { p50: [], p99: [], rps: [] },
-      relay: { p50: [], p99: [], rps: [] },
+    const rows: Record<keyof typeof modes, { p50: number[]; p99: number[]; rps: number[]; cpu: number[] }> = {
+      mesh: { p50: [], p99: [], rps: [], cpu: [] },
+      direct: { p50: [], p99: [], rps: [], cpu: [] },
+      relay: { p50: [], p99: [], rps: [], cpu: [] },
+      tracing: { p50: [], p99: [], rps: [], cpu: [] },
     };
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which mode goes first, so drift on a shared machine hits both alike.
-      const orders = [["mesh", "direct", "relay"], ["direct", "relay", "mesh"], ["relay", "mesh", "direct"]] as const;
+      const orders = [["mesh", "tracing", "direct", "relay"], ["direct", "relay", "tracing", "mesh"], ["relay", "mesh", "direct", "tracing"]] as const;
       const order = orders[round % orders.length]!;
       for (const mode of order) {
         const { p50, p99 } = await latencies(modes[mode]);
         rows[mode].p50.push(p50);
         rows[mode].p99.push(p99);
       }
-      for (const mode of order) rows[mode].rps.push(await throughput(modes[mode]));
+      for (const mode of order) {
+        rows[mode].rps.push(await throughput(modes[mode]));
+        rows[mode].cpu.push(cpuOfRun);
+      }
     }
-    const m = (mode: keyof typeof modes, key: "p50" | "p99" | "rps") => median(rows[mode][key]);
+    const m = (mode: keyof typeof modes, key: "p50" | "p99" | "rps" | "cpu") => median(rows[mode][key]);
     const fmt = (n: number, digits = 2) => n.toFixed(digits);
     const lines = [
       `router bench: ${ROUNDS} rounds, ${SEQUENTIAL} sequential calls per mode per round, then ${CONCURRENCY} concurrent for ${THROUGHPUT_MS} ms; medians of rounds`,
@@ -111,10 +166,15 @@ try {
       `app → app (direct binding)         ${fmt(m("direct", "p50")).padStart(6)}   ${fmt(m("direct", "p99")).padStart(6)}   ${fmt(m("direct", "rps"), 0).padStart(5)}`,
       `app → relay → relay → app          ${fmt(m("relay", "p50")).padStart(6)}   ${fmt(m("relay", "p99")).padStart(6)}   ${fmt(m("relay", "rps"), 0).padStart(5)}`,
       `app → router → router → app        ${fmt(m("mesh", "p50")).padStart(6)}   ${fmt(m("mesh", "p99")).padStart(6)}   ${fmt(m("mesh", "rps"), 0).padStart(5)}`,
+      `  the same, tracing at 0.1         ${fmt(m("tracing", "p50")).padStart(6)}   ${fmt(m("tracing", "p99")).padStart(6)}   ${fmt(m("tracing", "rps"), 0).padStart(5)}`,
       `added by the two router hops       ${fmt(m("mesh", "p50") - m("direct", "p50")).padStart(6)}   ${fmt(m("mesh", "p99") - m("direct", "p99")).padStart(6)}   ×${fmt(m("mesh", "rps") / m("direct", "rps"))}`,
       `  of which two bare binding hops   ${fmt(m("relay", "p50") - m("direct", "p50")).padStart(6)}   ${fmt(m("relay", "p99") - m("direct", "p99")).padStart(6)}   ×${fmt(m("relay", "rps") / m("direct", "rps"))}`,
       "",
       "target: the two router hops add under 1 ms at p50 locally",
+      "",
+      `workerd CPU per request (all workers of the path): mesh ${fmt(m("mesh", "cpu"), 1)} µs, with tracing at 0.1 ${fmt(m("tracing", "cpu"), 1)} µs ` +
+        `(×${fmt(m("tracing", "cpu") / m("mesh", "cpu"), 3)}; target ≤ 1.10); throughput ×${fmt(m("tracing", "rps") / m("mesh", "rps"), 3)}; ` +
+        `the collector got ${exports} exports, ${(exportedBytes / 1024).toFixed(0)} KiB`,
     ];
     console.log(lines.join("\n"));
     console.log(
@@ -128,6 +188,12 @@ try {
         mesh_p50_ms: Number(fmt(m("mesh", "p50"), 3)),
         direct_rps: Math.round(m("direct", "rps")),
         mesh_rps: Math.round(m("mesh", "rps")),
+        cpu_us_per_request: Number(fmt(m("mesh", "cpu"), 1)),
+        cpu_us_per_request_tracing: Number(fmt(m("tracing", "cpu"), 1)),
+        tracing_cpu_ratio: Number(fmt(m("tracing", "cpu") / m("mesh", "cpu"), 3)),
+        tracing_rps_ratio: Number(fmt(m("tracing", "rps") / m("mesh", "rps"), 3)),
+        tracing_p50_ms: Number(fmt(m("tracing", "p50"), 3)),
+        tracing_exports: exports,
       }),
     );
   } finally {

@@ -2,7 +2,9 @@
  * bench:sidecar — what the Node sidecar pair costs a call, measured with a load generator
  * that is not ours (wrk) against one upstream (an nginx answering a fixed body), three ways in
  * the same run: directly, through Weft's outbound and inbound sidecars (identity, policy,
- * metrics, balancing: the whole stack), and through two chained nginx reverse proxies.
+ * metrics, balancing: the whole stack), through a second Weft pair with tracing on
+ * (`parentbased_traceidratio` at 0.1, spans exported over OTLP to a collector in the bench
+ * process that accepts and discards them), and through two chained nginx reverse proxies.
  *
  * Figures: throughput (closed loop, 32 connections), the proxies' CPU time per request
  * (utime + stime from /proc/<pid>/stat over the run, divided by the requests: the steadiest
@@ -29,6 +31,7 @@
  * answers. The p99 of each against the baseline's, medians over BENCH_TRAFFIC_ROUNDS (default 3).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -258,9 +261,28 @@ try {
         filters: [{ type: "RequestMirror", requestMirror: { backendRef: { service: `bench-${to}` }, percent: 100 } }],
       })),
       { kind: "Route", name: "bench-default", service: "bench-upstream", backends: [{ service: "bench-upstream" }] },
+      // The traced pair: the same config under other names.
+      { kind: "Service", name: "traced-client", defaultPolicy: "all-authenticated" },
+      { kind: "Service", name: "traced-upstream", defaultPolicy: "all-authenticated" },
+      { kind: "AuthorizationPolicy", name: "traced-allow", target: { service: "traced-upstream" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
     ],
   });
-  const sidecar = async (service: string, ip: string, appPort?: number) => {
+  // The collector of the traced pair: an OTLP/HTTP endpoint that reads each export and answers
+  // 200, counting spans' bytes; it runs in this process, so its CPU is not the sidecars'.
+  let exportedBytes = 0;
+  let exports = 0;
+  const collector = createServer((req, res) => {
+    req.on("data", (chunk: Buffer) => (exportedBytes += chunk.length));
+    req.on("end", () => {
+      exports++;
+      res.writeHead(200, { "content-type": "application/x-protobuf" }).end();
+    });
+  });
+  const collectorPort = await freePort(HOST);
+  await new Promise<void>((done) => collector.listen(collectorPort, HOST, done));
+  collector.unref();
+  const TRACING_ENV = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${HOST}:${collectorPort}`, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" };
+  const sidecar = async (service: string, ip: string, appPort?: number, extra: Record<string, string> = {}) => {
     const token = join(dir, `${service}.token`);
     await cluster.project(token, "bench", service, `${service}-0`);
     const [outboundPort, inboundPort, adminPort] = await Promise.all([freePort(ip), freePort(ip), freePort(ip)]);
@@ -277,6 +299,7 @@ try {
       WEFT_INBOUND_LISTEN: `${ip}:${inboundPort}`,
       WEFT_ADMIN_LISTEN: `${ip}:${adminPort}`,
       WEFT_LOG_LEVEL: "warn",
+      ...extra,
     };
     if (appPort !== undefined) Object.assign(env, { WEFT_APP_PORT: String(appPort), WEFT_APP_HOST: HOST });
     const flags = PROFILE_DIR ? [...NODE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${service}.cpuprofile`] : NODE_FLAGS;
@@ -288,12 +311,16 @@ try {
   };
   const server = await sidecar("bench-upstream", "127.0.0.3", upstreamPort);
   const client = await sidecar("bench-client", "127.0.0.2");
+  const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, TRACING_ENV);
+  const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, TRACING_ENV);
   // The client's sidecar must have seen the server's endpoint registration.
   await waitFor(client.outbound, { host: "bench-upstream" });
+  await waitFor(tracedClient.outbound, { host: "traced-upstream" });
 
   const paths = {
     direct: { url: `http://${HOST}:${upstreamPort}/`, host: undefined, pids: [] as number[] },
     weft: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!] },
+    traced: { url: tracedClient.outbound, host: "traced-upstream", pids: [tracedClient.child.pid!, tracedServer.child.pid!] },
     nginx: { url: `http://${HOST}:${nginxOuterPort}/`, host: undefined, pids: [outer.pid!, inner.pid!] },
   };
   for (const path of Object.values(paths)) await waitFor(path.url, path.host ? { host: path.host } : {});
@@ -305,6 +332,7 @@ try {
   // 358, 424, 381, 489), so a 2 s warm-up measured start-up, not the steady state a sidecar
   // runs in. BENCH_WARMUP sets it (seconds).
   await wrk(paths.weft.url, paths.weft.host, WARMUP_SECONDS, false);
+  await wrk(paths.traced.url, paths.traced.host, WARMUP_SECONDS, false);
   await wrk(paths.nginx.url, paths.nginx.host, 1, false);
 
   // From here on: GC pauses and private memory while measuring.
@@ -320,10 +348,14 @@ try {
   const runs: Record<keyof typeof paths, { rps: number[]; cpu: number[]; errors: number }> = {
     direct: { rps: [], cpu: [], errors: 0 },
     weft: { rps: [], cpu: [], errors: 0 },
+    traced: { rps: [], cpu: [], errors: 0 },
     nginx: { rps: [], cpu: [], errors: 0 },
   };
+  const exportsBefore = exports;
   for (let i = 0; i < ROUNDS; i++) {
-    for (const name of ["direct", "weft", "nginx"] as const) {
+    // The two Weft pairs swap places each round, so drift on a shared machine hits both alike.
+    const order = i % 2 === 0 ? (["direct", "weft", "traced", "nginx"] as const) : (["direct", "traced", "weft", "nginx"] as const);
+    for (const name of order) {
       const path = paths[name];
       const before = cpuMicros(path.pids);
       const result = await wrk(path.url, path.host, SECONDS, false);
@@ -335,8 +367,10 @@ try {
   const paced: Record<keyof typeof paths, WrkResult> = {
     direct: await wrk(paths.direct.url, undefined, SECONDS, true),
     weft: await wrk(paths.weft.url, paths.weft.host, SECONDS, true),
+    traced: await wrk(paths.traced.url, paths.traced.host, SECONDS, true),
     nginx: await wrk(paths.nginx.url, undefined, SECONDS, true),
   };
+  const exportsWhileMeasuring = exports - exportsBefore;
   clearInterval(sampler);
   gcRecording = false;
 
@@ -365,12 +399,14 @@ try {
   const allPauses = [...gcPauses.scavenge, ...gcPauses.markCompact];
   const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
 
-  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), nginx: median(runs.nginx.rps) };
-  const cpu = { weft: median(runs.weft.cpu), nginx: median(runs.nginx.cpu) };
+  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), traced: median(runs.traced.rps), nginx: median(runs.nginx.rps) };
+  const cpu = { weft: median(runs.weft.cpu), traced: median(runs.traced.cpu), nginx: median(runs.nginx.cpu) };
+  const tracedDropped = Number(/weft_trace_spans_dropped_total (\d+)/.exec(await (await fetch(`${tracedClient.admin}/metrics`)).text())?.[1] ?? NaN);
   const rows = [
     ["path", "rps (median)", "× direct", "CPU µs/req (pair)", "p50 @~1k rps", "p99 @~1k rps", "paced rps", "peak RSS MB", "errors"],
     ["direct", rps.direct.toFixed(0), "1.00", "-", `${paced.direct.p50.toFixed(3)} ms`, `${paced.direct.p99.toFixed(3)} ms`, paced.direct.rps.toFixed(0), "-", String(runs.direct.errors + paced.direct.errors)],
     ["weft pair", rps.weft.toFixed(0), (rps.weft / rps.direct).toFixed(2), cpu.weft.toFixed(1), `${paced.weft.p50.toFixed(3)} ms`, `${paced.weft.p99.toFixed(3)} ms`, paced.weft.rps.toFixed(0), rss.toFixed(1), String(runs.weft.errors + paced.weft.errors)],
+    ["weft pair, tracing 0.1", rps.traced.toFixed(0), (rps.traced / rps.direct).toFixed(2), cpu.traced.toFixed(1), `${paced.traced.p50.toFixed(3)} ms`, `${paced.traced.p99.toFixed(3)} ms`, paced.traced.rps.toFixed(0), "-", String(runs.traced.errors + paced.traced.errors)],
     ["nginx pair", rps.nginx.toFixed(0), (rps.nginx / rps.direct).toFixed(2), cpu.nginx.toFixed(1), `${paced.nginx.p50.toFixed(3)} ms`, `${paced.nginx.p99.toFixed(3)} ms`, paced.nginx.rps.toFixed(0), nginxRss.toFixed(1), String(runs.nginx.errors + paced.nginx.errors)],
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
@@ -396,6 +432,11 @@ try {
 traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per route`);
   for (const row of mirrorRows) console.log(row.map((cell, c) => cell.padEnd(mirrorWidths[c]!)).join("  "));
   console.log(
+    `tracing at ratio 0.1 (collector present: ${exportsWhileMeasuring} exports, ${(exportedBytes / 1024).toFixed(0)} KiB in all, ${tracedDropped} spans dropped by the client sidecar): ` +
+      `${(cpu.traced / cpu.weft).toFixed(3)}× the CPU per request of the same pair without (target ≤ 1.10), ${(rps.traced / rps.weft).toFixed(3)}× its throughput, ` +
+      `p99 at ~1k rps ${paced.traced.p99.toFixed(3)} ms against ${paced.weft.p99.toFixed(3)} ms`,
+  );
+  console.log(
     JSON.stringify({
       bench: "sidecar",
       mirror_p99_ratio: round(mirrorP99.mirror / mirrorP99.baseline, 3),
@@ -407,6 +448,10 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       rps_ratio_to_nginx_pair: round(rps.weft / rps.nginx, 3),
       rps_ratio_to_direct: round(rps.weft / rps.direct, 3),
       cpu_us_per_request: round(cpu.weft, 1),
+      cpu_us_per_request_tracing: round(cpu.traced, 1),
+      tracing_cpu_ratio: round(cpu.traced / cpu.weft, 3),
+      tracing_rps_ratio: round(rps.traced / rps.weft, 3),
+      tracing_added_p99_ms_at_1000rps: round(paced.traced.p99 - paced.weft.p99, 3),
       nginx_pair_cpu_us_per_request: round(cpu.nginx, 1),
       peak_rss_mb: round(rss, 1),
       peak_private_mb: round(anon, 1),

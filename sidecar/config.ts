@@ -6,6 +6,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { NameSchema, parseDuration } from "../src/core/config/index.ts";
+import { readTracingEnv, type TracingConfig } from "../src/core/trace/index.ts";
 import { isTrustDomain } from "../src/identity/index.ts";
 import { DEFAULT_CLUSTER_DOMAIN } from "../src/proxy/index.ts";
 
@@ -118,6 +119,10 @@ export interface SidecarConfig {
   clusterDomain: string;
   /** Namespaces besides the pod's own (from its identity) that `svc.<ns>...` names may carry. */
   namespaces: string[];
+  /** Tracing from the `OTEL_*` variables (docs/tracing.md); undefined when off. */
+  tracing: TracingConfig | undefined;
+  /** `WEFT_ACCESS_LOG=json`: one log line per request, with its trace and span ids. */
+  accessLog: boolean;
 }
 
 /** The result of reading the environment: the config, or every problem found. */
@@ -189,6 +194,7 @@ const EnvSchema = z.object({
   WEFT_WEIGHT: z.string().regex(/^\d{1,6}$/, "must be a whole number").transform(Number).optional(),
   WEFT_ZONE: z.string().min(1).max(63).optional(),
   WEFT_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  WEFT_ACCESS_LOG: z.enum(["json", "off"]).default("off"),
   WEFT_CLUSTER_DOMAIN: z
     .string()
     .transform((text) => text.toLowerCase().replace(/\.$/, ""))
@@ -212,16 +218,18 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
   // Empty strings count as unset, as a Kubernetes manifest writes `value: ""`.
   const defined = Object.fromEntries(Object.entries(env).filter(([key, value]) => key.startsWith("WEFT_") && value !== undefined && value !== ""));
   const parsed = EnvSchema.safeParse(defined);
+  const tracing = readTracingEnv(env);
+  const tracingProblems = tracing.ok ? [] : tracing.problems;
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? "environment");
       const message = issue.code === "invalid_type" && defined[name] === undefined ? "is required" : issue.message;
       return `${name} ${message}`;
     });
-    return { ok: false, problems };
+    return { ok: false, problems: [...problems, ...tracingProblems] };
   }
   const e = parsed.data;
-  const problems: string[] = [];
+  const problems: string[] = [...tracingProblems];
   let advertised = e.WEFT_ADVERTISED_ADDRESS?.replace(/\/+$/, "");
   if (advertised === undefined) {
     if (e.WEFT_POD_IP === undefined) problems.push("WEFT_POD_IP is required (the pod's IP from the downward API, status.podIP), unless WEFT_ADVERTISED_ADDRESS is set");
@@ -258,6 +266,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       logLevel: e.WEFT_LOG_LEVEL,
       clusterDomain: e.WEFT_CLUSTER_DOMAIN,
       namespaces: e.WEFT_NAMESPACES ?? [],
+      tracing: tracing.ok ? tracing.config : undefined,
+      accessLog: e.WEFT_ACCESS_LOG === "json",
     },
   };
 }

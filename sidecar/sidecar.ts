@@ -9,8 +9,10 @@ import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
 import type { ExternalService } from "../src/core/config/index.ts";
 import { MeshError } from "../src/core/errors.ts";
-import { withMeta, type Fetch } from "../src/core/fetch.ts";
+import { systemClock } from "../src/core/clock.ts";
+import { metaOf, withMeta, type Fetch } from "../src/core/fetch.ts";
 import { createRegistry } from "../src/core/metrics/index.ts";
+import { createTracing, type Tracing } from "../src/core/trace/index.ts";
 import { createTrustBundle, createVerifier, type Verifier } from "../src/identity/index.ts";
 import { CONTROL_AUDIENCE, createControlClient, createProxy, type Proxy, type Registration } from "../src/proxy/index.ts";
 import { createAdminHandler } from "./admin.ts";
@@ -142,15 +144,60 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   let resolveDrained!: () => void;
   const drainedPromise = new Promise<void>((resolve) => (resolveDrained = resolve));
 
-  const notLoaded = () => Promise.reject(new MeshError("no-endpoints", "the sidecar has not loaded its config from the control plane yet"));
-  // Work that outlives a response (mirrored calls): tracked, and awaited within the drain's grace.
+  // Work that outlives a response (span exports, mirrored calls): tracked, and awaited within
+  // the drain's grace; it never holds a request.
   const backgroundTasks = new Set<Promise<unknown>>();
   const background = (task: Promise<unknown>) => {
     const tracked = task.catch(() => {}).finally(() => backgroundTasks.delete(tracked));
     backgroundTasks.add(tracked);
   };
-  const outbound: Fetch = (request) => (proxy ? proxy.outbound(withMeta(request, { background })) : notLoaded());
-  const inbound: Fetch = (request) => (proxy ? proxy.inbound(request) : notLoaded());
+
+  // Tracing (docs/tracing.md): spans leave in batches on a timer.
+  const tracing: Tracing | undefined = config.tracing
+    ? createTracing(config.tracing, {
+        service: config.service,
+        host: "sidecar",
+        instance: config.podName,
+        clock: systemClock,
+        timer: true,
+        // Epoch time to the microsecond: the spans of one hop are shorter than a millisecond.
+        now: () => performance.timeOrigin + performance.now(),
+        background,
+      })
+    : undefined;
+
+  const notLoaded = () => Promise.reject(new MeshError("no-endpoints", "the sidecar has not loaded its config from the control plane yet"));
+  const outbound: Fetch = accessLogged("outbound", (request) => (proxy ? proxy.outbound(withMeta(request, { background })) : notLoaded()));
+  const inbound: Fetch = accessLogged("inbound", (request) => (proxy ? proxy.inbound(request) : notLoaded()));
+
+  /** `WEFT_ACCESS_LOG=json`: a line per request with its trace and span ids (docs/tracing.md). */
+  function accessLogged(direction: "inbound" | "outbound", fetch: Fetch): Fetch {
+    if (!config.accessLog) return fetch;
+    return async (request) => {
+      const started = performance.now();
+      const line = (status: number, error: string | undefined) => {
+        const trace = metaOf(request).trace;
+        log("info", "request", {
+          direction,
+          method: request.method,
+          // The path only: a query string may carry what must not reach a log.
+          path: new URL(request.url).pathname.slice(0, 200),
+          status,
+          ...(error !== undefined && { error }),
+          duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+          ...(trace && { trace_id: trace.traceId, span_id: trace.spanId, sampled: trace.sampled }),
+        });
+      };
+      try {
+        const response = await fetch(request);
+        line(response.status, response.headers.get("weft-error") ?? undefined);
+        return response;
+      } catch (error) {
+        line(error instanceof MeshError ? error.status : 502, error instanceof MeshError ? error.code : "upstream-unreachable");
+        throw error;
+      }
+    };
+  }
 
   /** The first snapshot makes the proxy (the pod's identity is known by then); each one updates it. */
   const apply = async (snapshot: Parameters<Proxy["update"]>[0]) => {
@@ -168,6 +215,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         tokens: client.tokens,
         verifier,
         app: appFetch,
+        tracer: tracing?.tracer,
         naming: { namespaces: [...namespaceOf(sub), ...config.namespaces], clusterDomain: config.clusterDomain },
         // Egress (issue 16): TLS origination to outside services, verified by the resource's CA bundle.
         connectExternal: (external) => egressFetch(external),
@@ -241,7 +289,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       if (!finished) log("warn", "drain-grace-expired", { abandoned: outboundBridge.inFlight() + inboundBridge.inFlight() });
       outboundServer.closeAllConnections();
       inboundServer.closeAllConnections();
-      await Promise.race([link.flushStats(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+      await Promise.race([Promise.all([link.flushStats(), tracing?.exporter.flush()]), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
       await Promise.all([peers.destroy(), app.destroy(), ...[...egressPools.values()].map((e) => e.upstreams.destroy())]);
       adminServer.closeAllConnections();
       await new Promise<void>((resolve) => adminServer.close(() => resolve()));
@@ -254,7 +302,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const adminServer = createServer(
     { noDelay: true },
     createAdminHandler({
-      metrics: () => registry.expose(),
+      metrics: () => registry.expose() + (tracing?.exporter.expose() ?? ""),
       notReady,
       shutdownToken: config.adminShutdownToken,
       shutdown: () => void drain(),

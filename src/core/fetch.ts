@@ -6,6 +6,7 @@
  * (docs/architecture.md, "The request view").
  */
 import { HeaderList } from "./headers.ts";
+import type { HopTrace } from "./trace/tracer.ts";
 
 /**
  * The header map the core uses: the part of Web `Headers` the layers call. Names are
@@ -106,6 +107,8 @@ export interface RequestMeta {
    * promise set in the sidecar (awaited on shutdown). Unset, such work simply runs on.
    */
   background?: (task: Promise<unknown>) => void;
+  /** This hop's trace: the context the next hop gets, and the span being recorded (src/core/trace). */
+  trace?: HopTrace;
 }
 
 const EMPTY_META: RequestMeta = Object.freeze({});

@@ -10,6 +10,7 @@ import { stack, withHeaders, type Fetch, type Layer } from "../core/fetch.ts";
 import { metrics, type Registry } from "../core/metrics/index.ts";
 import { ATTEMPT_HEADER, retry, type RetryBudget } from "../core/retry/index.ts";
 import { createMirrorPool, fault, headerFilters, mirror, splitTo, type MirrorPool } from "../core/route/index.ts";
+import { traceAttempt, type AttemptOptions } from "../core/trace/index.ts";
 import { attachIdentity, type TokenSource } from "../identity/index.ts";
 
 /** What the route level of one destination needs besides the route itself. */
@@ -137,21 +138,25 @@ export interface EndpointLevel {
   /** Outbound identity; without it calls go without `weft-identity`. */
   tokens?: TokenSource | undefined;
   clock: Clock;
+  /** Tracing: a span per try (src/core/trace), when on. */
+  trace?: AttemptOptions | undefined;
 }
 
 /**
  * The endpoint level below failure accrual: one endpoint's stack over the host's connection
  * to it.
  *
- *   identity (`weft-identity` for the destination's audience) → deadline propagation
- *     (`weft-timeout-ms`) → the network
+ *   try span (tracing) → identity (`weft-identity` for the destination's audience)
+ *     → deadline propagation (`weft-timeout-ms`) → the network
  *
  * Innermost, so every try carries a token valid when it is sent and the budget left when it
- * leaves.
+ * leaves. The try span is the level's outermost layer: one per try, naming the endpoint,
+ * and its id is the parent the next hop's context names.
  */
 export function endpointStack(connect: Fetch, level: EndpointLevel): Fetch {
   return stack(
     connect,
+    level.trace !== undefined && traceAttempt(level.trace),
     level.tokens !== undefined && attachIdentity({ tokens: level.tokens, audience: level.audience }),
     propagateDeadline({ clock: level.clock }),
   );

@@ -14,6 +14,7 @@ import { normalizeRequest } from "../core/path/index.ts";
 import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts";
 import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
 import { createMirrorPool, createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
+import { traceInbound, traceOutbound, type Tracer } from "../core/trace/index.ts";
 import type { TokenSource, Verifier } from "../identity/index.ts";
 import { inboundStack } from "./inbound.ts";
 import { endpointStack, routeStack, type RouteLevel } from "./outbound.ts";
@@ -48,6 +49,10 @@ export interface ProxyOptions {
    * resource's SNI and CA bundle. Without it, `connect` is given the external's origin.
    */
   connectExternal?: (external: ExternalService) => Fetch;
+  /** Tracing (src/core/trace); without it trace headers pass through untouched. */
+  tracer?: Tracer | undefined;
+  /** The caller's network address, where the host knows it (the inbound span's `network.peer.address`). */
+  peer?: (request: MeshRequest) => string | undefined;
 }
 
 /** One workload's data plane: its two sides and the config they run on. */
@@ -149,14 +154,15 @@ export function createProxy(options: ProxyOptions): Proxy {
     let fetch = connections.get(key);
     if (!fetch) {
       const external = externals.get(service.name);
-      if (external !== undefined && external.service === service) {
-        // An outside service never gets this workload's identity token.
-        const connect = options.connectExternal ? options.connectExternal(external.external) : options.connect(endpoint, service);
-        fetch = endpointStack(connect, { audience: service.name, tokens: undefined, clock });
-        connections.set(key, fetch);
-        return fetch;
-      }
-      fetch = endpointStack(options.connect(endpoint, service), { audience: service.name, tokens: options.tokens, clock });
+      const isExternal = external !== undefined && external.service === service;
+      // An outside service never gets this workload's identity token.
+      const connect = isExternal && options.connectExternal ? options.connectExternal(external.external) : options.connect(endpoint, service);
+      fetch = endpointStack(connect, {
+        audience: service.name,
+        tokens: isExternal ? undefined : options.tokens,
+        clock,
+        ...(options.tracer && { trace: { tracer: options.tracer, backend: service.name, endpoint: endpoint.id, address: endpoint.address } }),
+      });
       connections.set(key, fetch);
     }
     return fetch;
@@ -264,7 +270,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     return options.connect(endpoint, { name: "egress", balancer: "round-robin", defaultPolicy: "all-unauthenticated" })(request);
   };
 
-  const outbound: Fetch = async (incoming) => {
+  const routeOutbound: Fetch = async (incoming) => {
     // Routes match, and the endpoint gets, the normalized path; a path that cannot be is 400.
     const request = normalizeRequest(incoming);
     const destination = serviceOf(request, names);
@@ -315,7 +321,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     return fetch;
   };
 
-  const inbound: Fetch = async (incoming) => {
+  const routeInbound: Fetch = async (incoming) => {
     const started = clock.now();
     // Undefined until the path is normalized: a refusal before that is the path's (400).
     let route: string | undefined;
@@ -336,6 +342,11 @@ export function createProxy(options: ProxyOptions): Proxy {
       throw error;
     }
   };
+
+  // Tracing, when on, is outermost on both sides: a span for every request, refusals included.
+  const traced = { service: self, identity: options.identity, peer: options.peer };
+  const outbound = options.tracer ? traceOutbound({ tracer: options.tracer, ...traced })(routeOutbound) : routeOutbound;
+  const inbound = options.tracer ? traceInbound({ tracer: options.tracer, ...traced })(routeInbound) : routeInbound;
 
   return {
     outbound,

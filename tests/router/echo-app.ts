@@ -4,7 +4,8 @@
  * fail or stall, all per isolate (one isolate per worker under Miniflare).
  *
  * - `?call=b,c` calls `http://b/?call=c` through `env.MESH` (other parameters passed on),
- *   forwarding `weft-timeout-ms` as an app forwards trace headers, and embeds the answer.
+ *   forwarding `weft-timeout-ms` and the trace headers (`traceparent`, `tracestate`, `b3`)
+ *   as an instrumented app does, and embeds the answer.
  * - At the last hop (no `call`), `?delay=ms` waits before answering and `?status=n` answers
  *   with that status.
  * - `POST /__mode?fail=1` makes every later answer a 500 (`fail=0` heals it).
@@ -22,6 +23,8 @@ interface Seen {
   hadIdentity: boolean;
   timeoutMs: number | null;
   attempt: string | null;
+  traceparent: string | null;
+  b3: string | null;
 }
 
 let failing = false;
@@ -57,6 +60,8 @@ export default {
       hadIdentity: request.headers.has("weft-identity"),
       timeoutMs: budget === null ? null : Number(budget),
       attempt: request.headers.get("weft-attempt"),
+      traceparent: request.headers.get("traceparent"),
+      b3: request.headers.get("b3"),
     };
     seen.push(mine);
     if (seen.length > 100) seen.shift();
@@ -74,6 +79,11 @@ export default {
       query.delete("call");
       if (rest.length) query.set("call", rest.join(","));
       const headers: Record<string, string> = budget === null ? {} : { "weft-timeout-ms": budget };
+      // Trace context, forwarded as an instrumented app forwards it.
+      for (const name of ["traceparent", "tracestate", "b3"]) {
+        const value = request.headers.get(name);
+        if (value !== null) headers[name] = value;
+      }
       const answer = await env.MESH.fetch(`http://${next}/?${query}`, { headers });
       body.downstream = { status: answer.status, error: answer.headers.get("weft-error"), body: await answer.json().catch(() => null) };
     }

@@ -10,6 +10,8 @@ import { deadline } from "../../src/core/deadline/index.ts";
 import { MeshError, errorResponse } from "../../src/core/errors.ts";
 import { withMeta, type Fetch, type MeshResponse } from "../../src/core/fetch.ts";
 import { createRegistry } from "../../src/core/metrics/index.ts";
+import { systemClock } from "../../src/core/clock.ts";
+import { createTracing, readTracingEnv, type Tracing } from "../../src/core/trace/index.ts";
 import type { MetricsDelta, Registry } from "../../src/core/metrics/index.ts";
 import { createTrustBundle, createVerifier, workerId } from "../../src/identity/index.ts";
 import type { Verifier } from "../../src/identity/index.ts";
@@ -65,6 +67,9 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
   const log = deps.log ?? ((line: string) => console.error(line));
   const parsed = parseEnv(deps.env);
   if (!parsed.ok) return misconfiguredApp(parsed.message, log);
+  // Tracing from the OTEL_* vars and secrets (docs/tracing.md), names only in a problem.
+  const tracingEnv = readTracingEnv(deps.env);
+  if (!tracingEnv.ok) return misconfiguredApp(`the router is misconfigured: ${tracingEnv.problems.join("; ")}`, log);
   const env: RouterEnv = parsed.env;
   const now = deps.now ?? Date.now;
   const self = env.WEFT_SERVICE;
@@ -86,6 +91,10 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
   });
 
   const registry: Registry = createRegistry();
+  // Spans leave in batches after responses (`waitUntil`), never on the request path.
+  const tracing: Tracing | undefined = tracingEnv.config
+    ? createTracing(tracingEnv.config, { service: self, host: "router", background, clock: systemClock, timer: false })
+    : undefined;
   let snapshot: Snapshot | undefined;
   let fetchedAt = Number.NEGATIVE_INFINITY;
   let loading: Promise<void> | undefined;
@@ -209,6 +218,8 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     tokens: control.tokens,
     verifier: { verify: async (token) => (await verifierNow()).verify(token) },
     app,
+    tracer: tracing?.tracer,
+    peer: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     connect: (endpoint) =>
       endpoint.address.startsWith("binding:") ? bindingFetch(endpoint.address.slice("binding:".length)) : (request) => fetch(toOrigin(request, endpoint.address)),
   });
@@ -266,6 +277,8 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
       lastFlush = now();
       background(flush());
     }
+    // A batch of spans, when one is due (full, or the schedule delay passed).
+    tracing?.exporter.due();
     if (pending.size) ctx.waitUntil(Promise.allSettled([...pending]));
     return response;
   };
