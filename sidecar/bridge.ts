@@ -440,6 +440,11 @@ export class IncomingBody implements HostBody {
     return bodyOf(this.take(), this.#guard);
   }
 
+  /** Whether the whole body has arrived from the caller (failure accrual asks, on a timeout). */
+  get complete(): boolean {
+    return this.req.complete;
+  }
+
   cancel(): void {
     if (this.#taken) return;
     this.#taken = true;

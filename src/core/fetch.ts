@@ -34,6 +34,12 @@ export interface HostBody {
   stream(): ReadableStream<Uint8Array>;
   /** Discards the body (and whatever produces it) without reading it. */
   cancel(reason?: unknown): void;
+  /**
+   * Whether the host has received all of it from its caller, where the host knows (the Node
+   * sidecar: the socket's message is complete). Failure accrual does not blame an endpoint
+   * for a timeout while the caller was still sending.
+   */
+  readonly complete?: boolean;
 }
 
 /**

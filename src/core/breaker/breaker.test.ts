@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createManualClock, fakeUpstream, sequenceRandom } from "../../testing/index.ts";
 import { deadline, propagateDeadline, timeout } from "../deadline/index.ts";
 import { MeshError } from "../errors.ts";
-import { stack, withMeta, type Fetch } from "../fetch.ts";
+import { own, stack, withMeta, type Fetch, type HostBody } from "../fetch.ts";
 import { createFailureAccrual, failureAccrual, isFailure, penalty, type FailureAccrual, type FailureAccrualOptions } from "./index.ts";
 
 const request = () => new Request("http://orders/items");
@@ -287,6 +287,18 @@ describe("failureAccrual with deadlines", () => {
     expect(accrual.state()).toBe("available");
     // The count did not move either: one real failure is what it takes.
     await expect(clock.run(stack(hung(clock), deadline({ timeout: 100, clock }), failureAccrual(accrual))(request()))).rejects.toThrow();
+    expect(accrual.state()).toBe("ejected");
+  });
+
+  it("does not count a timeout while the caller was still sending the body, and counts one after", async () => {
+    const { clock, accrual } = setup({ consecutiveFailures: 1 });
+    const fetch = stack(hung(clock), deadline({ timeout: 100, clock }), failureAccrual(accrual));
+    const body = (complete: boolean): HostBody => ({ complete, stream: () => new ReadableStream(), cancel: () => {} });
+    const sending = own(new Request("http://orders/", { method: "POST" })).fork({ body: body(false) });
+    await expect(clock.run(fetch(sending))).rejects.toMatchObject({ code: "deadline-exceeded" });
+    expect(accrual.state()).toBe("available");
+    const sent = own(new Request("http://orders/", { method: "POST" })).fork({ body: body(true) });
+    await expect(clock.run(fetch(sent))).rejects.toMatchObject({ code: "deadline-exceeded" });
     expect(accrual.state()).toBe("ejected");
   });
 

@@ -4,7 +4,7 @@
  */
 import { isTimeout } from "../deadline/index.ts";
 import { MeshError } from "../errors.ts";
-import type { Layer } from "../fetch.ts";
+import type { Layer, MeshRequest } from "../fetch.ts";
 import type { FailureAccrual, Result } from "./accrual.ts";
 
 /**
@@ -21,7 +21,8 @@ import type { FailureAccrual, Result } from "./accrual.ts";
  * - a timeout: the request's signal aborted with a timeout reason (`isTimeout`: the route's
  *   deadline, the caller's budget or the per-try timeout ran out, whichever layer above set
  *   it), or a timeout error thrown from below: judged by `classify`, as an error, at the
- *   moment the timer fires, whether or not the endpoint's call ever settles;
+ *   moment the timer fires, whether or not the endpoint's call ever settles; but nothing when
+ *   the host says the caller was still sending the body then (`HostBody.complete`);
  * - a cancellation for any other reason (the caller went away, an `AbortError`): nothing;
  * - any other `MeshError` thrown from below (a token the mesh could not get, a budget found
  *   spent before the request was forwarded): nothing, since the request never reached the
@@ -43,7 +44,9 @@ export function failureAccrual(accrual: FailureAccrual): Layer {
     const judge = (result: Result) => ticket(accrual.classify(result, request) ? "failure" : "success");
     // Decided when the signal aborts, not when the call settles: an endpoint that is stopped,
     // or a host whose fetch ignores its signal, may never settle it.
-    const onAbort = () => (isTimeout(signal?.reason) ? judge({ error: signal?.reason }) : ticket("ignored"));
+    // A timeout while the caller was still sending the body is the caller's slowness, not the
+    // endpoint's: it could not have answered yet.
+    const onAbort = () => (isTimeout(signal?.reason) && !stillSending(request) ? judge({ error: signal?.reason }) : ticket("ignored"));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const response = await next(request);
@@ -53,7 +56,7 @@ export function failureAccrual(accrual: FailureAccrual): Layer {
       // An aborted call was decided when its signal aborted.
       if (!signal?.aborted) {
         const refusedByMesh = error instanceof MeshError && error.code !== "upstream-unreachable" && !isTimeout(error);
-        if (refusedByMesh) ticket("ignored");
+        if (refusedByMesh || (isTimeout(error) && stillSending(request))) ticket("ignored");
         else judge({ error });
       }
       throw error;
@@ -61,4 +64,10 @@ export function failureAccrual(accrual: FailureAccrual): Layer {
       signal?.removeEventListener("abort", onAbort);
     }
   };
+}
+
+/** Whether the host says the request's body has not all arrived from its caller yet. */
+function stillSending(request: MeshRequest): boolean {
+  const body = request.body;
+  return typeof body === "object" && body !== null && "complete" in body && body.complete === false;
 }
