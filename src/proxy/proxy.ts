@@ -14,6 +14,7 @@ import { normalizeRequest } from "../core/path/index.ts";
 import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts";
 import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
 import { createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
+import type { Tapper } from "../core/tap/index.ts";
 import type { TokenSource, Verifier } from "../identity/index.ts";
 import { inboundStack } from "./inbound.ts";
 import { endpointStack, routeStack, type RouteLevel } from "./outbound.ts";
@@ -43,6 +44,8 @@ export interface ProxyOptions {
   now?: () => number;
   /** Which hosts name a mesh service (`naming.ts`); without it only bare names (`orders`) do. */
   naming?: NamingOptions;
+  /** Live request inspection (`weft tap`): wraps both sides; the snapshot's sessions are put in force on update. */
+  tapper?: Tapper;
 }
 
 /** One workload's data plane: its two sides and the config they run on. */
@@ -193,7 +196,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     return route({ table: createRouteTable(effective, destination), stacks: (r) => routeStack(r, level) });
   };
 
-  const outbound: Fetch = async (incoming) => {
+  const outboundCalls: Fetch = async (incoming) => {
     // Routes match, and the endpoint gets, the normalized path; a path that cannot be is 400.
     const request = normalizeRequest(incoming);
     const destination = serviceOf(request, names);
@@ -240,7 +243,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     return fetch;
   };
 
-  const inbound: Fetch = async (incoming) => {
+  const inboundCalls: Fetch = async (incoming) => {
     const started = clock.now();
     // Undefined until the path is normalized: a refusal before that is the path's (400).
     let route: string | undefined;
@@ -262,10 +265,16 @@ export function createProxy(options: ProxyOptions): Proxy {
     }
   };
 
+  // Tap (issue 14): outermost on both sides, so refusals show too; one check per call when nobody taps.
+  const tapper = options.tapper;
+  const outbound = tapper ? tapper.wrap("outbound", outboundCalls, (request) => serviceOf(request, names)) : outboundCalls;
+  const inbound = tapper ? tapper.wrap("inbound", inboundCalls, () => self) : inboundCalls;
+
   return {
     outbound,
     inbound,
     update(next) {
+      tapper?.update(next.taps ?? [], new Map(next.services.flatMap((s) => (s.tapIgnoreHeaders ? [[s.name, s.tapIgnoreHeaders] as const] : []))));
       snapshot = next;
       services = new Map(next.services.map((s) => [s.name, s]));
       routers = new Map();
