@@ -74,6 +74,10 @@ export interface StartControlOptions {
   publishIntervalMs?: number;
   /** SPIFFE IDs whose control-plane tokens count as admin. */
   adminIdentities?: string[];
+  /** The read-only bearer secret (dashboard, reads); only its SHA-256 reaches the worker. */
+  readToken?: string;
+  /** The tap-only bearer secret (`weft tap`); only its SHA-256 reaches the worker. */
+  tapToken?: string;
   /**
    * Most snapshot long-polls held at once; default `longPollCapFor(openFileLimit())`: the
    * worker's default (2,000) where descriptors allow twice that, fewer where they do not.
@@ -133,6 +137,8 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
   const maxLongPolls = options.maxLongPolls ?? longPollCapFor(openFileLimit());
   bindings.WEFT_MAX_LONG_POLLS = String(maxLongPolls);
   if (options.adminIdentities?.length) bindings.WEFT_ADMIN_IDENTITIES = options.adminIdentities.join(",");
+  if (options.readToken !== undefined) bindings.WEFT_READ_TOKEN_SHA256 = createHash("sha256").update(options.readToken).digest("hex");
+  if (options.tapToken !== undefined) bindings.WEFT_TAP_TOKEN_SHA256 = createHash("sha256").update(options.tapToken).digest("hex");
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       name: "weft-control",
