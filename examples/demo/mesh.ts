@@ -118,8 +118,9 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
     const routers: LocalRouter[] = [];
     for (const { service, app } of ROUTERS) {
       const secret = await control.workerSecret(service);
-      // Metrics reach the control plane every 2 s, so `weft stat` shows traffic soon after it flows.
-      routers.push({ service, secret, app: { worker: app }, vars: { WEFT_STATS_INTERVAL_MS: "2000" }, ...(service === "web" && { port: entryPort }) });
+      // Metrics reach the control plane every second and routers read the published config
+      // every second, so `weft stat`, the dashboard and `weft tap` follow a change within seconds.
+      routers.push({ service, secret, app: { worker: app }, vars: { WEFT_STATS_INTERVAL_MS: "1000", WEFT_CONFIG_TTL_MS: "1000" }, ...(service === "web" && { port: entryPort }) });
     }
     const demo = (name: string) => join("examples/demo", `${name}.ts`);
     const running = await startRouters({

@@ -366,10 +366,14 @@
         try {
           page = await api("/v1/taps/" + id + "/events?wait=5&after=" + cursor);
         } catch (error) {
-          status.textContent = "Tap ended: " + error.message;
-          session = null;
+          if (session === id) {
+            status.textContent = "Tap ended: " + error.message;
+            session = null;
+          }
           break;
         }
+        // Stopped (or restarted) while this poll was out: its answer is no longer news.
+        if (session !== id) break;
         cursor = page.next;
         for (const e of page.events) {
           if (e.kind !== "end") continue;

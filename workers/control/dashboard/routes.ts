@@ -30,7 +30,8 @@ const SERVICE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SECURITY_HEADERS: Record<string, string> = {
   "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
+  // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on the login form, which the origin check refuses.
+  "referrer-policy": "same-origin",
   "cache-control": "no-store",
 };
 
