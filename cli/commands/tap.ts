@@ -76,7 +76,7 @@ async function run(ctx: Context): Promise<number> {
   const { signal } = ctx.io;
   try {
     while (!signal.aborted) {
-      const answer = await api.call("GET", `/v1/taps/${tap.id}/events?wait=${WAIT_SECONDS}&after=${after}`);
+      const answer = await api.call("GET", `/v1/taps/${tap.id}/events?wait=${WAIT_SECONDS}&after=${after}`, { signal });
       if (signal.aborted) break;
       if (answer.status === 404) {
         stderr.write("The tap session ended.\n");

@@ -90,7 +90,7 @@ export interface TapperOptions {
   now: () => number;
   /** The clock latency is measured on. */
   clock: Clock;
-  /** Called when the buffer goes from empty to non-empty, so the host schedules a push. */
+  /** Called when the first event or drop since the last `take` is recorded, so the host schedules a push. */
   onEvents?: () => void;
 }
 
@@ -146,8 +146,17 @@ export function createTapper(options: TapperOptions): Tapper {
   let dropped: Record<string, number> = {};
   let calls = 0;
 
+  // Whether the host has been told there is something to push since the last `take`.
+  let told = false;
+  const tell = () => {
+    if (told) return;
+    told = true;
+    options.onEvents?.();
+  };
+
   const drop = (id: string) => {
     dropped[id] = (dropped[id] ?? 0) + 1;
+    tell();
   };
 
   const push = (event: TapEvent) => {
@@ -156,7 +165,7 @@ export function createTapper(options: TapperOptions): Tapper {
       return;
     }
     events.push(event);
-    if (events.length === 1) options.onEvents?.();
+    tell();
   };
 
   const wants = (s: TapSession, direction: "inbound" | "outbound", dst: string, method: string, path: string, route: string): boolean => {
@@ -277,6 +286,7 @@ export function createTapper(options: TapperOptions): Tapper {
     },
     wrap,
     take() {
+      told = false;
       if (events.length === 0 && Object.keys(dropped).length === 0) return undefined;
       const batch = { events, dropped };
       events = [];
