@@ -226,7 +226,8 @@ describe("the dashboard in Chromium", () => {
       });
       expect(applied.status).toBe(201);
       const at = Date.now();
-      await page.waitForFunction(`Number(document.querySelector('g.edge[data-src="orders-v1"][data-dst="inventory"]')?.getAttribute("data-failures")) > 0`, undefined, { timeout: 30_000, polling: 100 });
+      // (A selector, not a function: the page's CSP allows no eval, the test's included.)
+      await page.waitForSelector('g.edge.failing[data-src="orders-v1"][data-dst="inventory"]:not([data-failures="0"])', { timeout: 30_000 });
       const seconds = (Date.now() - at) / 1000;
       console.log(`dashboard: the DENY showed as failures on orders-v1 → inventory after ${seconds.toFixed(1)} s`);
       // The bound the issue sets; the pipeline is publish (1 s) + router config TTL (1 s) + stats push (1 s) + page refresh (2 s).
