@@ -124,7 +124,7 @@
   }
 
   function statTable(rows, idle, linkServices) {
-    const head = el("tr", {}, ...["Service", "Direction", "Requests", "Success", "RPS", "P50", "P95", "P99"].map((h) => el("th", { text: h })));
+    const head = el("tr", {}, ...[linkServices ? "Service" : "Route", "Direction", "Requests", "Success", "RPS", "P50", "P95", "P99"].map((h) => el("th", { text: h })));
     const body = el("tbody");
     for (const r of rows) {
       const rate = r.requests ? r.successes / r.requests : null;
