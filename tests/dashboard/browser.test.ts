@@ -136,6 +136,13 @@ describe("the dashboard, logged out", () => {
       expect(response.status, path).toBe(401);
       await response.body?.cancel();
     }
+    // Assets are public, and only the four there are: no name reaches anything else.
+    for (const name of ["app.js", "uplot.js"]) expect((await fetch(`${base}/dashboard/assets/${name}`)).headers.get("content-type")).toMatch(/^text\/javascript/);
+    for (const name of ["constructor", "__proto__", "..%2fapp.ts"]) {
+      const response = await fetch(`${base}/dashboard/assets/${name}`);
+      expect(response.status, name).toBe(404);
+      await response.body?.cancel();
+    }
     // A session cookie that was never issued is no credential either.
     const forged = await fetch(`${base}/v1/stats`, { headers: { cookie: `weft_session=${"a".repeat(64)}` } });
     expect(forged.status).toBe(401);

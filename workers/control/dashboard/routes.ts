@@ -97,7 +97,8 @@ export function dashboardRoutes(app: Hono<ControlHono>, kit: RouteKit): void {
   app.get("/", (c) => c.redirect("/dashboard", 302));
 
   app.get("/dashboard/assets/:name", (c) => {
-    const asset = ASSETS[c.req.param("name")];
+    const name = c.req.param("name");
+    const asset = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
     if (!asset) throw new MeshError("unknown-service", "no such dashboard asset");
     return new Response(asset.body, { headers: { "content-type": asset.type, "x-content-type-options": "nosniff", "cache-control": "public, max-age=300" } });
   });
