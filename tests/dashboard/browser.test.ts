@@ -161,6 +161,35 @@ describe("the dashboard, logged out", () => {
   });
 });
 
+describe("a read-only session", () => {
+  it("reads through the cookie, and can neither write nor tap with it", async () => {
+    const readToken = (await readFile(join(dir, ".weft/read-token"), "utf8")).trim();
+    const login = await fetch(`${base}/dashboard/login`, { method: "POST", redirect: "manual", headers: { origin: base, "content-type": "application/x-www-form-urlencoded" }, body: `token=${encodeURIComponent(readToken)}` });
+    expect(login.status).toBe(303);
+    const setCookie = login.headers.get("set-cookie")!;
+    expect(setCookie).toMatch(/^weft_session=[0-9a-f]{64};/);
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    const cookie = setCookie.split(";")[0]!;
+    const stats = await fetch(`${base}/v1/stats`, { headers: { cookie } });
+    expect(stats.status).toBe(200);
+    await stats.body?.cancel();
+    // Admin routes never take the cookie; tap routes need the tap permission, which read-only lacks.
+    const write = await fetch(`${base}/v1/policies/x`, { method: "PUT", headers: { cookie, origin: base, "content-type": "application/json" }, body: "{}" });
+    expect(write.status).toBe(401);
+    await write.body?.cancel();
+    const page = await (await fetch(`${base}/dashboard/tap`, { headers: { cookie } })).text();
+    const csrf = /data-csrf="([0-9a-f]+)"/.exec(page)![1]!;
+    const tap = await fetch(`${base}/v1/taps`, { method: "POST", headers: { cookie, origin: base, "weft-csrf": csrf, "content-type": "application/json" }, body: JSON.stringify({ service: "web" }) });
+    expect(tap.status).toBe(403);
+    await tap.body?.cancel();
+    // With the bearer read-only token itself, the same: reads yes, taps no.
+    const bearerTap = await fetch(`${base}/v1/taps`, { method: "POST", headers: { authorization: `Bearer ${readToken}`, "content-type": "application/json" }, body: JSON.stringify({ service: "web" }) });
+    expect(bearerTap.status).toBe(403);
+    await bearerTap.body?.cancel();
+  });
+});
+
 describe("the dashboard in Chromium", () => {
   let page: Page;
 
