@@ -266,7 +266,9 @@ describe("the dashboard in Chromium", () => {
       await page.waitForSelector('g.edge.failing[data-src="orders-v1"][data-dst="inventory"]:not([data-failures="0"])', { timeout: 30_000 });
       const seconds = (Date.now() - at) / 1000;
       console.log(`dashboard: the DENY showed as failures on orders-v1 → inventory after ${seconds.toFixed(1)} s`);
-      // The bound the issue sets; the pipeline is publish (1 s) + router config TTL (1 s) + stats push (1 s) + page refresh (2 s).
+      // The issue asks for 5 s; the pipeline is publish (1 s) + router config TTL (1 s) + stats
+      // push (1 s) + page refresh (2 s), and one more second of slack keeps a loaded machine
+      // from failing it (measured 1.5 to 4.0 s with the machine's load average at 6 to 11).
       expect(seconds).toBeLessThan(5 + 1);
       await page.screenshot({ path: join(shots, "dashboard-topology.png"), fullPage: true });
     } finally {
@@ -278,6 +280,10 @@ describe("the dashboard in Chromium", () => {
   }, 120_000);
 
   it("shows a service's routes, charts, endpoints and policies", async () => {
+    // The overview again, for its screenshot, now that the topology test's traffic is in.
+    await page.goto(`${base}/dashboard`);
+    await page.waitForSelector('#overview tr[data-service="web"][data-direction="inbound"]');
+    await page.screenshot({ path: join(shots, "dashboard-overview.png"), fullPage: true });
     await page.goto(`${base}/dashboard/services/inventory`);
     await page.waitForSelector("#routes tr[data-direction=inbound]");
     await page.waitForSelector("#chart-requests .uplot canvas");
