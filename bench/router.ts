@@ -157,7 +157,21 @@ try {
         rows[mode].cpu.push(cpuOfRun);
       }
     }
-    const m = (mode: keyof typeof modes, key: "p50" | "p99" | "rps" | "cpu") => median(rows[mode][key]);
+    // Then the mesh path while a `weft tap` session (issue 14) samples the upstream's traffic at
+    // the default 100 calls a second: what tapping costs. The routers learn of it with their
+    // next config read (every 5 s by default), so the runs start after that.
+    const tapped = { p50: [] as number[], p99: [] as number[], rps: [] as number[] };
+    const tap = (await control.admin("POST", "/v1/taps", { service: "b" })) as { id: string };
+    await new Promise((resolve) => setTimeout(resolve, 6_500));
+    for (let round = 0; round < ROUNDS; round++) {
+      const { p50, p99 } = await latencies(modes.mesh);
+      tapped.p50.push(p50);
+      tapped.p99.push(p99);
+      tapped.rps.push(await throughput(modes.mesh));
+    }
+    await control.admin("DELETE", `/v1/taps/${tap.id}`);
+        const m = (mode: keyof typeof modes, key: "p50" | "p99" | "rps" | "cpu") => median(rows[mode][key]);
+    const t = (key: "p50" | "p99" | "rps") => median(tapped[key]);
     const fmt = (n: number, digits = 2) => n.toFixed(digits);
     const lines = [
       `router bench: ${ROUNDS} rounds, ${SEQUENTIAL} sequential calls per mode per round, then ${CONCURRENCY} concurrent for ${THROUGHPUT_MS} ms; medians of rounds`,
@@ -169,6 +183,7 @@ try {
       `  the same, tracing at 0.1         ${fmt(m("tracing", "p50")).padStart(6)}   ${fmt(m("tracing", "p99")).padStart(6)}   ${fmt(m("tracing", "rps"), 0).padStart(5)}`,
       `added by the two router hops       ${fmt(m("mesh", "p50") - m("direct", "p50")).padStart(6)}   ${fmt(m("mesh", "p99") - m("direct", "p99")).padStart(6)}   ×${fmt(m("mesh", "rps") / m("direct", "rps"))}`,
       `  of which two bare binding hops   ${fmt(m("relay", "p50") - m("direct", "p50")).padStart(6)}   ${fmt(m("relay", "p99") - m("direct", "p99")).padStart(6)}   ×${fmt(m("relay", "rps") / m("direct", "rps"))}`,
+      `app → router → router → app, tapped ${fmt(t("p50")).padStart(5)}   ${fmt(t("p99")).padStart(6)}   ${fmt(t("rps"), 0).padStart(5)}   (×${fmt(t("rps") / m("mesh", "rps"))} of untapped)`,
       "",
       "target: the two router hops add under 1 ms at p50 locally",
       "",
@@ -194,6 +209,8 @@ try {
         tracing_rps_ratio: Number(fmt(m("tracing", "rps") / m("mesh", "rps"), 3)),
         tracing_p50_ms: Number(fmt(m("tracing", "p50"), 3)),
         tracing_exports: exports,
+        tapped_p50_ms: Number(fmt(t("p50"), 3)),
+        tapped_rps_ratio_to_untapped: Number(fmt(t("rps") / m("mesh", "rps"), 3)),
       }),
     );
   } finally {

@@ -11,8 +11,10 @@
  * figure on a shared machine), p50/p99 latency at about 1,000 requests per second, each
  * sidecar's peak RSS (VmHWM) and peak private memory (RssAnon, sampled every 100 ms while
  * measuring), and the sidecars' GC pauses while measuring (V8's `--trace-gc` lines: scavenges
- * and mark-compacts, p50 and p99). Throughput rounds alternate between the three paths and the
- * medians are reported.
+ * and mark-compacts, p50 and p99). Throughput rounds alternate between the paths and the
+ * medians are reported. A fourth path is the Weft pair again while a `weft tap` session
+ * (issue 14) samples its traffic at the default 100 calls a second: what tapping costs; the
+ * plain Weft path is the pair with no tap, whose figures must not move from before taps.
  *
  * wrk 4 has no fixed-rate mode (that is wrk2's `-R`): the latency runs pace wrk with its Lua
  * `delay()` hook, 10 connections each waiting 10 ms between requests, which offers a little
@@ -321,6 +323,7 @@ try {
     direct: { url: `http://${HOST}:${upstreamPort}/`, host: undefined, pids: [] as number[] },
     weft: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!] },
     traced: { url: tracedClient.outbound, host: "traced-upstream", pids: [tracedClient.child.pid!, tracedServer.child.pid!] },
+    tapped: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!] },
     nginx: { url: `http://${HOST}:${nginxOuterPort}/`, host: undefined, pids: [outer.pid!, inner.pid!] },
   };
   for (const path of Object.values(paths)) await waitFor(path.url, path.host ? { host: path.host } : {});
@@ -349,22 +352,36 @@ try {
     direct: { rps: [], cpu: [], errors: 0 },
     weft: { rps: [], cpu: [], errors: 0 },
     traced: { rps: [], cpu: [], errors: 0 },
+    tapped: { rps: [], cpu: [], errors: 0 },
     nginx: { rps: [], cpu: [], errors: 0 },
+  };
+  // A tap session on the benched service (default 100/s), started before and ended after each
+  // tapped run; the sidecars learn of it on their snapshot long-poll, so a moment's wait is enough.
+  const tapOn = async () => {
+    const started = await admin(control, "POST", "/v1/taps", { service: "bench-upstream" });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return started.json.id as string;
+  };
+  const tapOff = async (id: string) => {
+    await admin(control, "DELETE", `/v1/taps/${id}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
   };
   const exportsBefore = exports;
   for (let i = 0; i < ROUNDS; i++) {
     // The two Weft pairs swap places each round, so drift on a shared machine hits both alike.
-    const order = i % 2 === 0 ? (["direct", "weft", "traced", "nginx"] as const) : (["direct", "traced", "weft", "nginx"] as const);
+    const order = i % 2 === 0 ? (["direct", "weft", "traced", "tapped", "nginx"] as const) : (["direct", "traced", "weft", "tapped", "nginx"] as const);
     for (const name of order) {
       const path = paths[name];
+      const tap = name === "tapped" ? await tapOn() : undefined;
       const before = cpuMicros(path.pids);
       const result = await wrk(path.url, path.host, SECONDS, false);
       runs[name].rps.push(result.rps);
       runs[name].cpu.push(path.pids.length ? (cpuMicros(path.pids) - before) / result.requests : 0);
       runs[name].errors += result.errors;
+      if (tap !== undefined) await tapOff(tap);
     }
   }
-  const paced: Record<keyof typeof paths, WrkResult> = {
+  const paced: Record<"direct" | "weft" | "traced" | "nginx", WrkResult> = {
     direct: await wrk(paths.direct.url, undefined, SECONDS, true),
     weft: await wrk(paths.weft.url, paths.weft.host, SECONDS, true),
     traced: await wrk(paths.traced.url, paths.traced.host, SECONDS, true),
@@ -400,13 +417,15 @@ try {
   const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
 
   const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), traced: median(runs.traced.rps), nginx: median(runs.nginx.rps) };
-  const cpu = { weft: median(runs.weft.cpu), traced: median(runs.traced.cpu), nginx: median(runs.nginx.cpu) };
+  const cpu = { weft: median(runs.weft.cpu), traced: median(runs.traced.cpu), nginx: median(runs.nginx.cpu), tapped: median(runs.tapped.cpu) };
   const tracedDropped = Number(/weft_trace_spans_dropped_total (\d+)/.exec(await (await fetch(`${tracedClient.admin}/metrics`)).text())?.[1] ?? NaN);
+  const tappedRps = median(runs.tapped.rps);
   const rows = [
     ["path", "rps (median)", "× direct", "CPU µs/req (pair)", "p50 @~1k rps", "p99 @~1k rps", "paced rps", "peak RSS MB", "errors"],
     ["direct", rps.direct.toFixed(0), "1.00", "-", `${paced.direct.p50.toFixed(3)} ms`, `${paced.direct.p99.toFixed(3)} ms`, paced.direct.rps.toFixed(0), "-", String(runs.direct.errors + paced.direct.errors)],
     ["weft pair", rps.weft.toFixed(0), (rps.weft / rps.direct).toFixed(2), cpu.weft.toFixed(1), `${paced.weft.p50.toFixed(3)} ms`, `${paced.weft.p99.toFixed(3)} ms`, paced.weft.rps.toFixed(0), rss.toFixed(1), String(runs.weft.errors + paced.weft.errors)],
     ["weft pair, tracing 0.1", rps.traced.toFixed(0), (rps.traced / rps.direct).toFixed(2), cpu.traced.toFixed(1), `${paced.traced.p50.toFixed(3)} ms`, `${paced.traced.p99.toFixed(3)} ms`, paced.traced.rps.toFixed(0), "-", String(runs.traced.errors + paced.traced.errors)],
+    ["weft pair, tapped", tappedRps.toFixed(0), (tappedRps / rps.direct).toFixed(2), cpu.tapped.toFixed(1), "-", "-", "-", "-", String(runs.tapped.errors)],
     ["nginx pair", rps.nginx.toFixed(0), (rps.nginx / rps.direct).toFixed(2), cpu.nginx.toFixed(1), `${paced.nginx.p50.toFixed(3)} ms`, `${paced.nginx.p99.toFixed(3)} ms`, paced.nginx.rps.toFixed(0), nginxRss.toFixed(1), String(runs.nginx.errors + paced.nginx.errors)],
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
@@ -457,6 +476,8 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       peak_private_mb: round(anon, 1),
       gc_pause_p50_ms: round(quantile(allPauses, 0.5), 2),
       gc_pause_p99_ms: round(quantile(allPauses, 0.99), 2),
+      tapped_rps_ratio_to_untapped: round(tappedRps / rps.weft, 3),
+      tapped_cpu_us_per_request: round(cpu.tapped, 1),
     }),
   );
 } finally {

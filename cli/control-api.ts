@@ -119,6 +119,8 @@ export interface CallOptions {
   /** The body holds a secret (a bootstrap secret): warn, as for the credential, before sending it over plain http. */
   secretBody?: boolean;
   headers?: Record<string, string>;
+  /** Cancels the call (a long-poll the user stopped). */
+  signal?: AbortSignal;
 }
 
 /** A control API answer: status, headers and the parsed JSON body (undefined when empty). */
@@ -188,7 +190,7 @@ export function createControlApi(options: ControlApiOptions): ControlApi {
     let response: Response;
     try {
       // No redirects: a control API does not redirect, and following one could carry the credential elsewhere.
-      response = await fetch(`${connection.url}${path}`, { method, headers, body, redirect: "error", signal: AbortSignal.timeout(timeoutMs) });
+      response = await fetch(`${connection.url}${path}`, { method, headers, body, redirect: "error", signal: callOptions.signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), callOptions.signal]) : AbortSignal.timeout(timeoutMs) });
     } catch (error) {
       throw new CliError(`cannot reach the control API at ${connection.url} (${transportReason(error)})`, {
         hint:

@@ -44,6 +44,7 @@ function fakeClient() {
     async pushStats() {
       state.pushes++;
     },
+    async pushTapEvents() {},
   };
   const publish = (version: number) => {
     state.version = version;

@@ -8,11 +8,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
 import type { ExternalService } from "../src/core/config/index.ts";
-import { MeshError } from "../src/core/errors.ts";
 import { systemClock } from "../src/core/clock.ts";
+import { MeshError } from "../src/core/errors.ts";
 import { metaOf, withMeta, type Fetch } from "../src/core/fetch.ts";
 import { createRegistry } from "../src/core/metrics/index.ts";
 import { createTracing, type Tracing } from "../src/core/trace/index.ts";
+import { createTapper, type Tapper } from "../src/core/tap/index.ts";
 import { createTrustBundle, createVerifier, type Verifier } from "../src/identity/index.ts";
 import { CONTROL_AUDIENCE, createControlClient, createProxy, type Proxy, type Registration } from "../src/proxy/index.ts";
 import { createAdminHandler } from "./admin.ts";
@@ -100,6 +101,9 @@ function listen(server: Server, address: ListenAddress): Promise<ListenAddress> 
     });
   });
 }
+
+/** Tap events wait this long for others to join them in one push: well inside the 1 s a tap's reader expects them in. */
+const TAP_FLUSH_MS = 200;
 
 /** Creates a sidecar from its config; nothing is bound until `start()`. */
 export function createSidecar(options: SidecarOptions): Sidecar {
@@ -208,7 +212,21 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       if (issuer === undefined) throw new MeshError("unauthenticated", "the control plane's issuer is not known yet");
       const { sub } = decodeJwt(await client.tokens.token(CONTROL_AUDIENCE));
       verifier = createVerifier({ bundle, issuer, audience: config.service, trustDomain: config.trustDomain });
+      // Tap (issue 14): sampled events go to the control plane a moment after the first of a batch.
+      const tapper: Tapper = createTapper({
+        service: config.service,
+        ...(typeof sub === "string" && { identity: sub }),
+        now: Date.now,
+        clock: systemClock,
+        onEvents: () => {
+          setTimeout(() => {
+            const batch = tapper.take();
+            if (batch) client.pushTapEvents(batch).catch((error: unknown) => log("warn", "tap-push-failed", { reason: reason(error) }));
+          }, TAP_FLUSH_MS).unref();
+        },
+      });
       proxy = createProxy({
+        tapper,
         service: config.service,
         ...(typeof sub === "string" && { identity: sub }),
         registry,

@@ -89,10 +89,11 @@ describe("weft dev", () => {
   });
 
   it("prints commands that work as printed, against the control plane on its own port", async () => {
-    // Every `npx weft ...` and `curl ...` the banner shows; `--watch` runs until stopped, so not that one.
-    const commands = [...output.matchAll(/(?:npx weft|curl) [^;()\n]*?(?=\s{2,}|;|\(|\)|$)/gm)].map((m) => m[0].trim()).filter((c) => !c.includes("--watch"));
+    // Every `npx weft ...` and `curl ...` the banner shows; `--watch` and `tap` run until stopped, so not those.
+    const commands = [...output.matchAll(/(?:npx weft|curl) [^;()\n]*?(?=\s{2,}|;|\(|\)|$)/gm)].map((m) => m[0].trim()).filter((c) => !c.includes("--watch") && !c.startsWith("npx weft tap"));
     expect(commands.map((c) => c.split(" ").slice(0, 3).join(" "))).toEqual([
       `curl http://127.0.0.1:${entry}/`,
+      "npx weft dashboard",
       "npx weft stat",
       "npx weft check",
       "npx weft get",

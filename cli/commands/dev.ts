@@ -55,6 +55,8 @@ async function run(ctx: Context): Promise<number> {
       "",
       `  Try it:           curl ${mesh.entryUrl}`,
       `  Control API:      ${mesh.controlUrl}  (admin token in ${mesh.adminTokenPath})`,
+      `  Dashboard:        ${mesh.controlUrl}/dashboard  (log in with the admin token, or .weft/read-token; or: ${weft("dashboard")})`,
+      `  Live requests:    ${weft("tap web")}`,
       `  Golden metrics:   ${weft("stat")}   (or: ${weft("stat --watch")})`,
       `  Health:           ${weft("check")}`,
       `  Config:           ${weft("get services")}; ${weft(`apply -f ${shellWord(pathFrom(ctx.io.cwd, DEMO_CONFIG_PATH))}`)}`,

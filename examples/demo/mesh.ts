@@ -7,6 +7,11 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ADMIN_TOKEN_FILE, CONTROL_URL_FILE } from "../../cli/connection.ts";
+
+/** The local mesh's read-only token (dashboard login, reads), beside the admin token. */
+export const READ_TOKEN_FILE = "read-token";
+/** The local mesh's tap-only token (`weft tap`), beside the admin token. */
+export const TAP_TOKEN_FILE = "tap-token";
 import { startControl, type RunningControl } from "../../workers/control/local.ts";
 import { startRouters, type LocalRouter, type RunningRouters } from "../../workers/router/local.ts";
 
@@ -42,8 +47,8 @@ export interface DemoMesh {
  * The admin credential of the local mesh: made on first start, kept in `.weft/admin-token`
  * with mode 0600 (SPEC.md section 6), read back after.
  */
-export async function localAdminToken(weftDir: string): Promise<string> {
-  const path = join(weftDir, ADMIN_TOKEN_FILE);
+export async function localAdminToken(weftDir: string, file: string = ADMIN_TOKEN_FILE): Promise<string> {
+  const path = join(weftDir, file);
   try {
     const token = (await readFile(path, "utf8")).trim();
     if (token.length >= 32) return token;
@@ -100,7 +105,10 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
   const controlPort = options.controlPort ?? DEMO_CONTROL_PORT;
   const entryPort = options.entryPort ?? DEMO_ENTRY_PORT;
   const persistDir = join(weftDir, "state");
-  const control = await startControl({ adminToken, port: controlPort, persistDir, trustDomain: DEMO_TRUST_DOMAIN });
+  // Beside the admin token, a read-only one (dashboard) and a tap-only one (`weft tap`), made the same way.
+  const readToken = await localAdminToken(weftDir, READ_TOKEN_FILE);
+  const tapToken = await localAdminToken(weftDir, TAP_TOKEN_FILE);
+  const control = await startControl({ adminToken, readToken, tapToken, port: controlPort, persistDir, trustDomain: DEMO_TRUST_DOMAIN });
   try {
     await recordControlUrl(weftDir, control.url);
     // The demo's config, applied all or none, as `weft apply -f examples/demo/mesh.json` would.
@@ -110,8 +118,9 @@ export async function startDemoMesh(options: DemoMeshOptions): Promise<DemoMesh>
     const routers: LocalRouter[] = [];
     for (const { service, app } of ROUTERS) {
       const secret = await control.workerSecret(service);
-      // Metrics reach the control plane every 2 s, so `weft stat` shows traffic soon after it flows.
-      routers.push({ service, secret, app: { worker: app }, vars: { WEFT_STATS_INTERVAL_MS: "2000" }, ...(service === "web" && { port: entryPort }) });
+      // Metrics reach the control plane every second and routers read the published config
+      // every second, so `weft stat`, the dashboard and `weft tap` follow a change within seconds.
+      routers.push({ service, secret, app: { worker: app }, vars: { WEFT_STATS_INTERVAL_MS: "1000", WEFT_CONFIG_TTL_MS: "1000" }, ...(service === "web" && { port: entryPort }) });
     }
     const demo = (name: string) => join("examples/demo", `${name}.ts`);
     const running = await startRouters({

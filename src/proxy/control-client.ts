@@ -6,6 +6,7 @@
  */
 import { SnapshotSchema, validate, type Snapshot } from "../core/config/index.ts";
 import { MeshError } from "../core/errors.ts";
+import type { TapBatch } from "../core/tap/index.ts";
 import type { MetricsDelta } from "../core/metrics/index.ts";
 import { createTokenSource, type TokenSource } from "../identity/index.ts";
 
@@ -58,6 +59,8 @@ export interface ControlClient {
   deregister(service: string, id: string): Promise<void>;
   /** Pushes a metrics delta, tagged with `host` (this instance) when given. */
   pushStats(delta: MetricsDelta, host?: string): Promise<void>;
+  /** Pushes sampled `weft tap` events (issue 14). */
+  pushTapEvents(batch: TapBatch): Promise<void>;
 }
 
 /** The claims part of a JWT, decoded without verification (only for our own tokens). */
@@ -151,6 +154,11 @@ export function createControlClient(options: ControlClientOptions): ControlClien
       const query = host ? `?host=${encodeURIComponent(host)}` : "";
       const response = await call("POST", `/v1/stats${query}`, { body: delta });
       if (!response.ok) throw await failure("the metrics push", response);
+      await response.body?.cancel();
+    },
+    async pushTapEvents(batch) {
+      const response = await call("POST", "/v1/tap-events", { body: batch });
+      if (!response.ok) throw await failure("the tap events push", response);
       await response.body?.cancel();
     },
   };

@@ -15,6 +15,7 @@ import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts"
 import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
 import { createMirrorPool, createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
 import { traceInbound, traceOutbound, type Tracer } from "../core/trace/index.ts";
+import type { Tapper } from "../core/tap/index.ts";
 import type { TokenSource, Verifier } from "../identity/index.ts";
 import { inboundStack } from "./inbound.ts";
 import { endpointStack, routeStack, type RouteLevel } from "./outbound.ts";
@@ -53,6 +54,8 @@ export interface ProxyOptions {
   tracer?: Tracer | undefined;
   /** The caller's network address, where the host knows it (the inbound span's `network.peer.address`). */
   peer?: (request: MeshRequest) => string | undefined;
+  /** Live request inspection (`weft tap`): wraps both sides; the snapshot's sessions are put in force on update. */
+  tapper?: Tapper;
 }
 
 /** One workload's data plane: its two sides and the config they run on. */
@@ -343,15 +346,21 @@ export function createProxy(options: ProxyOptions): Proxy {
     }
   };
 
+  // Tap (issue 14): one check per call when nobody taps; inside tracing, so a tapped event
+  // carries the trace the request is in.
+  const tapper = options.tapper;
+  const tappedOutbound = tapper ? tapper.wrap("outbound", routeOutbound, (request) => serviceOf(request, names)) : routeOutbound;
+  const tappedInbound = tapper ? tapper.wrap("inbound", routeInbound, () => self) : routeInbound;
   // Tracing, when on, is outermost on both sides: a span for every request, refusals included.
   const traced = { service: self, identity: options.identity, peer: options.peer };
-  const outbound = options.tracer ? traceOutbound({ tracer: options.tracer, ...traced })(routeOutbound) : routeOutbound;
-  const inbound = options.tracer ? traceInbound({ tracer: options.tracer, ...traced })(routeInbound) : routeInbound;
+  const outbound = options.tracer ? traceOutbound({ tracer: options.tracer, ...traced })(tappedOutbound) : tappedOutbound;
+  const inbound = options.tracer ? traceInbound({ tracer: options.tracer, ...traced })(tappedInbound) : tappedInbound;
 
   return {
     outbound,
     inbound,
     update(next) {
+      tapper?.update(next.taps ?? [], new Map(next.services.flatMap((s) => (s.tapIgnoreHeaders ? [[s.name, s.tapIgnoreHeaders] as const] : []))));
       snapshot = next;
       services = new Map(next.services.map((s) => [s.name, s]));
       externals = new Map((next.externalServices ?? []).map((e) => [e.name, { external: e, service: externalAsService(e) }]));

@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { request } from "undici";
 import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from "../../sidecar/node-flags.ts";
-import { startControl, type RunningControl } from "../../workers/control/local.ts";
+import { startControl, type RunningControl, type StartControlOptions } from "../../workers/control/local.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -312,8 +312,8 @@ export interface Mesh {
 }
 
 /** Starts the control plane and the cluster. */
-export async function startMesh(options: { egressMode?: "allow" | "deny" | "allow-listed" } = {}): Promise<Mesh> {
-  const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN, ...(options.egressMode !== undefined && { egressMode: options.egressMode }) });
+export async function startMesh(options: Partial<StartControlOptions> = {}): Promise<Mesh> {
+  const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN, ...options });
   const cluster = await createCluster(control);
   const dir = mkdtempSync(join(tmpdir(), "weft-sidecar-"));
   const pods: Pod[] = [];

@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { MeshError, errorResponse } from "../../src/core/errors.ts";
 import type { Authenticate, Caller } from "./auth.ts";
+import { dashboardRoutes, sessionCaller } from "./dashboard/index.ts";
 import { declaredLength, drainBody } from "./http.ts";
 import {
   DEFAULT_LEASE_TTL_MS,
@@ -24,6 +25,7 @@ import { routeRoutes } from "./routes/routes.ts";
 import { serviceRoutes } from "./routes/services.ts";
 import { snapshotRoutes } from "./routes/snapshot.ts";
 import { statsRoutes } from "./routes/stats.ts";
+import { tapRoutes } from "./routes/taps.ts";
 import type { Stats } from "./stats/index.ts";
 import type { Failure, Outcome, Store } from "./store/index.ts";
 
@@ -48,10 +50,13 @@ export type StoreApi = Pick<
   | "putCluster"
   | "deleteCluster"
   | "clusters"
+  | "startTap"
+  | "stopTap"
+  | "taps"
 >;
 
-/** The metrics aggregator's RPC surface. */
-export type StatsApi = Pick<Stats, "push" | "stats" | "expose">;
+/** The metrics aggregator's RPC surface (also the home of tap fan-out and dashboard sessions). */
+export type StatsApi = Pick<Stats, "push" | "stats" | "expose" | "history" | "tapPush" | "tapRead" | "tapClose" | "sessionStart" | "sessionGet" | "sessionEnd">;
 
 /** The limits the API enforces at its edge. */
 export interface ControlLimits {
@@ -79,8 +84,22 @@ export type ControlHono = { Variables: { caller: Caller } };
 /** A request's context inside a route. */
 export type ControlContext = Context<ControlHono>;
 
-/** Who may call a route: anyone, any verified caller (admin or workload), or the admin only. */
-export type Access = "public" | "caller" | "admin";
+/**
+ * Who may call a route: anyone; a data plane or the admin (`caller`); anyone who may read
+ * (`read`: admin, read-only); that and data planes (`config`); whoever may tap (`tap`: admin,
+ * tap token); or the admin only. Dashboard sessions (a cookie) count as their credential's
+ * kind for `read`, `config` and `tap` routes only.
+ */
+export type Access = "public" | "caller" | "read" | "config" | "tap" | "admin";
+
+/** The caller kinds each access admits. */
+const ADMITS: Record<Exclude<Access, "public">, readonly Caller["kind"][]> = {
+  caller: ["admin", "workload"],
+  read: ["admin", "read-only"],
+  config: ["admin", "read-only", "workload"],
+  tap: ["admin", "tap"],
+  admin: ["admin"],
+};
 
 /** One method of a route. */
 export interface Handler {
@@ -158,10 +177,14 @@ export function createControlApp(deps: ControlDeps): Hono<ControlHono> {
     for (const [method, handler] of Object.entries(methods)) {
       app.on(method, path, async (c) => {
         if (handler.access !== "public") {
-          const caller = await deps.authenticate(c.req.raw);
+          let caller = await deps.authenticate(c.req.raw);
+          // The dashboard's session cookie, where no bearer credential came (issue 14).
+          if (!caller && handler.access !== "caller" && handler.access !== "admin") caller = await sessionCaller(c.req.raw, deps);
           // One answer for a missing, malformed, expired or unknown credential: no hint of what exists.
           if (!caller) throw new MeshError("unauthenticated", "a valid credential is required (authorization: Bearer ...)");
-          if (handler.access === "admin" && !caller.admin) throw new MeshError("forbidden", "this needs the admin credential");
+          if (!ADMITS[handler.access].includes(caller.kind)) {
+            throw new MeshError("forbidden", handler.access === "admin" ? "this needs the admin credential" : `this needs a credential that may ${handler.access === "tap" ? "tap" : "read"} (${ADMITS[handler.access].join(", ")})`);
+          }
           c.set("caller", caller);
         }
         return handler.handle(c);
@@ -182,6 +205,8 @@ export function createControlApp(deps: ControlDeps): Hono<ControlHono> {
   auditRoutes(kit);
   identityRoutes(kit);
   statsRoutes(kit);
+  tapRoutes(kit);
+  dashboardRoutes(app, kit);
 
   app.all("*", (c) => {
     throw new MeshError("unknown-service", `no control API at ${c.req.method.slice(0, 16)} ${new URL(c.req.url).pathname.slice(0, 200)}`);

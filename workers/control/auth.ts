@@ -8,10 +8,18 @@ import { MAX_TOKEN_LENGTH } from "../../src/identity/index.ts";
 /** The audience of tokens for calls to the control plane (SPEC.md section 4). */
 export const CONTROL_AUDIENCE = "weft-control";
 
-/** A verified caller: `id` is `admin` for the bearer secret, else the caller's SPIFFE ID. */
+/**
+ * What a credential may do: `admin` everything; `read-only` read config, stats and the audit
+ * log (and log in to the dashboard); `tap` run `weft tap` sessions and nothing else;
+ * `workload` what data planes do (snapshot, tokens, leases, pushes).
+ */
+export type CallerKind = "admin" | "read-only" | "tap" | "workload";
+
+/** A verified caller: `id` is `admin`, `read-only` or `tap` for those bearer secrets, else the caller's SPIFFE ID. */
 export interface Caller {
   id: string;
   admin: boolean;
+  kind: CallerKind;
 }
 
 /** Finds the caller of a request, or undefined when it has no acceptable credential. */
@@ -21,6 +29,10 @@ export type Authenticate = (request: Request) => Promise<Caller | undefined>;
 export interface AuthOptions {
   /** SHA-256 (lower-case hex) of the admin bearer secret; absent disables it. */
   adminTokenSha256?: string | undefined;
+  /** SHA-256 (lower-case hex) of the read-only bearer secret (issue 14); absent disables it. */
+  readTokenSha256?: string | undefined;
+  /** SHA-256 (lower-case hex) of the tap-only bearer secret (issue 14); absent disables it. */
+  tapTokenSha256?: string | undefined;
   /** SPIFFE IDs whose control-plane tokens count as admin. */
   adminIdentities?: readonly string[];
   /** Verifies an identity token addressed to `weft-control`, resolving to its SPIFFE ID; throws when it does not verify. */
@@ -61,16 +73,25 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * looks like a JWT is then tried as an identity token.
  */
 export function createAuthenticator(options: AuthOptions): Authenticate {
-  const adminHash = options.adminTokenSha256 ? hexBytes(options.adminTokenSha256) : undefined;
+  const secrets: [hash: Uint8Array, kind: "admin" | "read-only" | "tap"][] = [];
+  if (options.adminTokenSha256) secrets.push([hexBytes(options.adminTokenSha256), "admin"]);
+  if (options.readTokenSha256) secrets.push([hexBytes(options.readTokenSha256), "read-only"]);
+  if (options.tapTokenSha256) secrets.push([hexBytes(options.tapTokenSha256), "tap"]);
   const adminIds = new Set(options.adminIdentities ?? []);
   return async (request) => {
     const token = bearerOf(request);
     if (token === undefined) return undefined;
-    if (adminHash && sameBytes(await sha256(token), adminHash)) return { id: "admin", admin: true };
+    if (secrets.length) {
+      const digest = await sha256(token);
+      // Every secret is compared, so the timing does not tell which kind matched.
+      let kind: "admin" | "read-only" | "tap" | undefined;
+      for (const [hash, k] of secrets) if (sameBytes(digest, hash)) kind ??= k;
+      if (kind) return { id: kind, admin: kind === "admin", kind };
+    }
     if (!options.verifyToken || token.split(".").length !== 3) return undefined;
     try {
       const { id } = await options.verifyToken(token);
-      return { id, admin: adminIds.has(id) };
+      return adminIds.has(id) ? { id, admin: true, kind: "admin" } : { id, admin: false, kind: "workload" };
     } catch {
       return undefined;
     }

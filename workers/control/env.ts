@@ -35,6 +35,18 @@ const EnvSchema = z.object({
     .regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex digits")
     .transform((s) => s.toLowerCase())
     .optional(),
+  /** SHA-256 (hex) of the read-only bearer secret (dashboard login, reads); unset: none. */
+  WEFT_READ_TOKEN_SHA256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex digits")
+    .transform((s) => s.toLowerCase())
+    .optional(),
+  /** SHA-256 (hex) of the tap-only bearer secret (`weft tap`); unset: none. */
+  WEFT_TAP_TOKEN_SHA256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex digits")
+    .transform((s) => s.toLowerCase())
+    .optional(),
   /** Comma-separated SPIFFE IDs whose control-plane tokens (aud `weft-control`) count as admin. */
   WEFT_ADMIN_IDENTITIES: z
     .string()

@@ -37,6 +37,8 @@ function appFor(rawEnv: object): Hono<ControlHono> {
     stats: () => statsOf(env),
     authenticate: createAuthenticator({
       adminTokenSha256: env.WEFT_ADMIN_TOKEN_SHA256,
+      readTokenSha256: env.WEFT_READ_TOKEN_SHA256,
+      tapTokenSha256: env.WEFT_TAP_TOKEN_SHA256,
       adminIdentities: env.WEFT_ADMIN_IDENTITIES,
       verifyToken: (token) => verifier.verify(token),
     }),

@@ -76,6 +76,10 @@ export interface StartControlOptions {
   adminIdentities?: string[];
   /** The mesh-wide egress mode (`WEFT_EGRESS_MODE`); unset by default. */
   egressMode?: "allow" | "deny" | "allow-listed";
+  /** The read-only bearer secret (dashboard, reads); only its SHA-256 reaches the worker. */
+  readToken?: string;
+  /** The tap-only bearer secret (`weft tap`); only its SHA-256 reaches the worker. */
+  tapToken?: string;
   /**
    * Most snapshot long-polls held at once; default `longPollCapFor(openFileLimit())`: the
    * worker's default (2,000) where descriptors allow twice that, fewer where they do not.
@@ -136,6 +140,8 @@ export async function startControl(options: StartControlOptions): Promise<Runnin
   bindings.WEFT_MAX_LONG_POLLS = String(maxLongPolls);
   if (options.egressMode !== undefined) bindings.WEFT_EGRESS_MODE = options.egressMode;
   if (options.adminIdentities?.length) bindings.WEFT_ADMIN_IDENTITIES = options.adminIdentities.join(",");
+  if (options.readToken !== undefined) bindings.WEFT_READ_TOKEN_SHA256 = createHash("sha256").update(options.readToken).digest("hex");
+  if (options.tapToken !== undefined) bindings.WEFT_TAP_TOKEN_SHA256 = createHash("sha256").update(options.tapToken).digest("hex");
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       name: "weft-control",

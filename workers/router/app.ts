@@ -12,6 +12,7 @@ import { withMeta, type Fetch, type MeshResponse } from "../../src/core/fetch.ts
 import { createRegistry } from "../../src/core/metrics/index.ts";
 import { systemClock } from "../../src/core/clock.ts";
 import { createTracing, readTracingEnv, type Tracing } from "../../src/core/trace/index.ts";
+import { createTapper } from "../../src/core/tap/index.ts";
 import type { MetricsDelta, Registry } from "../../src/core/metrics/index.ts";
 import { createTrustBundle, createVerifier, workerId } from "../../src/identity/index.ts";
 import type { Verifier } from "../../src/identity/index.ts";
@@ -47,6 +48,8 @@ export interface RouterDeps {
 const CONTROL_URL = "http://weft-control";
 // After a failed config refresh, wait this long before trying again (stale-if-error).
 const REFRESH_RETRY_MS = 1_000;
+// Tap events wait this long for others to join them in one push: well inside the 1 s a tap's reader expects them in.
+const TAP_FLUSH_MS = 200;
 // A call to a service the snapshot in hand does not name asks the control plane at most this often.
 const MISS_COOLDOWN_MS = 1_000;
 
@@ -95,6 +98,22 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
   const tracing: Tracing | undefined = tracingEnv.config
     ? createTracing(tracingEnv.config, { service: self, host: "router", background, clock: systemClock, timer: false })
     : undefined;
+  // Tap (issue 14): sampled events leave the isolate a moment after the first of a batch, in
+  // the background of the request that made it (Workers keep no timers between requests).
+  const tapper = createTapper({
+    service: self,
+    identity,
+    now,
+    clock: systemClock,
+    dstIdentity: (service) => workerId(env.WEFT_TRUST_DOMAIN, service),
+    onEvents: () =>
+      background(
+        new Promise((resolve) => setTimeout(resolve, TAP_FLUSH_MS)).then(async () => {
+          const batch = tapper.take();
+          if (batch) await control.pushTapEvents(batch);
+        }),
+      ),
+  });
   let snapshot: Snapshot | undefined;
   let fetchedAt = Number.NEGATIVE_INFINITY;
   let loading: Promise<void> | undefined;
@@ -220,6 +239,7 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     app,
     tracer: tracing?.tracer,
     peer: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
+    tapper,
     connect: (endpoint) =>
       endpoint.address.startsWith("binding:") ? bindingFetch(endpoint.address.slice("binding:".length)) : (request) => fetch(toOrigin(request, endpoint.address)),
   });

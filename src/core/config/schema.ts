@@ -134,6 +134,9 @@ export const ServiceSchema = z.strictObject({
   timeout: DurationSchema.optional(),
   failureAccrual: FailureAccrualSchema.optional(),
   rateLimit: RateLimitSchema.optional(),
+  // Tap (issue 14): headers whose values `weft tap` never shows for calls to or from this
+  // service, beside the ones it never shows anyway (authorization, cookie, weft-identity).
+  tapIgnoreHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "must be a header name")).max(64).optional(),
 });
 
 /**
@@ -348,6 +351,21 @@ export const AuthorizationPolicySchema = z.strictObject({
 /** A JWK in the trust bundle; checked loosely here, strictly by the identity verifier. */
 export const JwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1).max(128) });
 
+/** Live tap sessions at once, mesh-wide; our number (each costs every matching host a bucket check per call). */
+export const DEFAULT_MAX_TAPS = 32;
+
+/** One live `weft tap` session as the snapshot carries it (src/core/tap). */
+export const TapSessionSchema = z.strictObject({
+  id: z.string().regex(/^[a-z0-9-]{1,64}$/),
+  service: NameSchema,
+  to: NameSchema.optional(),
+  route: NameSchema.optional(),
+  method: z.string().regex(/^[A-Z]{1,16}$/).optional(),
+  pathPrefix: z.string().startsWith("/").max(512).optional(),
+  maxRps: z.number().int().min(1).max(10_000),
+  expiresAt: z.iso.datetime(),
+});
+
 /** The whole config the data plane needs, versioned (SPEC.md section 3). */
 export const SnapshotSchema = z.strictObject({
   version: z.number().int().min(0),
@@ -358,6 +376,9 @@ export const SnapshotSchema = z.strictObject({
   // Egress (issue 16): absent in snapshots from before it.
   externalServices: z.array(ExternalServiceSchema).max(10_000).optional(),
   egress: z.strictObject({ mode: EgressModeSchema }).optional(),
+  // Tap (issue 14): the live `weft tap` sessions, so data planes learn of them on the channel
+  // they already follow; absent or empty when nobody taps.
+  taps: z.array(TapSessionSchema).max(DEFAULT_MAX_TAPS).optional(),
 });
 
 /** A resource document as `weft apply` and `POST /v1/apply` take it, with its `kind`. */
@@ -385,6 +406,7 @@ export type AuthorizationPolicy = z.infer<typeof AuthorizationPolicySchema>;
 export type Snapshot = z.infer<typeof SnapshotSchema>;
 export type ExternalService = z.infer<typeof ExternalServiceSchema>;
 export type EgressMode = z.infer<typeof EgressModeSchema>;
+export type TapSessionConfig = z.infer<typeof TapSessionSchema>;
 export type Resource = z.infer<typeof ResourceSchema>;
 /** The kinds of resource users write. */
 export type ResourceKind = Resource["kind"];

@@ -16,7 +16,7 @@ export function auditRoutes(kit: RouteKit): void {
   const { mount, deps } = kit;
   mount("/v1/audit", {
     GET: {
-      access: "admin",
+      access: "read",
       handle: async (c) => {
         const query = parse(QuerySchema, { after: c.req.query("after"), limit: c.req.query("limit") }, "the query");
         return json(await deps.store().audit(query.after ?? 0, query.limit ?? DEFAULT_AUDIT_PAGE));

@@ -40,7 +40,7 @@ export function resourceRoutes(kit: RouteKit, family: string, kind: Kind, schema
 
   mount(`/v1/${family}`, {
     GET: {
-      access: "admin",
+      access: "read",
       handle: async () => {
         const { version, items } = await deps.store().list(kind);
         return json({ version, items: items.map(present) }, 200, { etag: etag(version) });
@@ -50,7 +50,7 @@ export function resourceRoutes(kit: RouteKit, family: string, kind: Kind, schema
 
   mount(`/v1/${family}/:name`, {
     GET: {
-      access: "admin",
+      access: "read",
       handle: async (c) => {
         const name = nameParam(c.req.param("name"));
         const resource = await deps.store().get(kind, name);

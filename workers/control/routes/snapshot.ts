@@ -15,7 +15,7 @@ export function snapshotRoutes(kit: RouteKit): void {
   const { mount, deps, limits } = kit;
   mount("/v1/snapshot", {
     GET: {
-      access: "caller",
+      access: "config",
       handle: async (c) => {
         const wait = c.req.query("wait");
         let waitMs = 0;

@@ -37,11 +37,11 @@ export function statsRoutes(kit: RouteKit): void {
         return json({ accepted: true, ignored: result.ignored }, 202);
       },
     },
-    GET: { access: "admin", handle: async () => json(await deps.stats().stats()) },
+    GET: { access: "read", handle: async () => json(await deps.stats().stats()) },
   });
   mount("/metrics", {
     GET: {
-      access: "admin",
+      access: "read",
       handle: async () => new Response(await deps.stats().expose(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE, "cache-control": "no-store" } }),
     },
   });

@@ -6,7 +6,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { decodeJwt } from "jose";
-import type { Endpoint } from "../../../src/core/config/index.ts";
+import { DEFAULT_MAX_TAPS } from "../../../src/core/config/index.ts";
+import type { Endpoint, TapSessionConfig } from "../../../src/core/config/index.ts";
 import type { Issuer, KeyState, RotateOptions, ServiceAccountVerifier, TrustBundleDocument } from "../../../src/identity/index.ts";
 import { MeshError } from "../../../src/core/errors.ts";
 import { createIssuer, createServiceAccountVerifier, verifyBootstrapSecret, workerId } from "../../../src/identity/index.ts";
@@ -24,6 +25,7 @@ const IDENTITY_KEYS = "identity:keys";
 const WAKE_SLICE = 100;
 const WORKER_SECRET = (service: string) => `boot:${service}`;
 const CLUSTER = (name: string) => `cluster:${name}`;
+const TAP = (id: string) => `tap:${id}`;
 
 /** A Kubernetes cluster whose projected ServiceAccount tokens the issuer accepts as bootstrap. */
 export interface ClusterTrust {
@@ -81,6 +83,8 @@ export class Store extends DurableObject {
   #publishing = false;
   #keysCheckAt = Number.POSITIVE_INFINITY;
   #alarmAt: number | undefined;
+  /** Live tap sessions by id (issue 14), carried in the snapshot so data planes learn of them. */
+  readonly #taps = new Map<string, TapSessionConfig>();
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
@@ -91,6 +95,7 @@ export class Store extends DurableObject {
     const resources = [...kv.list<StoredResource>({ prefix: "r:" })].map(([, value]) => value);
     const leases = [...kv.list<Lease>({ prefix: "l:" })].map(([, value]) => value);
     this.#state = new ConfigState({ version: this.#meta.version, resources, leases });
+    for (const [, tap] of kv.list<TapSessionConfig>({ prefix: "tap:" })) this.#taps.set(tap.id, tap);
     this.#issuer = createIssuer({
       issuer: this.#config.WEFT_ISSUER_URL,
       trustDomain: this.#config.WEFT_TRUST_DOMAIN,
@@ -185,6 +190,35 @@ export class Store extends DurableObject {
     const entries = [...this.ctx.storage.kv.list<AuditEntry>({ start: keys.audit(start), end: keys.audit(this.#meta.auditNext), limit })].map(([, e]) => e);
     const last = entries.at(-1)?.seq;
     return { entries, next: last !== undefined && last + 1 < this.#meta.auditNext ? last : null };
+  }
+
+  /**
+   * Starts a tap session: a new version whose snapshot lists it, and an audit line naming who
+   * tapped what. Sessions past their end are dropped first; at `DEFAULT_MAX_TAPS` live ones, 503.
+   */
+  async startTap(tap: TapSessionConfig, actor: Actor): Promise<Outcome<TapSessionConfig>> {
+    this.#dropEndedTaps();
+    if (this.#taps.size >= DEFAULT_MAX_TAPS) return { ...failure("overloaded", `at most ${DEFAULT_MAX_TAPS} tap sessions at once; stop one first`), retryAfter: 5 };
+    this.#taps.set(tap.id, tap);
+    const filters = [tap.to && `to ${tap.to}`, tap.route && `route ${tap.route}`, tap.method, tap.pathPrefix && `path ${tap.pathPrefix}`].filter(Boolean).join(", ");
+    this.#commit(this.#state.bump(actor, "tap-start", [{ kind: "Tap", name: `${tap.id} (${tap.service}${filters ? `; ${filters}` : ""})`, outcome: "created" }], { [TAP(tap.id)]: tap }));
+    return { ok: true, value: tap };
+  }
+
+  /** Ends a tap session (a new version without it); false when there is none by that id. */
+  async stopTap(id: string, actor: Actor): Promise<boolean> {
+    const tap = this.#taps.get(id);
+    if (!tap) return false;
+    this.#taps.delete(id);
+    const mutation = this.#state.bump(actor, "tap-stop", [{ kind: "Tap", name: `${id} (${tap.service})`, outcome: "deleted" }]);
+    this.#commit({ ...mutation, deletes: [TAP(id)] });
+    return true;
+  }
+
+  /** The live tap sessions. */
+  async taps(): Promise<TapSessionConfig[]> {
+    this.#dropEndedTaps();
+    return [...this.#taps.values()];
   }
 
   /** The trust bundle: every published signing key (public halves). */
@@ -370,10 +404,22 @@ export class Store extends DurableObject {
     if (mutation) this.#commit(mutation);
   }
 
+  /** Forgets tap sessions past their end (data planes ignore them already; the next snapshot leaves them out). */
+  #dropEndedTaps(): void {
+    const now = Date.now();
+    for (const [id, tap] of this.#taps) {
+      if (Date.parse(tap.expiresAt) > now) continue;
+      this.#taps.delete(id);
+      this.ctx.storage.kv.delete(TAP(id));
+    }
+  }
+
   #text(): SnapshotText {
     if (this.#cache?.version !== this.#state.version) {
       const mode = this.#config.WEFT_EGRESS_MODE;
-      const snapshot = { ...this.#state.snapshot(), jwks: this.#jwks, ...(mode !== undefined && { egress: { mode } }) };
+      this.#dropEndedTaps();
+      const taps = [...this.#taps.values()];
+      const snapshot = { ...this.#state.snapshot(), jwks: this.#jwks, ...(mode !== undefined && { egress: { mode } }), ...(taps.length && { taps }) };
       this.#cache = { version: snapshot.version, text: JSON.stringify(snapshot) };
     }
     return this.#cache;
