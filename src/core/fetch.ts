@@ -5,6 +5,7 @@
  * are, so a Worker hands the stack its own objects and the Node host hands it light ones
  * (docs/architecture.md, "The request view").
  */
+import type { EndUser } from "./authz/index.ts";
 import { HeaderList } from "./headers.ts";
 
 /**
@@ -101,6 +102,8 @@ export interface RequestMeta {
   route?: string;
   /** The normalized path the route and policy matched (inbound and outbound). */
   path?: string;
+  /** The verified end user (inbound), once `authenticateEndUser` has checked their token. */
+  endUser?: EndUser;
 }
 
 const EMPTY_META: RequestMeta = Object.freeze({});

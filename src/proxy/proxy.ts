@@ -232,6 +232,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         verifier,
         policy: () => ({ policies: snapshot.policies, defaultPolicy: selfService()?.defaultPolicy ?? "all-unauthenticated" }),
         registry,
+        endUser: selfService()?.requestAuthentication,
         limiter: limit ? limiter?.limiter : undefined,
         clock,
       });

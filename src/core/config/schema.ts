@@ -123,6 +123,64 @@ export const RateLimitSchema = z.strictObject({
 
 const Version = z.number().int().min(0).optional();
 
+// ---- End-user authentication (Istio's RequestAuthentication, per service) -------------------
+
+/**
+ * The signing algorithms a `jwtRules` entry may accept: asymmetric ones only, as Istio's
+ * RequestAuthentication and the JWT BCP (RFC 8725 section 3.1) advise: an issuer's public
+ * JWKS can never be an HMAC secret (HS/RS confusion), and `none` is never a signature.
+ */
+export const END_USER_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
+
+/** A header name: RFC 9110 token characters, lower-cased on the wire. */
+const HeaderName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/, "must be an HTTP header name (token characters)")
+  .refine((name) => !name.includes("_"), "must not contain '_' (the inbound side drops such headers)")
+  .refine((name) => !/^(weft-|host$|content-length$|transfer-encoding$|connection$|authorization$|cookie$)/i.test(name), "must not be a weft-* or hop, framing or credential header");
+
+/** One issuer's rule (Istio's `JWTRule`): where its keys are, what it may sign, where its token is. */
+export const JwtRuleSchema = z
+  .strictObject({
+    /** The token's `iss`, exactly. */
+    issuer: z.string().min(1).max(512),
+    /** Accepted `aud` values (any one); absent: any audience. */
+    audiences: z.array(z.string().min(1).max(512)).min(1).max(16).optional(),
+    /** The issuer's JWKS URL, fetched and cached (jose's remote key set); or `jwks` inline. */
+    jwksUri: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+    /** The issuer's public keys inline (a JWKS document). */
+    jwks: z.looseObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1).max(64) }).optional(),
+    /** How long fetched keys are used before they are fetched again: jose's `cacheMaxAge` default, 10 min. */
+    jwksCacheMaxAge: DurationSchema.default("10m"),
+    /** After a fetch, no other for this long, even for an unknown `kid`: jose's `cooldownDuration` default, 30 s. */
+    jwksCooldown: DurationSchema.default("30s"),
+    /** Accepted `alg` values; RS256 and ES256 unless named. */
+    algorithms: z.array(z.enum(END_USER_ALGORITHMS)).min(1).max(10).default(["RS256", "ES256"]),
+    /** Headers the token may come in, with a prefix to cut (`Authorization: Bearer ` unless any location is named). */
+    fromHeaders: z.array(z.strictObject({ name: z.string().min(1).max(128).regex(/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/), prefix: z.string().max(64).optional() })).max(4).optional(),
+    /** Cookies the token may come in. */
+    fromCookies: z.array(z.string().min(1).max(128).regex(/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/)).max(4).optional(),
+    /** Allowance on `exp` and `nbf`: Envoy's jwt_authn `clock_skew_seconds` default, 60 s. */
+    clockSkew: DurationSchema.default("60s"),
+    /** Keep the token on the request to the app (Istio's `forwardOriginalToken`); removed by default. */
+    forwardOriginalToken: z.boolean().default(false),
+    /** Claims copied to headers for the app; those headers are removed from every request first. */
+    outputClaimToHeaders: z.array(z.strictObject({ header: HeaderName, claim: z.string().min(1).max(256) })).max(16).optional(),
+  })
+  .refine((rule) => (rule.jwksUri === undefined) !== (rule.jwks === undefined), "set exactly one of jwksUri or jwks");
+
+/** A service's end-user authentication: the issuers whose tokens it verifies. */
+export const RequestAuthenticationSchema = z.strictObject({
+  jwtRules: z.array(JwtRuleSchema).min(1).max(8),
+});
+
+export type JwtRule = z.infer<typeof JwtRuleSchema>;
+export type RequestAuthentication = z.infer<typeof RequestAuthenticationSchema>;
+
+// ---- end of end-user authentication ----------------------------------------------------------
+
 /** A service (SPEC.md section 3). Linkerd's cluster default policy is all-unauthenticated. */
 export const ServiceSchema = z.strictObject({
   name: NameSchema,
@@ -134,6 +192,8 @@ export const ServiceSchema = z.strictObject({
   timeout: DurationSchema.optional(),
   failureAccrual: FailureAccrualSchema.optional(),
   rateLimit: RateLimitSchema.optional(),
+  /** End-user JWTs this service verifies (docs/end-user-auth.md). */
+  requestAuthentication: RequestAuthenticationSchema.optional(),
 });
 
 /**
@@ -228,6 +288,15 @@ const IdentityGlob = z
   .max(512)
   .regex(/^(spiffe:\/\/[^\s]+|\*\*?)$/, "must be a SPIFFE ID or a glob of one (spiffe://domain/ns/*/sa/*), or * / **");
 
+/** A pattern on a claim's value: exact, `prefix*`, `*suffix` or `*` (Istio's string match forms). */
+const ClaimPattern = z.string().min(1).max(512);
+
+/** A named claim (a dotted path for nested ones: `realm.roles`) and the values it may have. */
+const ClaimMatch = z.strictObject({
+  name: z.string().min(1).max(256),
+  values: z.array(ClaimPattern).min(1).max(64),
+});
+
 /** An authorization policy (SPEC.md section 3): DENY first, then ALLOW, then the default. */
 export const AuthorizationPolicySchema = z.strictObject({
   name: NameSchema,
@@ -235,7 +304,17 @@ export const AuthorizationPolicySchema = z.strictObject({
   target: z.strictObject({ service: NameSchema, route: NameSchema.optional() }),
   action: z.enum(["ALLOW", "DENY", "AUDIT"]),
   from: z
-    .array(z.strictObject({ identities: z.array(IdentityGlob).max(64).optional(), unauthenticated: z.boolean().optional() }))
+    .array(
+      z.strictObject({
+        identities: z.array(IdentityGlob).max(64).optional(),
+        unauthenticated: z.boolean().optional(),
+        // The verified end user (docs/end-user-auth.md): each list matches if any pattern does.
+        issuers: z.array(ClaimPattern).max(16).optional(),
+        subjects: z.array(ClaimPattern).max(64).optional(),
+        audiences: z.array(ClaimPattern).max(16).optional(),
+        claims: z.array(ClaimMatch).max(16).optional(),
+      }),
+    )
     .max(16)
     .optional(),
   to: z
