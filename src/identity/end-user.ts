@@ -151,6 +151,8 @@ export function authenticateEndUser(options: EndUserOptions): Layer {
         const value = request.headers.get(name);
         if (value === null) continue;
         // The scheme is case-insensitive (RFC 9110 section 11.1); the token is what follows it.
+        // A scheme with nothing after it (`Bearer`, its space trimmed by the host) is an empty token.
+        if (prefix !== "" && value.trim().toLowerCase() === prefix.trim().toLowerCase()) return { token: "", header: name };
         if (prefix !== "" && value.slice(0, prefix.length).toLowerCase() !== prefix.toLowerCase()) continue;
         return { token: value.slice(prefix.length).trim(), header: name };
       }
