@@ -102,6 +102,8 @@ export interface RequestMeta {
   route?: string;
   /** The normalized path the route and policy matched (inbound and outbound). */
   path?: string;
+  /** The client's address as the host saw it (the sidecar: the socket's peer), for rate-limit keys. */
+  clientAddress?: string;
   /** The verified end user (inbound), once `authenticateEndUser` has checked their token. */
   endUser?: EndUser;
 }

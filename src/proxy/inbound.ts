@@ -7,7 +7,7 @@ import type { Clock } from "../core/clock.ts";
 import { deadline, propagateDeadline } from "../core/deadline/index.ts";
 import { stack, type Fetch } from "../core/fetch.ts";
 import { metrics, type Registry } from "../core/metrics/index.ts";
-import { rateLimit, type RateLimiter } from "../core/ratelimit/index.ts";
+import { keyedRateLimit, type KeyedLimiter, type RateLimitKey } from "../core/ratelimit/index.ts";
 import type { RequestAuthentication } from "../core/config/index.ts";
 import { authenticateEndUser, requireIdentity, type PolicyView, type Verifier } from "../identity/index.ts";
 
@@ -23,8 +23,8 @@ export interface InboundLevel {
   registry: Registry;
   /** The service's end-user authentication (`requestAuthentication`), when its config sets one. */
   endUser?: RequestAuthentication | undefined;
-  /** The service's local rate limiter, when its config sets one. */
-  limiter?: RateLimiter | undefined;
+  /** The route's (or service's) rate limiter, when its config sets one, and what keys it. */
+  limiter?: { limiter: KeyedLimiter; key: RateLimitKey } | undefined;
   clock: Clock;
 }
 
@@ -48,7 +48,7 @@ export function inboundStack(app: Fetch, level: InboundLevel): Fetch {
     level.endUser !== undefined && authenticateEndUser({ config: level.endUser, service: level.service }),
     requireIdentity({ verifier: level.verifier, service: level.service, policy: level.policy, route: () => level.route || undefined }),
     metrics({ registry: level.registry, direction: "inbound", dst_service: level.service, route: level.route, clock }),
-    level.limiter !== undefined && rateLimit(level.limiter),
+    level.limiter !== undefined && keyedRateLimit(level.limiter.limiter, level.limiter.key),
     deadline({ clock }),
     propagateDeadline({ clock }),
   );

@@ -115,10 +115,27 @@ export const FailureAccrualSchema = z.strictObject({
     .prefault({}),
 });
 
-/** A local rate limit: sustained requests per second and a burst above it. */
-export const RateLimitSchema = z.strictObject({
+/** A rate: sustained requests per second and a burst above it. */
+const RateSchema = z.strictObject({
   rps: z.number().positive().max(1_000_000),
   burst: z.number().int().min(0).max(1_000_000).default(0),
+});
+
+/**
+ * A rate limit (Linkerd's HTTPLocalRateLimitPolicy): `rps`/`burst` for all callers together,
+ * and for fairness a `perKey` share for each caller, by `key` (the verified caller by
+ * default), with `overrides` for named keys (docs/rate-limits.md).
+ */
+export const RateLimitSchema = RateSchema.extend({
+  key: z
+    .discriminatedUnion("type", [
+      z.strictObject({ type: z.literal("client") }),
+      z.strictObject({ type: z.literal("ip") }),
+      z.strictObject({ type: z.literal("header"), name: z.string().min(1).max(128).regex(/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/, "must be an HTTP header name") }),
+    ])
+    .optional(),
+  perKey: RateSchema.optional(),
+  overrides: z.array(RateSchema.extend({ keys: z.array(z.string().max(512)).min(1).max(64) })).max(64).optional(),
 });
 
 const Version = z.number().int().min(0).optional();
@@ -279,6 +296,8 @@ export const RouteSchema = z.strictObject({
   timeouts: z.strictObject({ request: DurationSchema.optional(), backendRequest: DurationSchema.optional() }).optional(),
   retry: RetrySchema.optional(),
   filters: z.array(FilterSchema).max(16).optional(),
+  /** The inbound rate limit of this route, in place of its service's (docs/rate-limits.md). */
+  rateLimit: RateLimitSchema.optional(),
 });
 
 /** A glob on SPIFFE IDs: `*` matches within one path segment, `**` across segments. */
