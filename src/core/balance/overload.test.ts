@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { createManualClock, meshErrorOf, seededRandom } from "../../testing/index.ts";
-import type { Fetch } from "../fetch.ts";
+import { stack, type Fetch } from "../fetch.ts";
+import { createRetryBudget, retry } from "../retry/index.ts";
 import { balance, createEndpointSet, type Algorithm } from "./index.ts";
 
 const request = () => new Request("http://orders/items");
@@ -110,5 +111,20 @@ describe("balance: endpoints that answer 429", () => {
     expect(set.get("a")!.ready()).toBe(false);
     await clock.advance(1);
     expect(set.get("a")!.ready()).toBe(true);
+  });
+
+  it("a retried 429 waits its retry-after, then goes to an endpoint that is not held out, and only while the budget allows", async () => {
+    for (const budgetLeft of [true, false]) {
+      const { clock, calls, balancer } = setup("round-robin", () => tooMany("1"));
+      const budget = createRetryBudget({ ratio: 0, minPerSecond: budgetLeft ? 10 : 0, ttl: 10_000, clock });
+      const fetch = stack(balancer, retry({ limit: 1, on: ["429"], budget, clock, random: () => 0.5 }));
+      // Round-robin starts on "busy": it answers 429, is held out, and the retry goes to "idle".
+      const pending = fetch(new Request("http://orders/items"));
+      await clock.advance(1_000);
+      const response = await pending;
+      expect(calls.busy).toBe(1);
+      expect(response.status).toBe(budgetLeft ? 200 : 429);
+      expect(calls.idle).toBe(budgetLeft ? 1 : 0);
+    }
   });
 });
