@@ -13,13 +13,14 @@ async function setup(rule: Record<string, unknown> = {}) {
   const jwk = { ...(await exportJWK(publicKey)), kid: "a", alg: "ES256" };
   const config = RequestAuthenticationSchema.parse({ jwtRules: [{ issuer: ISSUER, jwks: { keys: [jwk] }, audiences: ["api"], ...rule }] });
   const seen: MeshRequest[] = [];
+  const clock = { at: NOW };
   const fetch = stack(async (request) => {
     seen.push(request);
     return new Response("ok");
-  }, authenticateEndUser({ config, service: "api", now: () => NOW }));
+  }, authenticateEndUser({ config, service: "api", now: () => clock.at }));
   const sign = (claims: Record<string, unknown>, exp = NOW / 1000 + 600) =>
     new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "a" }).setIssuer(ISSUER).setAudience("api").setSubject("alice").setExpirationTime(exp).sign(privateKey);
-  return { fetch, seen, sign };
+  return { fetch, seen, sign, clock };
 }
 
 describe("authenticateEndUser", () => {
@@ -62,5 +63,17 @@ describe("authenticateEndUser", () => {
   it.each(["Bearer ", "Bearer a.b", `Bearer ${"x".repeat(9000)}`])("refuses the malformed token %#", async (header) => {
     const { fetch } = await setup();
     await expect(fetch(new Request("http://api/", { headers: { authorization: header } }))).rejects.toMatchObject({ code: "unauthenticated" });
+  });
+
+  it("keeps a verified token no longer than its exp and the skew allowance", async () => {
+    const { fetch, sign, clock } = await setup();
+    const token = await sign({}, NOW / 1000 + 10);
+    const call = () => fetch(new Request("http://api/", { headers: { authorization: `Bearer ${token}` } }));
+    expect((await call()).status).toBe(200);
+    clock.at = NOW + 10_000 + 60_000 - 1;
+    expect((await call()).status).toBe(200);
+    // jose's own boundary too: a token is expired once exp + skew is reached.
+    clock.at += 1;
+    await expect(call()).rejects.toMatchObject({ code: "unauthenticated" });
   });
 });

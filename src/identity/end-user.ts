@@ -46,6 +46,19 @@ function keySetOf(rule: JwtRule, fetchTimeout: number): JWTVerifyGetKey {
   return set;
 }
 
+/**
+ * Verified tokens kept per layer: 4096, as the workload verifier keeps
+ * (`DEFAULT_VERIFIED_CACHE_SIZE`), so a client's repeated token costs a map lookup instead of
+ * a signature check (`npm run bench:router`, `mesh+auth`).
+ */
+export const DEFAULT_END_USER_CACHE_SIZE = 4096;
+
+/**
+ * The longest a verified token is trusted without checking its signature again: 5 minutes,
+ * so a key the issuer withdraws stops being honoured within that, as well as by `exp`.
+ */
+export const END_USER_CACHE_TTL_MS = 300_000;
+
 /** Options of `authenticateEndUser`. */
 export interface EndUserOptions {
   /** The service's `requestAuthentication`. */
@@ -56,6 +69,8 @@ export interface EndUserOptions {
   now?: () => number;
   /** How long a JWKS fetch may take, ms (`DEFAULT_JWKS_TIMEOUT_MS`). */
   jwksTimeout?: number;
+  /** Verified tokens kept (`DEFAULT_END_USER_CACHE_SIZE`); 0 turns the cache off. */
+  cacheSize?: number;
 }
 
 interface CompiledRule {
@@ -164,6 +179,46 @@ export function authenticateEndUser(options: EndUserOptions): Layer {
     return undefined;
   };
 
+  // Verified tokens, per layer (so per isolate or process and config): the rule and payload,
+  // and until when the entry may be used (`exp` with the rule's skew, at most the TTL).
+  const cacheSize = options.cacheSize ?? DEFAULT_END_USER_CACHE_SIZE;
+  const verified = new Map<string, { rule: JwtRule; payload: JWTPayload; until: number }>();
+
+  /** Verifies `token` against the rule its `iss` names; throws `invalid` answers. */
+  const verify = async (token: string): Promise<{ rule: JwtRule; payload: JWTPayload }> => {
+    const at = now();
+    const hit = verified.get(token);
+    if (hit !== undefined && at < hit.until) return hit;
+    if (hit !== undefined) verified.delete(token);
+    let unverified: JWTPayload;
+    try {
+      unverified = decodeJwt(token);
+    } catch {
+      throw invalid("the token is malformed");
+    }
+    const compiled = rules.find((r) => r.rule.issuer === unverified.iss);
+    if (compiled === undefined) throw invalid("the token's issuer is not accepted");
+    const { rule } = compiled;
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, compiled.keys, {
+        issuer: rule.issuer,
+        ...(rule.audiences !== undefined && { audience: rule.audiences }),
+        algorithms: rule.algorithms,
+        clockTolerance: durationMs(rule.clockSkew) / 1000,
+        currentDate: new Date(at),
+        requiredClaims: ["exp", "sub"],
+      }));
+    } catch (error) {
+      throw invalid(describe(error));
+    }
+    if (cacheSize > 0) {
+      if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+      verified.set(token, { rule, payload, until: Math.min((payload.exp ?? 0) * 1000 + durationMs(rule.clockSkew), at + END_USER_CACHE_TTL_MS) });
+    }
+    return { rule, payload };
+  };
+
   return (next) => async (request) => {
     const owned = withHeaders(request, (headers) => {
       for (const name of outputHeaders) headers.delete(name);
@@ -182,28 +237,7 @@ export function authenticateEndUser(options: EndUserOptions): Layer {
     }
     const { token } = found;
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalid("the token is empty or too long");
-    let unverified: JWTPayload;
-    try {
-      unverified = decodeJwt(token);
-    } catch {
-      throw invalid("the token is malformed");
-    }
-    const compiled = rules.find((r) => r.rule.issuer === unverified.iss);
-    if (compiled === undefined) throw invalid("the token's issuer is not accepted");
-    const { rule } = compiled;
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, compiled.keys, {
-        issuer: rule.issuer,
-        ...(rule.audiences !== undefined && { audience: rule.audiences }),
-        algorithms: rule.algorithms,
-        clockTolerance: durationMs(rule.clockSkew) / 1000,
-        currentDate: new Date(now()),
-        requiredClaims: ["exp", "sub"],
-      }));
-    } catch (error) {
-      throw invalid(describe(error));
-    }
+    const { rule, payload } = await verify(token);
     const audiences = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
     const endUser: EndUser = { issuer: rule.issuer, subject: String(payload.sub), audiences, claims: payload };
     withMeta(owned, { endUser });
