@@ -10,7 +10,10 @@
  * sidecar's peak RSS (VmHWM) and peak private memory (RssAnon, sampled every 100 ms while
  * measuring), and the sidecars' GC pauses while measuring (V8's `--trace-gc` lines: scavenges
  * and mark-compacts, p50 and p99). Throughput rounds alternate between the three paths and the
- * medians are reported.
+ * medians are reported. A fourth path, `weft+auth`, is the Weft pair to a service whose inbound
+ * sidecar also verifies an end-user JWT (RS256, JWKS fetched once from a loopback server, then
+ * cached) under an ALLOW that wants both the workload identity and the end user's claims: its
+ * ratio to `weft pair` is what end-user authentication costs.
  *
  * wrk 4 has no fixed-rate mode (that is wrk2's `-R`): the latency runs pace wrk with its Lua
  * `delay()` hook, 10 connections each waiting 10 ms between requests, which offers a little
@@ -26,6 +29,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createServer } from "node:http";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { request } from "undici";
 import { bundleSidecar } from "../sidecar/bundle.ts";
 import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from "../sidecar/node-flags.ts";
@@ -178,9 +183,10 @@ const toMs = (text: string): number => {
 };
 
 /** Runs wrk against `url` (with `Host: host`), paced when `paced`. */
-function wrk(url: string, host: string | undefined, seconds: number, paced: boolean): Promise<WrkResult> {
+function wrk(url: string, host: string | undefined, seconds: number, paced: boolean, headers: string[] = []): Promise<WrkResult> {
   const args = ["-t1", paced ? "-c10" : "-c32", `-d${seconds}s`, "--latency"];
   if (host) args.push("-H", `Host: ${host}`);
+  for (const header of headers) args.push("-H", header);
   if (paced) {
     const script = join(dir, "pace.lua");
     writeFileSync(script, "function delay()\n  return 10\nend\n");
@@ -227,11 +233,34 @@ try {
   const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN });
   stopControl = control.stop;
   const cluster = await createCluster(control);
+  // An end-user issuer for `weft+auth`: an RS256 key, its JWKS on a loopback server, one token.
+  const ISSUER = "https://login.bench.test/";
+  const { privateKey, publicKey } = await generateKeyPair("RS256");
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench-1", alg: "RS256", use: "sig" }] });
+  const jwksServer = createServer((_, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
+  await new Promise<void>((done) => jwksServer.listen(0, HOST, done));
+  jwksServer.unref();
+  const jwksUri = `http://${HOST}:${(jwksServer.address() as { port: number }).port}/jwks.json`;
+  const endUserToken = await new SignJWT({ groups: ["bench"] }).setProtectedHeader({ alg: "RS256", kid: "bench-1" }).setIssuer(ISSUER).setSubject("bench-user").setAudience("bench-upstream-auth").setIssuedAt().setExpirationTime("2h").sign(privateKey);
+  const authHeaders = [`Authorization: Bearer ${endUserToken}`];
   await admin(control, "POST", "/v1/apply", {
     resources: [
       { kind: "Service", name: "bench-client", defaultPolicy: "all-authenticated" },
       { kind: "Service", name: "bench-upstream", defaultPolicy: "all-authenticated" },
       { kind: "AuthorizationPolicy", name: "bench-allow", target: { service: "bench-upstream" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
+      {
+        kind: "Service",
+        name: "bench-upstream-auth",
+        defaultPolicy: "all-authenticated",
+        requestAuthentication: { jwtRules: [{ issuer: ISSUER, jwksUri, audiences: ["bench-upstream-auth"], outputClaimToHeaders: [{ header: "x-user", claim: "sub" }] }] },
+      },
+      {
+        kind: "AuthorizationPolicy",
+        name: "bench-auth-allow",
+        target: { service: "bench-upstream-auth" },
+        action: "ALLOW",
+        from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`], issuers: [ISSUER], claims: [{ name: "groups", values: ["bench"] }] }],
+      },
     ],
   });
   const sidecar = async (service: string, ip: string, appPort?: number) => {
@@ -261,16 +290,19 @@ try {
     return { child, outbound: `http://${ip}:${outboundPort}/`, admin: `http://${ip}:${adminPort}` };
   };
   const server = await sidecar("bench-upstream", "127.0.0.3", upstreamPort);
+  const serverAuth = await sidecar("bench-upstream-auth", "127.0.0.4", upstreamPort);
   const client = await sidecar("bench-client", "127.0.0.2");
-  // The client's sidecar must have seen the server's endpoint registration.
+  // The client's sidecar must have seen the servers' endpoint registrations.
   await waitFor(client.outbound, { host: "bench-upstream" });
+  await waitFor(client.outbound, { host: "bench-upstream-auth", authorization: `Bearer ${endUserToken}` });
 
   const paths = {
     direct: { url: `http://${HOST}:${upstreamPort}/`, host: undefined, pids: [] as number[] },
     weft: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!] },
+    auth: { url: client.outbound, host: "bench-upstream-auth", pids: [client.child.pid!, serverAuth.child.pid!], headers: authHeaders },
     nginx: { url: `http://${HOST}:${nginxOuterPort}/`, host: undefined, pids: [outer.pid!, inner.pid!] },
   };
-  for (const path of Object.values(paths)) await waitFor(path.url, path.host ? { host: path.host } : {});
+  for (const path of Object.values(paths)) if (!("headers" in path)) await waitFor(path.url, path.host ? { host: path.host } : {});
 
   // Warm-up: JIT-compile the sidecars' hot path, let V8 size their heaps, and open every
   // pooled connection. Measured on a 2-vCPU machine, a sidecar pair's CPU per request falls for
@@ -279,6 +311,7 @@ try {
   // 358, 424, 381, 489), so a 2 s warm-up measured start-up, not the steady state a sidecar
   // runs in. BENCH_WARMUP sets it (seconds).
   await wrk(paths.weft.url, paths.weft.host, WARMUP_SECONDS, false);
+  await wrk(paths.auth.url, paths.auth.host, WARMUP_SECONDS, false, paths.auth.headers);
   await wrk(paths.nginx.url, paths.nginx.host, 1, false);
 
   // From here on: GC pauses and private memory while measuring.
@@ -286,7 +319,7 @@ try {
   let peakPrivate = 0;
   const sampler = setInterval(() => {
     try {
-      peakPrivate = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!));
+      peakPrivate = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!), privateMb(serverAuth.child.pid!));
     } catch {
       // a sidecar that exited shows in the results' errors
     }
@@ -295,12 +328,15 @@ try {
     direct: { rps: [], cpu: [], errors: 0 },
     weft: { rps: [], cpu: [], errors: 0 },
     nginx: { rps: [], cpu: [], errors: 0 },
+    auth: { rps: [], cpu: [], errors: 0 },
   };
   for (let i = 0; i < ROUNDS; i++) {
-    for (const name of ["direct", "weft", "nginx"] as const) {
+    // weft and weft+auth side by side, their order alternating, so drift hits both alike.
+    const order = i % 2 === 0 ? (["direct", "weft", "auth", "nginx"] as const) : (["direct", "auth", "weft", "nginx"] as const);
+    for (const name of order) {
       const path = paths[name];
       const before = cpuMicros(path.pids);
-      const result = await wrk(path.url, path.host, SECONDS, false);
+      const result = await wrk(path.url, path.host, SECONDS, false, "headers" in path ? path.headers : []);
       runs[name].rps.push(result.rps);
       runs[name].cpu.push(path.pids.length ? (cpuMicros(path.pids) - before) / result.requests : 0);
       runs[name].errors += result.errors;
@@ -310,6 +346,7 @@ try {
     direct: await wrk(paths.direct.url, undefined, SECONDS, true),
     weft: await wrk(paths.weft.url, paths.weft.host, SECONDS, true),
     nginx: await wrk(paths.nginx.url, undefined, SECONDS, true),
+    auth: await wrk(paths.auth.url, paths.auth.host, SECONDS, true, paths.auth.headers),
   };
   clearInterval(sampler);
   gcRecording = false;
@@ -318,12 +355,13 @@ try {
   const allPauses = [...gcPauses.scavenge, ...gcPauses.markCompact];
   const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
 
-  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), nginx: median(runs.nginx.rps) };
-  const cpu = { weft: median(runs.weft.cpu), nginx: median(runs.nginx.cpu) };
+  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), nginx: median(runs.nginx.rps), auth: median(runs.auth.rps) };
+  const cpu = { weft: median(runs.weft.cpu), nginx: median(runs.nginx.cpu), auth: median(runs.auth.cpu) };
   const rows = [
     ["path", "rps (median)", "× direct", "CPU µs/req (pair)", "p50 @~1k rps", "p99 @~1k rps", "paced rps", "peak RSS MB", "errors"],
     ["direct", rps.direct.toFixed(0), "1.00", "-", `${paced.direct.p50.toFixed(3)} ms`, `${paced.direct.p99.toFixed(3)} ms`, paced.direct.rps.toFixed(0), "-", String(runs.direct.errors + paced.direct.errors)],
     ["weft pair", rps.weft.toFixed(0), (rps.weft / rps.direct).toFixed(2), cpu.weft.toFixed(1), `${paced.weft.p50.toFixed(3)} ms`, `${paced.weft.p99.toFixed(3)} ms`, paced.weft.rps.toFixed(0), rss.toFixed(1), String(runs.weft.errors + paced.weft.errors)],
+    ["weft+auth", rps.auth.toFixed(0), (rps.auth / rps.direct).toFixed(2), cpu.auth.toFixed(1), `${paced.auth.p50.toFixed(3)} ms`, `${paced.auth.p99.toFixed(3)} ms`, paced.auth.rps.toFixed(0), "-", String(runs.auth.errors + paced.auth.errors)],
     ["nginx pair", rps.nginx.toFixed(0), (rps.nginx / rps.direct).toFixed(2), cpu.nginx.toFixed(1), `${paced.nginx.p50.toFixed(3)} ms`, `${paced.nginx.p99.toFixed(3)} ms`, paced.nginx.rps.toFixed(0), nginxRss.toFixed(1), String(runs.nginx.errors + paced.nginx.errors)],
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
@@ -339,6 +377,10 @@ try {
       `${anon.toFixed(1)} MB peak private memory per sidecar (target ≤ 50; ${rss.toFixed(1)} MB peak RSS, the rest the Node binary's shared, file-backed pages)`,
   );
   console.log(
+    `weft+auth vs weft pair (end-user JWT verified, warm key cache): ×${(rps.auth / rps.weft).toFixed(2)} throughput, ×${(cpu.auth / cpu.weft).toFixed(2)} CPU per request, ` +
+      `p50 ${paced.auth.p50.toFixed(3)} vs ${paced.weft.p50.toFixed(3)} ms at ~1k rps (target: within 10 %)`,
+  );
+  console.log(
     JSON.stringify({
       bench: "sidecar",
       added_p50_ms_at_1000rps: round(paced.weft.p50 - paced.direct.p50, 3),
@@ -352,6 +394,11 @@ try {
       peak_private_mb: round(anon, 1),
       gc_pause_p50_ms: round(quantile(allPauses, 0.5), 2),
       gc_pause_p99_ms: round(quantile(allPauses, 0.99), 2),
+      auth_rps_ratio_to_weft: round(rps.auth / rps.weft, 3),
+      auth_cpu_ratio_to_weft: round(cpu.auth / cpu.weft, 3),
+      auth_cpu_us_per_request: round(cpu.auth, 1),
+      auth_p50_ms_at_1000rps: round(paced.auth.p50, 3),
+      weft_p50_ms_at_1000rps: round(paced.weft.p50, 3),
     }),
   );
 } finally {
