@@ -30,15 +30,25 @@ export interface RateLimitBindings {
  *
  * `retry-after` is the time to the end of the current window: Miniflare's windows are
  * aligned to the wall clock; Cloudflare's are per location and its answer carries no time,
- * so this is an estimate, at most one period.
+ * so this is an estimate, at most one period. A binding that fails (throws) is answered by the
+ * per-isolate count, so a fault of the binding neither opens the gate nor closes it.
  */
 export function bindingLimiter(scope: string, limit: RateLimitConfig, local: KeyedLimiter, bindings: RateLimitBindings): KeyedLimiter {
   const overridden = new Set((limit.overrides ?? []).flatMap((o) => o.keys));
-  const localTotal = bindings.total === undefined ? createKeyedLimiter({ total: { rps: limit.rps, burst: limit.burst } }) : undefined;
+  let localTotal: KeyedLimiter | undefined;
+  const createTotal = () => (localTotal ??= createKeyedLimiter({ total: { rps: limit.rps, burst: limit.burst } }));
   const periodMs = bindings.period * 1000;
   const refused = (): RateLimitDecision => {
     const waitMs = periodMs - (bindings.now() % periodMs);
     return { ok: false, retryAfter: Math.max(1, Math.ceil(waitMs / 1000)), waitMs };
+  };
+  /** The binding's answer for `key`; when the binding itself fails, the per-isolate count decides instead. */
+  const ask = async (binding: RateLimit, key: string, fallback: () => RateLimitDecision | Promise<RateLimitDecision>): Promise<RateLimitDecision> => {
+    try {
+      return (await binding.limit({ key })).success ? { ok: true } : refused();
+    } catch {
+      return fallback();
+    }
   };
   return {
     async take(key) {
@@ -47,10 +57,13 @@ export function bindingLimiter(scope: string, limit: RateLimitConfig, local: Key
         if (bindings.perKey === undefined) {
           const decision = await local.take(key);
           if (!decision.ok) return decision;
-        } else if (!(await bindings.perKey.limit({ key: `${scope}|${key}` })).success) return refused();
+        } else {
+          const decision = await ask(bindings.perKey, `${scope}|${key}`, () => local.take(key));
+          if (!decision.ok) return decision;
+        }
       }
-      if (bindings.total !== undefined) return (await bindings.total.limit({ key: scope })).success ? { ok: true } : refused();
-      return localTotal!.take("");
+      if (bindings.total !== undefined) return ask(bindings.total, scope, () => createTotal().take(""));
+      return createTotal().take("");
     },
   };
 }
