@@ -12,8 +12,10 @@
  * and mark-compacts, p50 and p99). Throughput rounds alternate between the three paths and the
  * medians are reported. A fourth path, `weft+auth`, is the Weft pair to a service whose inbound
  * sidecar also verifies an end-user JWT (RS256, JWKS fetched once from a loopback server, then
- * cached) under an ALLOW that wants both the workload identity and the end user's claims: its
- * ratio to `weft pair` is what end-user authentication costs.
+ * cached) under an ALLOW that wants both the workload identity and the end user's claims;
+ * `weft+token` sends the same requests, token included, to the service without the rule, so
+ * `weft+auth` against `weft+token` is what end-user authentication costs, and `weft+token`
+ * against `weft pair` what the token's 600-byte header costs on its own.
  *
  * wrk 4 has no fixed-rate mode (that is wrk2's `-R`): the latency runs pace wrk with its Lua
  * `delay()` hook, 10 connections each waiting 10 ms between requests, which offers a little
@@ -300,6 +302,8 @@ try {
     direct: { url: `http://${HOST}:${upstreamPort}/`, host: undefined, pids: [] as number[] },
     weft: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!] },
     auth: { url: client.outbound, host: "bench-upstream-auth", pids: [client.child.pid!, serverAuth.child.pid!], headers: authHeaders },
+    // The same requests, token included, to the service without the rule: what auth is compared with.
+    token: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!], headers: authHeaders },
     nginx: { url: `http://${HOST}:${nginxOuterPort}/`, host: undefined, pids: [outer.pid!, inner.pid!] },
   };
   for (const path of Object.values(paths)) if (!("headers" in path)) await waitFor(path.url, path.host ? { host: path.host } : {});
@@ -329,10 +333,11 @@ try {
     weft: { rps: [], cpu: [], errors: 0 },
     nginx: { rps: [], cpu: [], errors: 0 },
     auth: { rps: [], cpu: [], errors: 0 },
+    token: { rps: [], cpu: [], errors: 0 },
   };
   for (let i = 0; i < ROUNDS; i++) {
     // weft and weft+auth side by side, their order alternating, so drift hits both alike.
-    const order = i % 2 === 0 ? (["direct", "weft", "auth", "nginx"] as const) : (["direct", "auth", "weft", "nginx"] as const);
+    const order = i % 2 === 0 ? (["direct", "weft", "token", "auth", "nginx"] as const) : (["direct", "auth", "token", "weft", "nginx"] as const);
     for (const name of order) {
       const path = paths[name];
       const before = cpuMicros(path.pids);
@@ -347,6 +352,7 @@ try {
     weft: await wrk(paths.weft.url, paths.weft.host, SECONDS, true),
     nginx: await wrk(paths.nginx.url, undefined, SECONDS, true),
     auth: await wrk(paths.auth.url, paths.auth.host, SECONDS, true, paths.auth.headers),
+    token: await wrk(paths.token.url, paths.token.host, SECONDS, true, paths.token.headers),
   };
   clearInterval(sampler);
   gcRecording = false;
@@ -355,12 +361,13 @@ try {
   const allPauses = [...gcPauses.scavenge, ...gcPauses.markCompact];
   const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
 
-  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), nginx: median(runs.nginx.rps), auth: median(runs.auth.rps) };
-  const cpu = { weft: median(runs.weft.cpu), nginx: median(runs.nginx.cpu), auth: median(runs.auth.cpu) };
+  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), nginx: median(runs.nginx.rps), auth: median(runs.auth.rps), token: median(runs.token.rps) };
+  const cpu = { weft: median(runs.weft.cpu), nginx: median(runs.nginx.cpu), auth: median(runs.auth.cpu), token: median(runs.token.cpu) };
   const rows = [
     ["path", "rps (median)", "× direct", "CPU µs/req (pair)", "p50 @~1k rps", "p99 @~1k rps", "paced rps", "peak RSS MB", "errors"],
     ["direct", rps.direct.toFixed(0), "1.00", "-", `${paced.direct.p50.toFixed(3)} ms`, `${paced.direct.p99.toFixed(3)} ms`, paced.direct.rps.toFixed(0), "-", String(runs.direct.errors + paced.direct.errors)],
     ["weft pair", rps.weft.toFixed(0), (rps.weft / rps.direct).toFixed(2), cpu.weft.toFixed(1), `${paced.weft.p50.toFixed(3)} ms`, `${paced.weft.p99.toFixed(3)} ms`, paced.weft.rps.toFixed(0), rss.toFixed(1), String(runs.weft.errors + paced.weft.errors)],
+    ["weft+token", rps.token.toFixed(0), (rps.token / rps.direct).toFixed(2), cpu.token.toFixed(1), `${paced.token.p50.toFixed(3)} ms`, `${paced.token.p99.toFixed(3)} ms`, paced.token.rps.toFixed(0), "-", String(runs.token.errors + paced.token.errors)],
     ["weft+auth", rps.auth.toFixed(0), (rps.auth / rps.direct).toFixed(2), cpu.auth.toFixed(1), `${paced.auth.p50.toFixed(3)} ms`, `${paced.auth.p99.toFixed(3)} ms`, paced.auth.rps.toFixed(0), "-", String(runs.auth.errors + paced.auth.errors)],
     ["nginx pair", rps.nginx.toFixed(0), (rps.nginx / rps.direct).toFixed(2), cpu.nginx.toFixed(1), `${paced.nginx.p50.toFixed(3)} ms`, `${paced.nginx.p99.toFixed(3)} ms`, paced.nginx.rps.toFixed(0), nginxRss.toFixed(1), String(runs.nginx.errors + paced.nginx.errors)],
   ];
@@ -377,8 +384,9 @@ try {
       `${anon.toFixed(1)} MB peak private memory per sidecar (target ≤ 50; ${rss.toFixed(1)} MB peak RSS, the rest the Node binary's shared, file-backed pages)`,
   );
   console.log(
-    `weft+auth vs weft pair (end-user JWT verified, warm key cache): ×${(rps.auth / rps.weft).toFixed(2)} throughput, ×${(cpu.auth / cpu.weft).toFixed(2)} CPU per request, ` +
-      `p50 ${paced.auth.p50.toFixed(3)} vs ${paced.weft.p50.toFixed(3)} ms at ~1k rps (target: within 10 %)`,
+    `weft+auth vs weft+token (the same requests, the rule on and off; end-user JWT verified, warm key cache): ×${(rps.auth / rps.token).toFixed(2)} throughput, ` +
+      `×${(cpu.auth / cpu.token).toFixed(2)} CPU per request, p50 ${paced.auth.p50.toFixed(3)} vs ${paced.token.p50.toFixed(3)} ms at ~1k rps (target: within 10 %); ` +
+      `the token's header alone, weft+token vs weft: ×${(rps.token / rps.weft).toFixed(2)} throughput, ×${(cpu.token / cpu.weft).toFixed(2)} CPU`,
   );
   console.log(
     JSON.stringify({
@@ -396,6 +404,9 @@ try {
       gc_pause_p99_ms: round(quantile(allPauses, 0.99), 2),
       auth_rps_ratio_to_weft: round(rps.auth / rps.weft, 3),
       auth_cpu_ratio_to_weft: round(cpu.auth / cpu.weft, 3),
+      auth_rps_ratio_to_token: round(rps.auth / rps.token, 3),
+      auth_cpu_ratio_to_token: round(cpu.auth / cpu.token, 3),
+      token_cpu_ratio_to_weft: round(cpu.token / cpu.weft, 3),
       auth_cpu_us_per_request: round(cpu.auth, 1),
       auth_p50_ms_at_1000rps: round(paced.auth.p50, 3),
       weft_p50_ms_at_1000rps: round(paced.weft.p50, 3),
