@@ -73,6 +73,13 @@ describe("balance: endpoints that answer 429", () => {
     expect(set.get("busy")!.ready()).toBe(true);
   });
 
+  it("does not hold out an endpoint whose sidecar refused a request as too large (gRPC RESOURCE_EXHAUSTED from the mesh)", async () => {
+    const tooLarge = () => new Response(null, { status: 200, headers: { "content-type": "application/grpc", "grpc-status": "8", "weft-error": "payload-too-large" } });
+    const { calls, set, balancer } = setup("round-robin", tooLarge);
+    while (calls.busy === 0) await balancer(request());
+    expect(set.get("busy")!.ready()).toBe(true);
+  });
+
   it("does not count a 429 toward ejection, nor let it clear a failure streak", async () => {
     let status = 500;
     const { clock, set, balancer } = setup("round-robin", () => (status === 429 ? tooMany("1") : new Response("x", { status })));

@@ -3,14 +3,24 @@
  * refuses requests while the breaker holds the endpoint out.
  */
 import { isTimeout } from "../deadline/index.ts";
-import { MeshError, grpcStatusOf } from "../errors.ts";
+import { ERROR_HEADER, MeshError, grpcStatusOf } from "../errors.ts";
 import type { Layer, MeshResponse } from "../fetch.ts";
 import { retryAfterMs } from "../retry/index.ts";
 import { GRPC_RESOURCE_EXHAUSTED, type FailureAccrual, type Result } from "./accrual.ts";
 
-/** True for an endpoint's answer that says it is overloaded: 429, or gRPC RESOURCE_EXHAUSTED. */
+/**
+ * The mesh's own answers that carry gRPC RESOURCE_EXHAUSTED for a request too large, not for
+ * load (`errorResponse`): a caller's oversized request says nothing of the endpoint.
+ */
+const TOO_LARGE = new Set(["payload-too-large", "header-too-large"]);
+
+/**
+ * True for an endpoint's answer that says it is overloaded: 429, or gRPC RESOURCE_EXHAUSTED
+ * unless the mesh made it for a request over a size limit.
+ */
 export function isOverloaded(response: MeshResponse): boolean {
-  return response.status === 429 || grpcStatusOf(response) === GRPC_RESOURCE_EXHAUSTED;
+  if (response.status === 429) return true;
+  return grpcStatusOf(response) === GRPC_RESOURCE_EXHAUSTED && !TOO_LARGE.has(response.headers.get(ERROR_HEADER) ?? "");
 }
 
 /**
