@@ -14,7 +14,9 @@ let busy2: Pod;
 beforeAll(async () => {
   mesh = await startMesh();
   await admin(mesh.control, "PUT", "/v1/services/web", { name: "web" });
-  await admin(mesh.control, "PUT", "/v1/services/busy", { name: "busy" });
+  // Round-robin: with two endpoints, peak-EWMA P2C always compares both and may keep picking
+  // the faster one, so busy-1 might never be asked; the hold-out is the same for either balancer.
+  await admin(mesh.control, "PUT", "/v1/services/busy", { name: "busy", balancer: "round-robin" });
   [web, busy1, busy2] = await Promise.all([
     startPod(mesh, { name: "web-1", ip: "127.0.0.51", service: "web" }),
     startPod(mesh, { name: "busy-1", ip: "127.0.0.52", service: "busy" }),
