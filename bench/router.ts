@@ -7,7 +7,10 @@
  * process that accepts and discards them); all are driven over HTTP from Node, interleaved, in
  * the same run. Prints p50/p99 latency and requests per second of each, the added latency, the
  * throughput ratio and the workerd processes' CPU time per request during the throughput runs
- * (utime + stime from /proc); the last line is JSON.
+ * (utime + stime from /proc); the last line is JSON. A further mode, `mesh+auth`, takes the mesh
+ * path to a service whose router verifies an end-user JWT (RS256, its JWKS fetched once from a
+ * loopback server and then cached) under a claims-based ALLOW: its ratio to `mesh` is what
+ * end-user authentication costs.
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -18,6 +21,7 @@ import { join } from "node:path";
 import { startControl } from "../workers/control/local.ts";
 import { startRouters } from "../workers/router/local.ts";
 import { freePort } from "../workers/local.ts";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
 
 const ROUNDS = 3;
 const SEQUENTIAL = 800; // calls per round and mode, one at a time, for latency
@@ -27,8 +31,11 @@ const THROUGHPUT_MS = 2_000; // per round and mode
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
+// The end user's token for `mesh+auth`, set once its issuer is up.
+let authorization = "";
+
 async function once(url: string): Promise<void> {
-  const response = await fetch(url);
+  const response = await fetch(url, url.endsWith("/mesh-auth") ? { headers: { authorization } } : {});
   const text = await response.text();
   if (response.status !== 200 || text !== "ok") throw new Error(`${url} answered ${response.status}: ${text.slice(0, 200)}`);
 }
@@ -87,17 +94,33 @@ async function throughput(url: string): Promise<number> {
 const dir = await mkdtemp(join(tmpdir(), "weft-bench-router-"));
 const ADMIN = "bench-router-admin-token-0123456789";
 const control = await startControl({ adminToken: ADMIN, port: 0, persistDir: dir, trustDomain: "weft.bench", publishIntervalMs: 0 });
+// An end-user issuer: an RS256 key, its JWKS on a loopback server, one token for b2.
+const ISSUER = "https://login.bench.test/";
+const { privateKey, publicKey } = await generateKeyPair("RS256");
+const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench-1", alg: "RS256", use: "sig" }] });
+const jwksServer = createServer((_, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
+await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
+const jwksUri = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`;
+const token = await new SignJWT({ groups: ["bench"] }).setProtectedHeader({ alg: "RS256", kid: "bench-1" }).setIssuer(ISSUER).setSubject("bench-user").setAudience("b2").setIssuedAt().setExpirationTime("1h").sign(privateKey);
+authorization = `Bearer ${token}`;
 try {
   await control.admin("POST", "/v1/apply", {
     resources: [
       { kind: "Service", name: "a", endpoints: [{ id: "a", address: "binding:A" }] },
       { kind: "Service", name: "b", endpoints: [{ id: "b", address: "binding:B" }] },
+      {
+        kind: "Service",
+        name: "b2",
+        endpoints: [{ id: "b2", address: "binding:B2" }],
+        requestAuthentication: { jwtRules: [{ issuer: ISSUER, jwksUri, audiences: ["b2"], outputClaimToHeaders: [{ header: "x-user", claim: "sub" }] }] },
+      },
+      { kind: "AuthorizationPolicy", name: "b2-users", target: { service: "b2" }, action: "ALLOW", from: [{ issuers: [ISSUER], claims: [{ name: "groups", values: ["bench"] }] }] },
       { kind: "Service", name: "at", endpoints: [{ id: "at", address: "binding:AT" }] },
       { kind: "Service", name: "bt", endpoints: [{ id: "bt", address: "binding:BT" }] },
     ],
   });
   const secrets: Record<string, string> = {};
-  for (const service of ["a", "b", "at", "bt"]) secrets[service] = await control.workerSecret(service);
+  for (const service of ["a", "b", "at", "bt", "b2"]) secrets[service] = await control.workerSecret(service);
   // The traced routers' collector: reads each export and answers 200.
   let exports = 0;
   let exportedBytes = 0;
@@ -123,6 +146,7 @@ try {
       { service: "b", secret: secrets.b!, app: { worker: "bench-upstream" } },
       { service: "at", secret: secrets.at!, app: { worker: "traced-client" }, vars: tracing },
       { service: "bt", secret: secrets.bt!, app: { worker: "bench-upstream" }, vars: tracing },
+      { service: "b2", secret: secrets.b2!, app: { worker: "bench-upstream" } },
     ],
     apps: [
       { name: "bench-client", entry: "bench/router-client.ts", mesh: "a", services: { DIRECT: "bench-upstream", RELAY: "relay-a" }, port },
@@ -133,7 +157,7 @@ try {
     ],
   });
   const base = `http://127.0.0.1:${port}`;
-  const modes = { mesh: `${base}/mesh`, direct: `${base}/direct`, relay: `${base}/relay`, tracing: `http://127.0.0.1:${tracedPort}/mesh` } as const;
+  const modes = { mesh: `${base}/mesh`, direct: `${base}/direct`, relay: `${base}/relay`, tracing: `http://127.0.0.1:${tracedPort}/mesh`, auth: `${base}/mesh-auth` } as const;
   try {
     // Warm up: tokens, config, JIT, connections.
     for (const url of Object.values(modes)) for (let i = 0; i < 300; i++) await once(url);
@@ -142,10 +166,11 @@ try {
       direct: { p50: [], p99: [], rps: [], cpu: [] },
       relay: { p50: [], p99: [], rps: [], cpu: [] },
       tracing: { p50: [], p99: [], rps: [], cpu: [] },
+      auth: { p50: [], p99: [], rps: [], cpu: [] },
     };
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which mode goes first, so drift on a shared machine hits both alike.
-      const orders = [["mesh", "tracing", "direct", "relay"], ["direct", "relay", "tracing", "mesh"], ["relay", "mesh", "direct", "tracing"]] as const;
+      const orders = [["mesh", "tracing", "auth", "direct", "relay"], ["direct", "auth", "relay", "tracing", "mesh"], ["relay", "mesh", "direct", "auth", "tracing"]] as const;
       const order = orders[round % orders.length]!;
       for (const mode of order) {
         const { p50, p99 } = await latencies(modes[mode]);
@@ -170,7 +195,7 @@ try {
       tapped.rps.push(await throughput(modes.mesh));
     }
     await control.admin("DELETE", `/v1/taps/${tap.id}`);
-        const m = (mode: keyof typeof modes, key: "p50" | "p99" | "rps" | "cpu") => median(rows[mode][key]);
+    const m = (mode: keyof typeof modes, key: "p50" | "p99" | "rps" | "cpu") => median(rows[mode][key]);
     const t = (key: "p50" | "p99" | "rps") => median(tapped[key]);
     const fmt = (n: number, digits = 2) => n.toFixed(digits);
     const lines = [
@@ -184,7 +209,10 @@ try {
       `added by the two router hops       ${fmt(m("mesh", "p50") - m("direct", "p50")).padStart(6)}   ${fmt(m("mesh", "p99") - m("direct", "p99")).padStart(6)}   ×${fmt(m("mesh", "rps") / m("direct", "rps"))}`,
       `  of which two bare binding hops   ${fmt(m("relay", "p50") - m("direct", "p50")).padStart(6)}   ${fmt(m("relay", "p99") - m("direct", "p99")).padStart(6)}   ×${fmt(m("relay", "rps") / m("direct", "rps"))}`,
       `app → router → router → app, tapped ${fmt(t("p50")).padStart(5)}   ${fmt(t("p99")).padStart(6)}   ${fmt(t("rps"), 0).padStart(5)}   (×${fmt(t("rps") / m("mesh", "rps"))} of untapped)`,
+      `app → router → router+JWT → app    ${fmt(m("auth", "p50")).padStart(6)}   ${fmt(m("auth", "p99")).padStart(6)}   ${fmt(m("auth", "rps"), 0).padStart(5)}`,
+      `end-user auth vs mesh (ratio)      ×${fmt(m("auth", "p50") / m("mesh", "p50"))}    ×${fmt(m("auth", "p99") / m("mesh", "p99"))}   ×${fmt(m("auth", "rps") / m("mesh", "rps"))}`,
       "",
+      "target: with an end-user auth rule on (warm key cache), within 10 % of the mesh's figures",
       "target: the two router hops add under 1 ms at p50 locally",
       "",
       `workerd CPU per request (all workers of the path): mesh ${fmt(m("mesh", "cpu"), 1)} µs, with tracing at 0.1 ${fmt(m("tracing", "cpu"), 1)} µs ` +
@@ -211,12 +239,18 @@ try {
         tracing_exports: exports,
         tapped_p50_ms: Number(fmt(t("p50"), 3)),
         tapped_rps_ratio_to_untapped: Number(fmt(t("rps") / m("mesh", "rps"), 3)),
+        auth_p50_ms: Number(fmt(m("auth", "p50"), 3)),
+        auth_rps: Math.round(m("auth", "rps")),
+        auth_p50_ratio_to_mesh: Number(fmt(m("auth", "p50") / m("mesh", "p50"), 3)),
+        auth_rps_ratio_to_mesh: Number(fmt(m("auth", "rps") / m("mesh", "rps"), 3)),
       }),
     );
   } finally {
     await routers.stop();
   }
 } finally {
+  jwksServer.closeAllConnections();
+  jwksServer.close();
   await control.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -15,6 +15,12 @@
  * medians are reported. A fourth path is the Weft pair again while a `weft tap` session
  * (issue 14) samples its traffic at the default 100 calls a second: what tapping costs; the
  * plain Weft path is the pair with no tap, whose figures must not move from before taps.
+ * Two more paths: `weft+auth` is the Weft pair to a service whose inbound
+ * sidecar also verifies an end-user JWT (RS256, JWKS fetched once from a loopback server, then
+ * cached) under an ALLOW that wants both the workload identity and the end user's claims;
+ * `weft+token` sends the same requests, token included, to the service without the rule, so
+ * `weft+auth` against `weft+token` is what end-user authentication costs, and `weft+token`
+ * against `weft pair` what the token's 600-byte header costs on its own.
  *
  * wrk 4 has no fixed-rate mode (that is wrk2's `-R`): the latency runs pace wrk with its Lua
  * `delay()` hook, 10 connections each waiting 10 ms between requests, which offers a little
@@ -38,6 +44,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createServer as createTcpServer, type Socket } from "node:net";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { request } from "undici";
 import { bundleSidecar } from "../sidecar/bundle.ts";
 import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from "../sidecar/node-flags.ts";
@@ -193,9 +200,10 @@ const toMs = (text: string): number => {
 };
 
 /** Runs wrk against `url` (with `Host: host`), paced when `paced`. */
-function wrk(url: string, host: string | undefined, seconds: number, paced: boolean): Promise<WrkResult> {
+function wrk(url: string, host: string | undefined, seconds: number, paced: boolean, headers: string[] = []): Promise<WrkResult> {
   const args = ["-t1", paced ? "-c10" : "-c32", `-d${seconds}s`, "--latency"];
   if (host) args.push("-H", `Host: ${host}`);
+  for (const header of headers) args.push("-H", header);
   if (paced) {
     const script = join(dir, "pace.lua");
     writeFileSync(script, "function delay()\n  return 10\nend\n");
@@ -247,6 +255,16 @@ try {
   const control = await startControl({ adminToken: ADMIN, port: 0, trustDomain: TRUST_DOMAIN });
   stopControl = control.stop;
   const cluster = await createCluster(control);
+  // An end-user issuer for `weft+auth`: an RS256 key, its JWKS on a loopback server, one token.
+  const ISSUER = "https://login.bench.test/";
+  const { privateKey, publicKey } = await generateKeyPair("RS256");
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench-1", alg: "RS256", use: "sig" }] });
+  const jwksServer = createServer((_, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
+  await new Promise<void>((done) => jwksServer.listen(0, HOST, done));
+  jwksServer.unref();
+  const jwksUri = `http://${HOST}:${(jwksServer.address() as { port: number }).port}/jwks.json`;
+  const endUserToken = await new SignJWT({ groups: ["bench"] }).setProtectedHeader({ alg: "RS256", kid: "bench-1" }).setIssuer(ISSUER).setSubject("bench-user").setAudience("bench-upstream-auth").setIssuedAt().setExpirationTime("2h").sign(privateKey);
+  const authHeaders = [`Authorization: Bearer ${endUserToken}`];
   await admin(control, "POST", "/v1/apply", {
     resources: [
       { kind: "Service", name: "bench-client", defaultPolicy: "all-authenticated" },
@@ -267,6 +285,19 @@ try {
       { kind: "Service", name: "traced-client", defaultPolicy: "all-authenticated" },
       { kind: "Service", name: "traced-upstream", defaultPolicy: "all-authenticated" },
       { kind: "AuthorizationPolicy", name: "traced-allow", target: { service: "traced-upstream" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
+      {
+        kind: "Service",
+        name: "bench-upstream-auth",
+        defaultPolicy: "all-authenticated",
+        requestAuthentication: { jwtRules: [{ issuer: ISSUER, jwksUri, audiences: ["bench-upstream-auth"], outputClaimToHeaders: [{ header: "x-user", claim: "sub" }] }] },
+      },
+      {
+        kind: "AuthorizationPolicy",
+        name: "bench-auth-allow",
+        target: { service: "bench-upstream-auth" },
+        action: "ALLOW",
+        from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`], issuers: [ISSUER], claims: [{ name: "groups", values: ["bench"] }] }],
+      },
     ],
   });
   // The collector of the traced pair: an OTLP/HTTP endpoint that reads each export and answers
@@ -312,11 +343,13 @@ try {
     return { child, outbound: `http://${ip}:${outboundPort}/`, admin: `http://${ip}:${adminPort}` };
   };
   const server = await sidecar("bench-upstream", "127.0.0.3", upstreamPort);
+  const serverAuth = await sidecar("bench-upstream-auth", "127.0.0.4", upstreamPort);
   const client = await sidecar("bench-client", "127.0.0.2");
   const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, TRACING_ENV);
   const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, TRACING_ENV);
-  // The client's sidecar must have seen the server's endpoint registration.
+  // The client sidecars must have seen the servers' endpoint registrations.
   await waitFor(client.outbound, { host: "bench-upstream" });
+  await waitFor(client.outbound, { host: "bench-upstream-auth", authorization: `Bearer ${endUserToken}` });
   await waitFor(tracedClient.outbound, { host: "traced-upstream" });
 
   const paths = {
@@ -324,9 +357,12 @@ try {
     weft: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!] },
     traced: { url: tracedClient.outbound, host: "traced-upstream", pids: [tracedClient.child.pid!, tracedServer.child.pid!] },
     tapped: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!] },
+    auth: { url: client.outbound, host: "bench-upstream-auth", pids: [client.child.pid!, serverAuth.child.pid!], headers: authHeaders },
+    // The same requests, token included, to the service without the rule: what auth is compared with.
+    token: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!], headers: authHeaders },
     nginx: { url: `http://${HOST}:${nginxOuterPort}/`, host: undefined, pids: [outer.pid!, inner.pid!] },
   };
-  for (const path of Object.values(paths)) await waitFor(path.url, path.host ? { host: path.host } : {});
+  for (const path of Object.values(paths)) if (!("headers" in path)) await waitFor(path.url, path.host ? { host: path.host } : {});
 
   // Warm-up: JIT-compile the sidecars' hot path, let V8 size their heaps, and open every
   // pooled connection. Measured on a 2-vCPU machine, a sidecar pair's CPU per request falls for
@@ -336,6 +372,7 @@ try {
   // runs in. BENCH_WARMUP sets it (seconds).
   await wrk(paths.weft.url, paths.weft.host, WARMUP_SECONDS, false);
   await wrk(paths.traced.url, paths.traced.host, WARMUP_SECONDS, false);
+  await wrk(paths.auth.url, paths.auth.host, WARMUP_SECONDS, false, paths.auth.headers);
   await wrk(paths.nginx.url, paths.nginx.host, 1, false);
 
   // From here on: GC pauses and private memory while measuring.
@@ -343,7 +380,7 @@ try {
   let peakPrivate = 0;
   const sampler = setInterval(() => {
     try {
-      peakPrivate = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!));
+      peakPrivate = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!), privateMb(serverAuth.child.pid!));
     } catch {
       // a sidecar that exited shows in the results' errors
     }
@@ -354,6 +391,8 @@ try {
     traced: { rps: [], cpu: [], errors: 0 },
     tapped: { rps: [], cpu: [], errors: 0 },
     nginx: { rps: [], cpu: [], errors: 0 },
+    auth: { rps: [], cpu: [], errors: 0 },
+    token: { rps: [], cpu: [], errors: 0 },
   };
   // A tap session on the benched service (default 100/s), started before and ended after each
   // tapped run; the sidecars learn of it on their snapshot long-poll, so a moment's wait is enough.
@@ -368,24 +407,26 @@ try {
   };
   const exportsBefore = exports;
   for (let i = 0; i < ROUNDS; i++) {
-    // The two Weft pairs swap places each round, so drift on a shared machine hits both alike.
-    const order = i % 2 === 0 ? (["direct", "weft", "traced", "tapped", "nginx"] as const) : (["direct", "traced", "weft", "tapped", "nginx"] as const);
+    // The Weft pairs swap places each round, so drift on a shared machine hits them alike.
+    const order = i % 2 === 0 ? (["direct", "weft", "traced", "tapped", "token", "auth", "nginx"] as const) : (["direct", "auth", "token", "tapped", "traced", "weft", "nginx"] as const);
     for (const name of order) {
       const path = paths[name];
       const tap = name === "tapped" ? await tapOn() : undefined;
       const before = cpuMicros(path.pids);
-      const result = await wrk(path.url, path.host, SECONDS, false);
+      const result = await wrk(path.url, path.host, SECONDS, false, "headers" in path ? path.headers : []);
       runs[name].rps.push(result.rps);
       runs[name].cpu.push(path.pids.length ? (cpuMicros(path.pids) - before) / result.requests : 0);
       runs[name].errors += result.errors;
       if (tap !== undefined) await tapOff(tap);
     }
   }
-  const paced: Record<"direct" | "weft" | "traced" | "nginx", WrkResult> = {
+  const paced: Record<"direct" | "weft" | "traced" | "nginx" | "auth" | "token", WrkResult> = {
     direct: await wrk(paths.direct.url, undefined, SECONDS, true),
     weft: await wrk(paths.weft.url, paths.weft.host, SECONDS, true),
     traced: await wrk(paths.traced.url, paths.traced.host, SECONDS, true),
     nginx: await wrk(paths.nginx.url, undefined, SECONDS, true),
+    auth: await wrk(paths.auth.url, paths.auth.host, SECONDS, true, paths.auth.headers),
+    token: await wrk(paths.token.url, paths.token.host, SECONDS, true, paths.token.headers),
   };
   const exportsWhileMeasuring = exports - exportsBefore;
   clearInterval(sampler);
@@ -416,8 +457,8 @@ try {
   const allPauses = [...gcPauses.scavenge, ...gcPauses.markCompact];
   const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
 
-  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), traced: median(runs.traced.rps), nginx: median(runs.nginx.rps) };
-  const cpu = { weft: median(runs.weft.cpu), traced: median(runs.traced.cpu), nginx: median(runs.nginx.cpu), tapped: median(runs.tapped.cpu) };
+  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), traced: median(runs.traced.rps), nginx: median(runs.nginx.rps), auth: median(runs.auth.rps), token: median(runs.token.rps) };
+  const cpu = { weft: median(runs.weft.cpu), traced: median(runs.traced.cpu), nginx: median(runs.nginx.cpu), tapped: median(runs.tapped.cpu), auth: median(runs.auth.cpu), token: median(runs.token.cpu) };
   const tracedDropped = Number(/weft_trace_spans_dropped_total (\d+)/.exec(await (await fetch(`${tracedClient.admin}/metrics`)).text())?.[1] ?? NaN);
   const tappedRps = median(runs.tapped.rps);
   const rows = [
@@ -426,6 +467,8 @@ try {
     ["weft pair", rps.weft.toFixed(0), (rps.weft / rps.direct).toFixed(2), cpu.weft.toFixed(1), `${paced.weft.p50.toFixed(3)} ms`, `${paced.weft.p99.toFixed(3)} ms`, paced.weft.rps.toFixed(0), rss.toFixed(1), String(runs.weft.errors + paced.weft.errors)],
     ["weft pair, tracing 0.1", rps.traced.toFixed(0), (rps.traced / rps.direct).toFixed(2), cpu.traced.toFixed(1), `${paced.traced.p50.toFixed(3)} ms`, `${paced.traced.p99.toFixed(3)} ms`, paced.traced.rps.toFixed(0), "-", String(runs.traced.errors + paced.traced.errors)],
     ["weft pair, tapped", tappedRps.toFixed(0), (tappedRps / rps.direct).toFixed(2), cpu.tapped.toFixed(1), "-", "-", "-", "-", String(runs.tapped.errors)],
+    ["weft+token", rps.token.toFixed(0), (rps.token / rps.direct).toFixed(2), cpu.token.toFixed(1), `${paced.token.p50.toFixed(3)} ms`, `${paced.token.p99.toFixed(3)} ms`, paced.token.rps.toFixed(0), "-", String(runs.token.errors + paced.token.errors)],
+    ["weft+auth", rps.auth.toFixed(0), (rps.auth / rps.direct).toFixed(2), cpu.auth.toFixed(1), `${paced.auth.p50.toFixed(3)} ms`, `${paced.auth.p99.toFixed(3)} ms`, paced.auth.rps.toFixed(0), "-", String(runs.auth.errors + paced.auth.errors)],
     ["nginx pair", rps.nginx.toFixed(0), (rps.nginx / rps.direct).toFixed(2), cpu.nginx.toFixed(1), `${paced.nginx.p50.toFixed(3)} ms`, `${paced.nginx.p99.toFixed(3)} ms`, paced.nginx.rps.toFixed(0), nginxRss.toFixed(1), String(runs.nginx.errors + paced.nginx.errors)],
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
@@ -456,6 +499,11 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       `p99 at ~1k rps ${paced.traced.p99.toFixed(3)} ms against ${paced.weft.p99.toFixed(3)} ms`,
   );
   console.log(
+    `weft+auth vs weft+token (the same requests, the rule on and off; end-user JWT verified, warm key cache): ×${(rps.auth / rps.token).toFixed(2)} throughput, ` +
+      `×${(cpu.auth / cpu.token).toFixed(2)} CPU per request, p50 ${paced.auth.p50.toFixed(3)} vs ${paced.token.p50.toFixed(3)} ms at ~1k rps (target: within 10 %); ` +
+      `the token's header alone, weft+token vs weft: ×${(rps.token / rps.weft).toFixed(2)} throughput, ×${(cpu.token / cpu.weft).toFixed(2)} CPU`,
+  );
+  console.log(
     JSON.stringify({
       bench: "sidecar",
       mirror_p99_ratio: round(mirrorP99.mirror / mirrorP99.baseline, 3),
@@ -478,6 +526,14 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       gc_pause_p99_ms: round(quantile(allPauses, 0.99), 2),
       tapped_rps_ratio_to_untapped: round(tappedRps / rps.weft, 3),
       tapped_cpu_us_per_request: round(cpu.tapped, 1),
+      auth_rps_ratio_to_weft: round(rps.auth / rps.weft, 3),
+      auth_cpu_ratio_to_weft: round(cpu.auth / cpu.weft, 3),
+      auth_rps_ratio_to_token: round(rps.auth / rps.token, 3),
+      auth_cpu_ratio_to_token: round(cpu.auth / cpu.token, 3),
+      token_cpu_ratio_to_weft: round(cpu.token / cpu.weft, 3),
+      auth_cpu_us_per_request: round(cpu.auth, 1),
+      auth_p50_ms_at_1000rps: round(paced.auth.p50, 3),
+      weft_p50_ms_at_1000rps: round(paced.weft.p50, 3),
     }),
   );
 } finally {

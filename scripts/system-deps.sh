@@ -7,6 +7,8 @@
 #   curl        for scripts and docs examples that talk to the mesh by hand
 #   chromium    the headless browser the dashboard's tests drive (through playwright-core,
 #               never a browser download of its own)
+#   python3-jwt PyJWT: an issuer Weft did not write, for the end-user authentication tests
+#   openssl     makes that issuer's keys
 #
 # Idempotent and quick when everything is present (one dpkg look-up, no apt-get). When
 # something is missing it runs apt-get as root, quietly and without prompts; not as root, it
@@ -16,7 +18,7 @@ set -eu
 
 # Debian package, then the command it provides (a package counts as present on a machine
 # without dpkg, e.g. macOS, when its command is on PATH).
-PACKAGES="nginx:nginx wrk:wrk prometheus:promtool curl:curl chromium:chromium"
+PACKAGES="nginx:nginx wrk:wrk prometheus:promtool curl:curl chromium:chromium python3-jwt:python3 openssl:openssl"
 
 installed() {
   # dpkg answers "install ok installed" only for a fully installed package.

@@ -379,7 +379,10 @@ export function toRequest(req: IncomingMessage, target: Target, guard: Guard = s
     body = new IncomingBody(req, guard);
   }
   // Built here from the wire and handed to the stack alone: its layers edit it in place.
-  return new OwnedRequest(method, url, new HeaderList(flat), body, {}, signal);
+  // The peer's address, for rate-limit keys; a socket already gone has none.
+  const address = req.socket?.remoteAddress;
+  const meta = address === undefined ? {} : { clientAddress: address };
+  return new OwnedRequest(method, url, new HeaderList(flat), body, meta, signal);
 }
 
 /** An absolute-form target as the URL the stack routes on: scheme and host lower-cased, path kept. */

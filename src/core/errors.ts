@@ -70,6 +70,8 @@ export interface MeshErrorOptions {
   retryAfter?: number;
   /** Validation problems, for `bad-request` (SPEC.md: zod's path + message list). */
   issues?: Issue[];
+  /** For `unauthenticated`: the `www-authenticate` challenge (RFC 6750's `Bearer ...`). */
+  challenge?: string;
 }
 
 /** An error the mesh answers for itself. Its message is for humans and never holds a secret. */
@@ -77,6 +79,7 @@ export class MeshError extends Error {
   readonly code: ErrorCode;
   readonly retryAfter: number | undefined;
   readonly issues: Issue[] | undefined;
+  readonly challenge: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: MeshErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -84,6 +87,7 @@ export class MeshError extends Error {
     this.code = code;
     this.retryAfter = options.retryAfter;
     this.issues = options.issues;
+    this.challenge = options.challenge;
   }
 
   /** The HTTP status for this error's code. */
@@ -131,6 +135,7 @@ export function errorResponse(error: unknown, request?: MeshRequest): Response {
   const mesh = toMeshError(error);
   const headers = new Headers({ [ERROR_HEADER]: mesh.code });
   if (mesh.retryAfter !== undefined) headers.set("retry-after", String(Math.max(0, Math.ceil(mesh.retryAfter))));
+  if (mesh.challenge !== undefined) headers.set("www-authenticate", mesh.challenge);
   if (request && isGrpc(request.headers)) {
     headers.set("content-type", "application/grpc");
     headers.set("grpc-status", String(GRPC_STATUS[mesh.code]));

@@ -5,6 +5,7 @@
  * are, so a Worker hands the stack its own objects and the Node host hands it light ones
  * (docs/architecture.md, "The request view").
  */
+import type { EndUser } from "./authz/index.ts";
 import { HeaderList } from "./headers.ts";
 import type { HopTrace } from "./trace/tracer.ts";
 
@@ -115,6 +116,10 @@ export interface RequestMeta {
   background?: (task: Promise<unknown>) => void;
   /** This hop's trace: the context the next hop gets, and the span being recorded (src/core/trace). */
   trace?: HopTrace;
+  /** The client's address as the host saw it (the sidecar: the socket's peer), for rate-limit keys. */
+  clientAddress?: string;
+  /** The verified end user (inbound), once `authenticateEndUser` has checked their token. */
+  endUser?: EndUser;
 }
 
 const EMPTY_META: RequestMeta = Object.freeze({});

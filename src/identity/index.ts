@@ -21,6 +21,8 @@ export {
   verifyBootstrapSecret,
 } from "./bootstrap.ts";
 export type { ServiceAccountIdentity, ServiceAccountVerifier, ServiceAccountVerifierOptions } from "./bootstrap.ts";
+export { DEFAULT_JWKS_TIMEOUT_MS, authenticateEndUser } from "./end-user.ts";
+export type { EndUserOptions } from "./end-user.ts";
 export { CLIENT_ID_HEADER, IDENTITY_HEADER, attachIdentity, requireIdentity } from "./layers.ts";
 export type { AttachIdentityOptions, PolicyView, RequireIdentityOptions } from "./layers.ts";
 export { MAX_SPIFFE_ID_BYTES, isTrustDomain, parseSpiffeId, serviceAccountId, workerId } from "./spiffe-id.ts";

@@ -5,7 +5,7 @@
 import type { AuthorizationPolicy, AuthzDecision, AuthzInput, DefaultPolicy } from "../core/authz/index.ts";
 import { authorize } from "../core/authz/index.ts";
 import { MeshError } from "../core/errors.ts";
-import { withHeaders, withMeta, type Layer, type MeshHeaders, type MeshRequest } from "../core/fetch.ts";
+import { metaOf, withHeaders, withMeta, type Layer, type MeshHeaders, type MeshRequest } from "../core/fetch.ts";
 import type { TokenSource } from "./token-source.ts";
 import type { Verifier } from "./verifier.ts";
 
@@ -100,6 +100,8 @@ export function requireIdentity(options: RequireIdentityOptions): Layer {
     const route = options.route?.(request);
     if (route !== undefined) input.route = route;
     if (identity !== undefined) input.identity = identity;
+    const { endUser } = metaOf(owned);
+    if (endUser !== undefined) input.endUser = endUser;
     const { policies, defaultPolicy } = options.policy();
     const decision = authorize(policies, defaultPolicy, input);
     options.onDecision?.(decision, input);

@@ -190,6 +190,23 @@ describe("inbound", () => {
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
   });
 
+  it("gives a route its own rate limit in place of its service's, and each verified caller its share", async () => {
+    const { plane, proxy } = setup({
+      services: [{ name: "orders", rateLimit: { rps: 100, perKey: { rps: 2 } } }],
+      routes: [{ name: "slow", service: "orders", matches: [{ path: { type: "PathPrefix", value: "/slow" } }], backends: [{ service: "orders" }], rateLimit: { rps: 1 } }],
+    });
+    const statuses = async (path: string, headers: Record<string, string> = {}) => {
+      const out: number[] = [];
+      for (let i = 0; i < 4; i++) out.push((await call(proxy.inbound, `http://orders${path}`, { headers })).status);
+      return out;
+    };
+    expect(await statuses("/slow")).toEqual([200, 429, 429, 429]);
+    // The service's limit, keyed by the verified caller: the anonymous callers share 2, web gets its own 2.
+    expect(await statuses("/fast")).toEqual([200, 200, 429, 429]);
+    const token = await plane.issuer.mint(WEB, "orders");
+    expect(await statuses("/fast", { "weft-identity": token })).toEqual([200, 200, 429, 429]);
+  });
+
   it("forwards the remaining deadline to the app", async () => {
     const { app, proxy } = setup({ services: [{ name: "orders" }] });
     await call(proxy.inbound, "http://orders/", { headers: { "weft-timeout-ms": "250" } });

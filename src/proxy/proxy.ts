@@ -6,12 +6,12 @@
  */
 import { balance, createEndpointSet, type Balancer, type EndpointInit, type EndpointSet } from "../core/balance/index.ts";
 import { systemClock, type Clock, type Random } from "../core/clock.ts";
-import { durationMs, type Endpoint, type ExternalService, type Route, type Service, type Snapshot } from "../core/config/index.ts";
+import { durationMs, type Endpoint, type ExternalService, type RateLimit, type Route, type Service, type Snapshot } from "../core/config/index.ts";
 import { MeshError } from "../core/errors.ts";
 import { withMeta, type Fetch, type MeshRequest } from "../core/fetch.ts";
 import { classify, type Registry } from "../core/metrics/index.ts";
 import { normalizeRequest } from "../core/path/index.ts";
-import { createRateLimiter, type RateLimiter } from "../core/ratelimit/index.ts";
+import { DEFAULT_RATE_LIMIT_KEY, createKeyedLimiter, type KeyedLimiter } from "../core/ratelimit/index.ts";
 import { createRetryBudget, type RetryBudget } from "../core/retry/index.ts";
 import { createMirrorPool, createRouteTable, defaultRoute, route, type RouteTable } from "../core/route/index.ts";
 import { traceInbound, traceOutbound, type Tracer } from "../core/trace/index.ts";
@@ -56,6 +56,12 @@ export interface ProxyOptions {
   peer?: (request: MeshRequest) => string | undefined;
   /** Live request inspection (`weft tap`): wraps both sides; the snapshot's sessions are put in force on update. */
   tapper?: Tapper;
+  /**
+   * A host's rate limiter for a limit that must hold beyond this process or isolate (the
+   * router's Rate Limiting binding); `local` is the per-isolate limiter it may build on.
+   * `scope` names the limit (`<service>` or `<service>/<route>`). Without it, limits are local.
+   */
+  rateLimiter?: (scope: string, limit: RateLimit, local: KeyedLimiter) => KeyedLimiter;
 }
 
 /** One workload's data plane: its two sides and the config they run on. */
@@ -296,27 +302,43 @@ export function createProxy(options: ProxyOptions): Proxy {
   // route is matched once and every layer of its stack knows it.
   let inboundTable: RouteTable = createRouteTable([], self);
   let inboundStacks = new Map<string, Fetch>();
-  let limiter: { key: string; limiter: RateLimiter } | undefined;
+  // Rate limiters by scope, kept across updates while their config stays the same.
+  const limiters = new Map<string, { config: string; limiter: KeyedLimiter }>();
+  const limiterOf = (scope: string, limit: RateLimit): KeyedLimiter => {
+    const config = JSON.stringify(limit);
+    let entry = limiters.get(scope);
+    if (entry?.config !== config) {
+      // Linkerd's local rate limit (governor) lets a second's worth through at once; the
+      // burst is on top of that (`createKeyedLimiter`).
+      const local = createKeyedLimiter({
+        total: { rps: limit.rps, burst: limit.burst },
+        ...(limit.perKey && { perKey: limit.perKey }),
+        ...(limit.overrides && { overrides: limit.overrides.map(({ keys, rps, burst }) => ({ keys, rate: { rps, burst } })) }),
+        clock,
+      });
+      entry = { config, limiter: options.rateLimiter ? options.rateLimiter(scope, limit, local) : local };
+      limiters.set(scope, entry);
+    }
+    return entry.limiter;
+  };
   const selfService = () => services.get(self);
   const verifier = options.verifier ?? { verify: async () => Promise.reject(new MeshError("unauthenticated", "this workload verifies no identities")) };
 
   const inboundFor = (name: string): Fetch => {
     let fetch = inboundStacks.get(name);
     if (!fetch) {
-      const limit = selfService()?.rateLimit;
-      if (limit) {
-        // Linkerd's local rate limit (governor) lets a second's worth through at once; the
-        // burst is on top of that.
-        const key = `${limit.rps}/${limit.burst}`;
-        if (limiter?.key !== key) limiter = { key, limiter: createRateLimiter({ rps: limit.rps, burst: Math.ceil(limit.rps) - 1 + limit.burst, clock }) };
-      }
+      // A route's own limit replaces its service's (docs/rate-limits.md).
+      const routeLimit = name === "" ? undefined : snapshot.routes.find((r) => r.service === self && r.name === name)?.rateLimit;
+      const limit = routeLimit ?? selfService()?.rateLimit;
+      const scope = routeLimit ? `${self}/${name}` : self;
       fetch = inboundStack(options.app, {
         service: self,
         route: name,
         verifier,
         policy: () => ({ policies: snapshot.policies, defaultPolicy: selfService()?.defaultPolicy ?? "all-unauthenticated" }),
         registry,
-        limiter: limit ? limiter?.limiter : undefined,
+        endUser: selfService()?.requestAuthentication,
+        limiter: limit ? { limiter: limiterOf(scope, limit), key: limit.key ?? DEFAULT_RATE_LIMIT_KEY } : undefined,
         clock,
       });
       inboundStacks.set(name, fetch);

@@ -93,7 +93,8 @@ export interface Echo {
 
 /**
  * The app of a pod: echoes what it saw as JSON. `/slow?ms=N` answers after N ms; `/fail?times=N&key=K`
- * answers 503 to the first N calls with key K; `/status/N` answers N; `/big?kb=N` streams N KiB.
+ * answers 503 to the first N calls with key K; `/status/N` answers N; `/big?kb=N` streams N KiB;
+ * `/overload?pod=P&s=S` answers 429 with `retry-after: S` when this is pod P (else 200).
  */
 export function startApp(host: string, pod: string): Promise<App> {
   const failures = new Map<string, number>();
@@ -136,6 +137,10 @@ export function startApp(host: string, pod: string): Promise<App> {
         return answer(seen < Number(url.searchParams.get("times") ?? 1) ? 503 : 200);
       }
       if (url.pathname.startsWith("/status/")) return answer(Number(url.pathname.slice(8)));
+      if (url.pathname === "/overload" && url.searchParams.get("pod") === pod) {
+        res.writeHead(429, { "content-type": "application/json", "x-pod": pod, "retry-after": url.searchParams.get("s") ?? "1" });
+        return void res.end(JSON.stringify(echo));
+      }
       if (url.pathname === "/big") {
         const kb = Number(url.searchParams.get("kb") ?? 1024);
         res.writeHead(200, { "content-type": "application/octet-stream", "x-pod": pod });

@@ -19,6 +19,7 @@ import type { Verifier } from "../../src/identity/index.ts";
 import { CONTROL_AUDIENCE, createControlClient, createProxy, serviceOf, toOrigin, toWebRequest, toWebResponse } from "../../src/proxy/index.ts";
 import type { ControlClient, Proxy } from "../../src/proxy/index.ts";
 import { parseEnv } from "./env.ts";
+import { bindingLimiter } from "./rate-limit.ts";
 import type { RouterEnv } from "./env.ts";
 
 /** What the router needs of the Workers `ExecutionContext`. */
@@ -240,6 +241,10 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     tracer: tracing?.tracer,
     peer: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     tapper,
+    // Limits that hold across isolates: the Rate Limiting bindings, when the router has them.
+    ...((env.WEFT_RATE_LIMIT || env.WEFT_RATE_LIMIT_TOTAL) && {
+      rateLimiter: (scope, limit, local) => bindingLimiter(scope, limit, local, { perKey: env.WEFT_RATE_LIMIT, total: env.WEFT_RATE_LIMIT_TOTAL, period: env.WEFT_RATE_LIMIT_PERIOD, now }),
+    }),
     connect: (endpoint) =>
       endpoint.address.startsWith("binding:") ? bindingFetch(endpoint.address.slice("binding:".length)) : (request) => fetch(toOrigin(request, endpoint.address)),
   });

@@ -43,6 +43,12 @@ const EnvSchema = z
     WEFT_ISSUER_URL: z.url({ protocol: /^https?$/ }).optional(),
     WEFT_CONFIG_TTL_MS: whole(0, 3_600_000).optional().transform((n) => n ?? DEFAULT_CONFIG_TTL_MS),
     WEFT_STATS_INTERVAL_MS: whole(1_000, 3_600_000).optional().transform((n) => n ?? DEFAULT_STATS_INTERVAL_MS),
+    /** Rate Limiting binding for each caller's share (`rateLimit.perKey`), across isolates (docs/rate-limits.md). */
+    WEFT_RATE_LIMIT: binding<RateLimit>("Rate Limiting", "limit").optional(),
+    /** Rate Limiting binding for a limit's total (`rateLimit.rps`), across isolates. */
+    WEFT_RATE_LIMIT_TOTAL: binding<RateLimit>("Rate Limiting", "limit").optional(),
+    /** The `simple.period` of those bindings, in seconds: 10 or 60, as Cloudflare takes. */
+    WEFT_RATE_LIMIT_PERIOD: z.enum(["10", "60"]).optional().transform((p) => Number(p ?? "60")),
     /** Optional Workers Analytics Engine dataset the golden metrics are also written to. */
     WEFT_ANALYTICS: binding<AnalyticsEngineDataset>("Analytics Engine", "writeDataPoint").optional(),
   });

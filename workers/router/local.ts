@@ -27,6 +27,11 @@ export interface LocalRouter {
   port?: number;
   /** Extra vars (e.g. `WEFT_CONFIG_TTL_MS`). */
   vars?: Record<string, string>;
+  /**
+   * Rate Limiting bindings (`[[ratelimits]]`), by binding name: routers naming the same
+   * `namespace_id` share one counter store, as on Cloudflare.
+   */
+  ratelimits?: Record<string, { namespace_id: string; simple: { limit: number; period: 10 | 60 } }>;
 }
 
 /** One app worker: a module (TypeScript or JavaScript) bundled for workerd. */
@@ -91,6 +96,7 @@ export async function startRouters(options: StartRoutersOptions): Promise<Runnin
       bindings,
       serviceBindings,
       kvNamespaces: ["WEFT_CONFIG"],
+      ...(r.ratelimits !== undefined && { ratelimits: r.ratelimits }),
       ...(r.port !== undefined && { unsafeDirectSockets: [{ host: "127.0.0.1", port: r.port }] }),
     });
   }

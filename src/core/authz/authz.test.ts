@@ -156,3 +156,41 @@ describe("path patterns", () => {
     expect([pathMatches("/a", "/a"), pathMatches("/a", "/ab"), pathMatches("/a*", "/ab"), pathMatches("*.png", "/x.png"), pathMatches("*", "/z")]).toEqual([true, false, true, true, true]);
   });
 });
+
+describe("end-user conditions (requestAuthentication's verified claims)", () => {
+  const user = (claims: Record<string, unknown>) => ({
+    issuer: "https://login.example",
+    subject: String(claims.sub ?? "alice"),
+    audiences: ["orders"],
+    claims: { sub: "alice", ...claims },
+  });
+  const allowAdmins = policy({ name: "admins", action: "ALLOW", from: [{ issuers: ["https://login.*"], claims: [{ name: "realm.roles", values: ["admin"] }] }] });
+
+  it("matches a nested list claim, and answers 401 to a caller with no end user, 403 to one without the claim", () => {
+    expect(authorize([allowAdmins], "all-unauthenticated", { ...call(), endUser: user({ realm: { roles: ["reader", "admin"] } }) }).allowed).toBe(true);
+    expect(authorize([allowAdmins], "all-unauthenticated", { ...call(), endUser: user({ realm: { roles: ["reader"] } }) })).toMatchObject({ allowed: false, code: "forbidden" });
+    expect(authorize([allowAdmins], "all-unauthenticated", call())).toMatchObject({ allowed: false, code: "unauthenticated" });
+  });
+
+  it("matches subjects and audiences by exact, prefix and suffix patterns, and numbers and booleans as text", () => {
+    const p = policy({ name: "p", action: "ALLOW", from: [{ subjects: ["staff-*"], audiences: ["*ders"], claims: [{ name: "level", values: ["3"] }, { name: "mfa", values: ["true"] }] }] });
+    expect(authorize([p], "deny", { ...call(), endUser: user({ sub: "staff-ann", level: 3, mfa: true }) }).allowed).toBe(true);
+    expect(authorize([p], "deny", { ...call(), endUser: user({ sub: "staff-ann", level: 3, mfa: false }) }).allowed).toBe(false);
+    expect(authorize([p], "deny", { ...call(), endUser: user({ sub: "ann", level: 3, mfa: true }) }).allowed).toBe(false);
+  });
+
+  it("denies on a claim whatever else allows, and needs both the workload identity and the end user when an entry names both", () => {
+    const deny = policy({ name: "banned", action: "DENY", from: [{ claims: [{ name: "groups", values: ["banned"] }] }] });
+    expect(authorize([deny], "all-unauthenticated", { ...call(WEB), endUser: user({ groups: ["a", "banned"] }) })).toMatchObject({ allowed: false, code: "forbidden" });
+    expect(authorize([deny], "all-unauthenticated", { ...call(WEB), endUser: user({ groups: "a" }) }).allowed).toBe(true);
+    const both = policy({ name: "both", action: "ALLOW", from: [{ identities: [WEB], subjects: ["alice"] }] });
+    expect(authorize([both], "deny", { ...call(WEB), endUser: user({}) }).allowed).toBe(true);
+    expect(authorize([both], "deny", { ...call(BATCH), endUser: user({}) }).allowed).toBe(false);
+    expect(authorize([both], "deny", call(WEB)).allowed).toBe(false);
+  });
+
+  it("reads only the claim's own keys: a claim named after Object's machinery matches nothing", () => {
+    const p = policy({ name: "p", action: "ALLOW", from: [{ claims: [{ name: "constructor.name", values: ["Object"] }] }] });
+    expect(authorize([p], "deny", { ...call(), endUser: user({}) }).allowed).toBe(false);
+  });
+});

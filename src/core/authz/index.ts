@@ -19,6 +19,17 @@ export interface AuthzInput {
   identity?: string;
   method: string;
   path: string;
+  /** The verified end user (`requestAuthentication`); undefined when the call carried no token. */
+  endUser?: EndUser;
+}
+
+/** A verified end user's token, as policies match it. */
+export interface EndUser {
+  issuer: string;
+  subject: string;
+  audiences: readonly string[];
+  /** The token's whole payload, for `claims` rules. */
+  claims: Readonly<Record<string, unknown>>;
 }
 
 /** The verdict, what decided it, and the AUDIT policies the call matched. */
@@ -58,6 +69,7 @@ export function authorize(policies: readonly AuthorizationPolicy[], defaultPolic
     if (!matches(policy, input, paths)) {
       // An ALLOW an authenticated caller could have matched: the refusal is for lack of identity.
       if (policy.action === "ALLOW" && input.identity === undefined && policy.from?.some((f) => f.identities?.length)) allowNeedsIdentity = true;
+      if (policy.action === "ALLOW" && input.endUser === undefined && policy.from?.some(wantsEndUser)) allowNeedsIdentity = true;
       continue;
     }
     if (policy.action === "DENY") return { allowed: false, reason: policy.name, audited, code: "forbidden" };
@@ -94,8 +106,8 @@ function matches(policy: AuthorizationPolicy, input: AuthzInput, paths: { exact:
     !policy.from ||
     policy.from.some((from) => {
       if (from.unauthenticated) return true;
-      if (!from.identities) return true;
-      return input.identity !== undefined && from.identities.some((glob) => spiffeGlob(glob).test(input.identity!));
+      if (from.identities && !(input.identity !== undefined && from.identities.some((glob) => spiffeGlob(glob).test(input.identity!)))) return false;
+      return !wantsEndUser(from) || endUserMatches(from, input.endUser);
     });
   if (!fromOk) return false;
   const pathOk =
@@ -103,6 +115,39 @@ function matches(policy: AuthorizationPolicy, input: AuthzInput, paths: { exact:
       ? (pattern: string) => pathMatches(pattern, paths.exact)
       : (pattern: string) => pathMatches(loosePattern(pattern), paths.loose());
   return !policy.to || policy.to.some((to) => (!to.methods || to.methods.includes(input.method.toUpperCase())) && (!to.paths || to.paths.some(pathOk)));
+}
+
+type From = NonNullable<AuthorizationPolicy["from"]>[number];
+
+/** Whether a `from` entry names anything of an end user's token. */
+function wantsEndUser(from: From): boolean {
+  return from.issuers !== undefined || from.subjects !== undefined || from.audiences !== undefined || from.claims !== undefined;
+}
+
+/**
+ * Whether the verified end user fits a `from` entry's end-user conditions: every list given
+ * must have a pattern that matches (`audiences`: any of the token's audiences; a `claims`
+ * entry: the claim's value, or any element of it when it is a list). No end user, no match.
+ */
+function endUserMatches(from: From, user: EndUser | undefined): boolean {
+  if (user === undefined) return false;
+  const any = (patterns: readonly string[] | undefined, values: readonly string[]) => patterns === undefined || values.some((value) => patterns.some((pattern) => pathMatches(pattern, value)));
+  if (!any(from.issuers, [user.issuer]) || !any(from.subjects, [user.subject]) || !any(from.audiences, user.audiences)) return false;
+  return (from.claims ?? []).every((claim) => any(claim.values, claimValues(user.claims, claim.name)));
+}
+
+/**
+ * The string values of the claim at `name`, a dotted path for nested claims: a string as it
+ * is, a number or boolean as text, each string, number or boolean of a list; nothing else.
+ */
+export function claimValues(claims: Readonly<Record<string, unknown>>, name: string): string[] {
+  let value: unknown = claims;
+  for (const part of Object.hasOwn(claims, name) ? [name] : name.split(".")) {
+    if (typeof value !== "object" || value === null || Array.isArray(value) || !Object.hasOwn(value, part)) return [];
+    value = (value as Record<string, unknown>)[part];
+  }
+  const scalar = (v: unknown) => (typeof v === "string" ? [v] : typeof v === "number" || typeof v === "boolean" ? [String(v)] : []);
+  return Array.isArray(value) ? value.flatMap(scalar) : scalar(value);
 }
 
 /**

@@ -67,8 +67,10 @@ interface Load {
  * - `random`: one endpoint drawn by weight.
  *
  * Only endpoints that are ready (not ejected; on probation only with no trial in flight)
- * and of weight above 0 are picked. With none, it throws `MeshError("no-endpoints")` at
- * once, never waiting for one. Endpoints added to the set later start at `defaultRtt`.
+ * and of weight above 0 are picked; an endpoint that answered 429 or gRPC RESOURCE_EXHAUSTED
+ * is not ready until its `retry-after` has passed (failure accrual holds it out). With none,
+ * it throws `MeshError("no-endpoints")` at once, never waiting for one, or `overloaded` (503,
+ * `retry-after` the soonest return) when every endpoint is held out for overload. Endpoints added to the set later start at `defaultRtt`.
  */
 export function balance(set: EndpointSet, options: BalanceOptions = {}): Balancer {
   const algorithm = options.algorithm ?? DEFAULT_ALGORITHM;
@@ -118,6 +120,14 @@ export function balance(set: EndpointSet, options: BalanceOptions = {}): Balance
     const all = set.endpoints();
     const ready = all.filter((endpoint) => endpoint.weight > 0 && endpoint.ready());
     if (ready.length === 0) {
+      // Every endpoint with weight is held out because it said it is overloaded (429): the
+      // service is overloaded, and the caller is told when the first one takes traffic again.
+      const weighted = all.filter((endpoint) => endpoint.weight > 0);
+      const held = weighted.map((endpoint) => endpoint.accrual?.overloadedUntil());
+      if (weighted.length > 0 && held.every((until) => until !== undefined)) {
+        const waitMs = Math.min(...(held as number[])) - clock.now();
+        throw new MeshError("overloaded", `all ${weighted.length} of the service's endpoints answered that they are overloaded (429)`, { retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) });
+      }
       const why =
         all.length === 0
           ? "the service has no endpoints"

@@ -33,6 +33,18 @@ export type AccrualState =
 /** What a finished request tells the breaker. `ignored` says nothing (the caller gave up). */
 export type Outcome = "success" | "failure" | "ignored";
 
+/**
+ * gRPC's RESOURCE_EXHAUSTED, the status a gRPC server sheds load with: treated as an HTTP 429
+ * (Linkerd 2.20's balancer and failure accrual do both).
+ */
+export const GRPC_RESOURCE_EXHAUSTED = 8;
+
+/**
+ * How long an endpoint that answered 429 without `retry-after` is held out, ms: Linkerd's
+ * minimum failure-accrual penalty (1 s), the shortest hold-out its breaker knows.
+ */
+export const DEFAULT_OVERLOAD_HOLD_MS = 1_000;
+
 /** How a request ended: the response it got (any status), or what was thrown instead. */
 export type Result = Ended;
 
@@ -88,6 +100,15 @@ export interface FailureAccrual {
   admit(): Ticket | undefined;
   /** When an ejected endpoint goes on probation, on the clock; undefined when not ejected. */
   ejectedUntil(): number | undefined;
+  /**
+   * The endpoint said it is overloaded (a 429 or gRPC RESOURCE_EXHAUSTED): it takes no
+   * request for `ms` (its `retry-after`; `DEFAULT_OVERLOAD_HOLD_MS` without one; at most the
+   * penalty's `max`), then takes traffic again without probation. Its failure streak is
+   * left as it was: overload is not a fault.
+   */
+  overloaded(ms?: number): void;
+  /** Until when, on the clock, an overloaded endpoint is held out; undefined when it is not. */
+  overloadedUntil(): number | undefined;
 }
 
 /** gRPC statuses Linkerd's breaker counts as failures: DEADLINE_EXCEEDED, PERMISSION_DENIED, INTERNAL, UNAVAILABLE, DATA_LOSS. */
@@ -135,7 +156,11 @@ export function createFailureAccrual(options: FailureAccrualOptions = {}, id = "
   // Every ejection starts a new epoch, so answers to requests sent before it say nothing.
   let epoch = 0;
 
-  const state = (): AccrualState => (until === undefined ? "available" : clock.now() < until ? "ejected" : "probation");
+  /** Set while an overloaded endpoint is held out (`overloaded()`): when it may take traffic again. */
+  let heldUntil = Number.NEGATIVE_INFINITY;
+  const breakerState = (): AccrualState => (until === undefined ? "available" : clock.now() < until ? "ejected" : "probation");
+  // Held out for overload counts as ejected to the balancer; the breaker's own state resumes after.
+  const state = (): AccrualState => (clock.now() < heldUntil ? "ejected" : breakerState());
 
   const eject = () => {
     until = clock.now() + penalty(backoff, failedProbations, random);
@@ -155,10 +180,15 @@ export function createFailureAccrual(options: FailureAccrualOptions = {}, id = "
     classify: options.classify ?? isFailure,
     state,
     ready,
-    ejectedUntil: () => (state() === "ejected" ? until : undefined),
+    ejectedUntil: () => (breakerState() === "ejected" ? until : undefined),
+    overloaded(ms) {
+      const hold = Math.min(Math.max(0, ms ?? DEFAULT_OVERLOAD_HOLD_MS), backoff.max);
+      heldUntil = Math.max(heldUntil, clock.now() + hold);
+    },
+    overloadedUntil: () => (clock.now() < heldUntil ? heldUntil : undefined),
     admit() {
       if (!ready()) return undefined;
-      const trial = state() === "probation";
+      const trial = breakerState() === "probation";
       if (trial) trialInFlight = true;
       const issued = epoch;
       let used = false;

@@ -212,8 +212,8 @@ describe("failureAccrual", () => {
   });
 
   it("uses the configured classifier", async () => {
-    const { accrual } = setup({ consecutiveFailures: 2, classify: (result) => result.response?.status === 429 });
-    const fetch = failureAccrual(accrual)(fakeUpstream([500, 500, 429, 429]));
+    const { accrual } = setup({ consecutiveFailures: 2, classify: (result) => result.response?.status === 404 });
+    const fetch = failureAccrual(accrual)(fakeUpstream([500, 500, 404, 404]));
     for (let i = 0; i < 3; i++) await fetch(request());
     expect(accrual.state()).toBe("available");
     await fetch(request());

@@ -5,6 +5,8 @@
  */
 export {
   DEFAULT_CONSECUTIVE_FAILURES,
+  DEFAULT_OVERLOAD_HOLD_MS,
+  GRPC_RESOURCE_EXHAUSTED,
   DEFAULT_PENALTY_BACKOFF,
   createFailureAccrual,
   isFailure,
@@ -20,4 +22,4 @@ export type {
   Result,
   Ticket,
 } from "./accrual.ts";
-export { failureAccrual } from "./layer.ts";
+export { failureAccrual, isOverloaded } from "./layer.ts";

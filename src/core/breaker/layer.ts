@@ -3,9 +3,25 @@
  * refuses requests while the breaker holds the endpoint out.
  */
 import { isTimeout } from "../deadline/index.ts";
-import { MeshError } from "../errors.ts";
-import type { Layer, MeshRequest } from "../fetch.ts";
-import type { FailureAccrual, Result } from "./accrual.ts";
+import { ERROR_HEADER, MeshError, grpcStatusOf } from "../errors.ts";
+import type { Layer, MeshRequest, MeshResponse } from "../fetch.ts";
+import { retryAfterMs } from "../retry/index.ts";
+import { GRPC_RESOURCE_EXHAUSTED, type FailureAccrual, type Result } from "./accrual.ts";
+
+/**
+ * The mesh's own answers that carry gRPC RESOURCE_EXHAUSTED for a request too large, not for
+ * load (`errorResponse`): a caller's oversized request says nothing of the endpoint.
+ */
+const TOO_LARGE = new Set(["payload-too-large", "header-too-large"]);
+
+/**
+ * True for an endpoint's answer that says it is overloaded: 429, or gRPC RESOURCE_EXHAUSTED
+ * unless the mesh made it for a request over a size limit.
+ */
+export function isOverloaded(response: MeshResponse): boolean {
+  if (response.status === 429) return true;
+  return grpcStatusOf(response) === GRPC_RESOURCE_EXHAUSTED && !TOO_LARGE.has(response.headers.get(ERROR_HEADER) ?? "");
+}
 
 /**
  * Endpoint level (the outermost layer of one endpoint's stack, inside the balancer): admits
@@ -16,6 +32,9 @@ import type { FailureAccrual, Result } from "./accrual.ts";
  *
  * What the breaker is told (docs/architecture.md, "Failure accrual"):
  * - a response: judged by `classify` (by default a 5xx or a failing gRPC status is a failure);
+ * - an overloaded answer (429, or gRPC RESOURCE_EXHAUSTED), as Linkerd 2.20 treats it: the
+ *   endpoint is held out for its `retry-after` (`accrual.overloaded`), and the answer neither
+ *   grows nor resets its failure streak; it is passed back to the caller as it came;
  * - a failed connection (refused, reset: a `TypeError` from `fetch`, `upstream-unreachable`):
  *   judged by `classify` (by default a failure);
  * - a timeout: the request's signal aborted with a timeout reason (`isTimeout`: the route's
@@ -50,7 +69,10 @@ export function failureAccrual(accrual: FailureAccrual): Layer {
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const response = await next(request);
-      judge({ response });
+      if (isOverloaded(response)) {
+        accrual.overloaded(retryAfterMs(response));
+        ticket("ignored");
+      } else judge({ response });
       return response;
     } catch (error) {
       // An aborted call was decided when its signal aborted.

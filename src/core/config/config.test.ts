@@ -213,3 +213,30 @@ describe("resources and snapshots", () => {
     ]);
   });
 });
+
+describe("requestAuthentication", () => {
+  const rule = { issuer: "https://login.example", jwksUri: "https://login.example/jwks" };
+
+  it("fills the defaults: RS256 and ES256, Authorization: Bearer, 60 s skew, jose's cache times, token removed", () => {
+    const result = validate(ServiceSchema, { name: "api", requestAuthentication: { jwtRules: [rule] } });
+    expect(result.ok && result.value.requestAuthentication?.jwtRules[0]).toMatchObject({ algorithms: ["RS256", "ES256"], clockSkew: "60s", jwksCacheMaxAge: "10m", jwksCooldown: "30s", forwardOriginalToken: false });
+  });
+
+  it.each([
+    ["an HMAC algorithm", { ...rule, algorithms: ["HS256"] }],
+    ["alg none", { ...rule, algorithms: ["none"] }],
+    ["both a JWKS URL and inline keys", { ...rule, jwks: { keys: [{ kty: "RSA" }] } }],
+    ["neither a JWKS URL nor inline keys", { issuer: rule.issuer }],
+    ["a JWKS URL that is not http(s)", { ...rule, jwksUri: "file:///etc/passwd" }],
+    ["a claim header in the weft- namespace", { ...rule, outputClaimToHeaders: [{ header: "weft-client-id", claim: "sub" }] }],
+    ["a claim header with an underscore", { ...rule, outputClaimToHeaders: [{ header: "x_user", claim: "sub" }] }],
+    ["a claim header that is a credential", { ...rule, outputClaimToHeaders: [{ header: "Authorization", claim: "sub" }] }],
+  ])("refuses %s", (_, jwtRule) => {
+    expect(validate(ServiceSchema, { name: "api", requestAuthentication: { jwtRules: [jwtRule] } }).ok).toBe(false);
+  });
+
+  it("takes end-user conditions in a policy's from", () => {
+    const result = validate(AuthorizationPolicySchema, { name: "p", target: { service: "api" }, action: "ALLOW", from: [{ issuers: ["https://login.example"], subjects: ["staff-*"], claims: [{ name: "groups", values: ["admin"] }] }] });
+    expect(result.ok).toBe(true);
+  });
+});

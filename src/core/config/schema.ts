@@ -115,13 +115,88 @@ export const FailureAccrualSchema = z.strictObject({
     .prefault({}),
 });
 
-/** A local rate limit: sustained requests per second and a burst above it. */
-export const RateLimitSchema = z.strictObject({
+/** A rate: sustained requests per second and a burst above it. */
+const RateSchema = z.strictObject({
   rps: z.number().positive().max(1_000_000),
   burst: z.number().int().min(0).max(1_000_000).default(0),
 });
 
+/**
+ * A rate limit (Linkerd's HTTPLocalRateLimitPolicy): `rps`/`burst` for all callers together,
+ * and for fairness a `perKey` share for each caller, by `key` (the verified caller by
+ * default), with `overrides` for named keys (docs/rate-limits.md).
+ */
+export const RateLimitSchema = RateSchema.extend({
+  key: z
+    .discriminatedUnion("type", [
+      z.strictObject({ type: z.literal("client") }),
+      z.strictObject({ type: z.literal("ip") }),
+      z.strictObject({ type: z.literal("header"), name: z.string().min(1).max(128).regex(/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/, "must be an HTTP header name") }),
+    ])
+    .optional(),
+  perKey: RateSchema.optional(),
+  overrides: z.array(RateSchema.extend({ keys: z.array(z.string().max(512)).min(1).max(64) })).max(64).optional(),
+});
+
 const Version = z.number().int().min(0).optional();
+
+// ---- End-user authentication (Istio's RequestAuthentication, per service) -------------------
+
+/**
+ * The signing algorithms a `jwtRules` entry may accept: asymmetric ones only, as Istio's
+ * RequestAuthentication and the JWT BCP (RFC 8725 section 3.1) advise: an issuer's public
+ * JWKS can never be an HMAC secret (HS/RS confusion), and `none` is never a signature.
+ */
+export const END_USER_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
+
+/** A header name: RFC 9110 token characters, lower-cased on the wire. */
+const HeaderName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/, "must be an HTTP header name (token characters)")
+  .refine((name) => !name.includes("_"), "must not contain '_' (the inbound side drops such headers)")
+  .refine((name) => !/^(weft-|host$|content-length$|transfer-encoding$|connection$|authorization$|cookie$)/i.test(name), "must not be a weft-* or hop, framing or credential header");
+
+/** One issuer's rule (Istio's `JWTRule`): where its keys are, what it may sign, where its token is. */
+export const JwtRuleSchema = z
+  .strictObject({
+    /** The token's `iss`, exactly. */
+    issuer: z.string().min(1).max(512),
+    /** Accepted `aud` values (any one); absent: any audience. */
+    audiences: z.array(z.string().min(1).max(512)).min(1).max(16).optional(),
+    /** The issuer's JWKS URL, fetched and cached (jose's remote key set); or `jwks` inline. */
+    jwksUri: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+    /** The issuer's public keys inline (a JWKS document). */
+    jwks: z.looseObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1).max(64) }).optional(),
+    /** How long fetched keys are used before they are fetched again: jose's `cacheMaxAge` default, 10 min. */
+    jwksCacheMaxAge: DurationSchema.default("10m"),
+    /** After a fetch, no other for this long, even for an unknown `kid`: jose's `cooldownDuration` default, 30 s. */
+    jwksCooldown: DurationSchema.default("30s"),
+    /** Accepted `alg` values; RS256 and ES256 unless named. */
+    algorithms: z.array(z.enum(END_USER_ALGORITHMS)).min(1).max(10).default(["RS256", "ES256"]),
+    /** Headers the token may come in, with a prefix to cut (`Authorization: Bearer ` unless any location is named). */
+    fromHeaders: z.array(z.strictObject({ name: z.string().min(1).max(128).regex(/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/), prefix: z.string().max(64).optional() })).max(4).optional(),
+    /** Cookies the token may come in. */
+    fromCookies: z.array(z.string().min(1).max(128).regex(/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/)).max(4).optional(),
+    /** Allowance on `exp` and `nbf`: Envoy's jwt_authn `clock_skew_seconds` default, 60 s. */
+    clockSkew: DurationSchema.default("60s"),
+    /** Keep the token on the request to the app (Istio's `forwardOriginalToken`); removed by default. */
+    forwardOriginalToken: z.boolean().default(false),
+    /** Claims copied to headers for the app; those headers are removed from every request first. */
+    outputClaimToHeaders: z.array(z.strictObject({ header: HeaderName, claim: z.string().min(1).max(256) })).max(16).optional(),
+  })
+  .refine((rule) => (rule.jwksUri === undefined) !== (rule.jwks === undefined), "set exactly one of jwksUri or jwks");
+
+/** A service's end-user authentication: the issuers whose tokens it verifies. */
+export const RequestAuthenticationSchema = z.strictObject({
+  jwtRules: z.array(JwtRuleSchema).min(1).max(8),
+});
+
+export type JwtRule = z.infer<typeof JwtRuleSchema>;
+export type RequestAuthentication = z.infer<typeof RequestAuthenticationSchema>;
+
+// ---- end of end-user authentication ----------------------------------------------------------
 
 /** A service (SPEC.md section 3). Linkerd's cluster default policy is all-unauthenticated. */
 export const ServiceSchema = z.strictObject({
@@ -137,6 +212,8 @@ export const ServiceSchema = z.strictObject({
   // Tap (issue 14): headers whose values `weft tap` never shows for calls to or from this
   // service, beside the ones it never shows anyway (authorization, cookie, weft-identity).
   tapIgnoreHeaders: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "must be a header name")).max(64).optional(),
+  /** End-user JWTs this service verifies (docs/end-user-auth.md). */
+  requestAuthentication: RequestAuthenticationSchema.optional(),
 });
 
 /**
@@ -263,6 +340,8 @@ export const RouteSchema = z.strictObject({
   timeouts: z.strictObject({ request: DurationSchema.optional(), backendRequest: DurationSchema.optional() }).optional(),
   retry: RetrySchema.optional(),
   filters: z.array(FilterSchema).max(16).optional(),
+  /** The inbound rate limit of this route, in place of its service's (docs/rate-limits.md). */
+  rateLimit: RateLimitSchema.optional(),
 });
 
 // --- Egress (issue 16): services outside the mesh, and the mesh-wide egress mode. ---
@@ -311,6 +390,15 @@ const IdentityGlob = z
   .max(512)
   .regex(/^(spiffe:\/\/[^\s]+|\*\*?)$/, "must be a SPIFFE ID or a glob of one (spiffe://domain/ns/*/sa/*), or * / **");
 
+/** A pattern on a claim's value: exact, `prefix*`, `*suffix` or `*` (Istio's string match forms). */
+const ClaimPattern = z.string().min(1).max(512);
+
+/** A named claim (a dotted path for nested ones: `realm.roles`) and the values it may have. */
+const ClaimMatch = z.strictObject({
+  name: z.string().min(1).max(256),
+  values: z.array(ClaimPattern).min(1).max(64),
+});
+
 /** An authorization policy (SPEC.md section 3): DENY first, then ALLOW, then the default. */
 export const AuthorizationPolicySchema = z.strictObject({
   name: NameSchema,
@@ -318,7 +406,17 @@ export const AuthorizationPolicySchema = z.strictObject({
   target: z.strictObject({ service: NameSchema, route: NameSchema.optional() }),
   action: z.enum(["ALLOW", "DENY", "AUDIT"]),
   from: z
-    .array(z.strictObject({ identities: z.array(IdentityGlob).max(64).optional(), unauthenticated: z.boolean().optional() }))
+    .array(
+      z.strictObject({
+        identities: z.array(IdentityGlob).max(64).optional(),
+        unauthenticated: z.boolean().optional(),
+        // The verified end user (docs/end-user-auth.md): each list matches if any pattern does.
+        issuers: z.array(ClaimPattern).max(16).optional(),
+        subjects: z.array(ClaimPattern).max(64).optional(),
+        audiences: z.array(ClaimPattern).max(16).optional(),
+        claims: z.array(ClaimMatch).max(16).optional(),
+      }),
+    )
     .max(16)
     .optional(),
   to: z

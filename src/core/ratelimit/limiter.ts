@@ -27,6 +27,8 @@ export type RateLimitDecision = { ok: true } | { ok: false; retryAfter: number; 
 /** A rate limiter: each `take()` asks to admit one request now. */
 export interface RateLimiter {
   take(): RateLimitDecision;
+  /** What `take()` would answer now, without taking anything. */
+  peek?(): RateLimitDecision;
 }
 
 /**
@@ -52,18 +54,17 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   // Floating point: rps 3 gives T = 333.33…; three steps of it must still land on 1000.
   const slack = interval * 1e-9;
   let tat = -Infinity; // theoretical arrival time of the next request at the steady rate
-  return {
-    take() {
-      const now = clock.now();
-      const start = Math.max(tat, now);
-      const early = start - now - tolerance;
-      if (early > slack) {
-        return { ok: false, retryAfter: Math.max(1, Math.ceil(early / 1000)), waitMs: early };
-      }
-      tat = start + interval;
-      return { ok: true };
-    },
+  const decide = (commit: boolean): RateLimitDecision => {
+    const now = clock.now();
+    const start = Math.max(tat, now);
+    const early = start - now - tolerance;
+    if (early > slack) {
+      return { ok: false, retryAfter: Math.max(1, Math.ceil(early / 1000)), waitMs: early };
+    }
+    if (commit) tat = start + interval;
+    return { ok: true };
   };
+  return { take: () => decide(true), peek: () => decide(false) };
 }
 
 /**
