@@ -58,7 +58,7 @@ describe("createCa", () => {
     const csr = await createCsr({ keys: await generateWorkloadKey() });
     await expect(ca.issue(csr, "spiffe://other.org/ns/a/sa/b")).rejects.toThrow(CaInputError);
     await expect(ca.issue("not a csr", WEB)).rejects.toThrow(CaInputError);
-    const rsa = await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"]);
+    const rsa = await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"]) as CryptoKeyPair;
     const x509 = await import("@peculiar/x509");
     const rsaCsr = (await x509.Pkcs10CertificateRequestGenerator.create({ name: "", keys: rsa, signingAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } })).toString("pem");
     await expect(ca.issue(rsaCsr, WEB)).rejects.toThrow("ECDSA P-256");

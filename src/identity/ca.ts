@@ -105,8 +105,8 @@ const caExtensions = async (keys: CryptoKeyPair, pathLength: number) => [
 
 /** Makes an anchor and an intermediate issuer under it; the anchor's key is dropped once it has signed. */
 export async function generateAuthority(trustDomain: string, now: number, activeFrom: number, lifetimeMs = DEFAULT_AUTHORITY_LIFETIME_MS): Promise<Authority> {
-  const anchorKeys = await crypto.subtle.generateKey(CA_ALGORITHM, true, ["sign", "verify"]);
-  const issuerKeys = await crypto.subtle.generateKey(CA_ALGORITHM, true, ["sign", "verify"]);
+  const anchorKeys = await generateWorkloadKey();
+  const issuerKeys = await generateWorkloadKey();
   const notBefore = new Date(now - CA_CLOCK_SKEW_MS);
   const notAfter = new Date(now + lifetimeMs);
   const stamp = new Date(now).toISOString();
@@ -356,6 +356,6 @@ export async function createCsr(options: CsrOptions): Promise<string> {
 }
 
 /** A new workload key pair (ECDSA P-256), extractable so the host can hand it to its TLS stack. */
-export function generateWorkloadKey(): Promise<CryptoKeyPair> {
-  return crypto.subtle.generateKey(CA_ALGORITHM, true, ["sign", "verify"]);
+export async function generateWorkloadKey(): Promise<CryptoKeyPair> {
+  return (await crypto.subtle.generateKey(CA_ALGORITHM, true, ["sign", "verify"])) as CryptoKeyPair;
 }
