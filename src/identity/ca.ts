@@ -130,7 +130,7 @@ export async function generateAuthority(trustDomain: string, now: number, active
     signingAlgorithm: CA_ALGORITHM,
     extensions: [...(await caExtensions(issuerKeys, 0)), await x509.AuthorityKeyIdentifierExtension.create(anchorKeys.publicKey)],
   });
-  return { anchors: [pem(anchor)], issuer: pem(issuer), issuerKey: await crypto.subtle.exportKey("jwk", issuerKeys.privateKey), activeFrom, external: false };
+  return { anchors: [pem(anchor)], issuer: pem(issuer), issuerKey: (await crypto.subtle.exportKey("jwk", issuerKeys.privateKey)) as JsonWebKey, activeFrom, external: false };
 }
 
 /** Reads PEM certificates, refusing anything else. */
@@ -176,7 +176,7 @@ export async function importAuthority(input: { anchors: string; issuer: string; 
   const signature = await crypto.subtle.sign(CA_ALGORITHM, key, probe);
   const publicKey = await issuer.publicKey.export(CA_ALGORITHM, ["verify"]).catch(() => undefined);
   if (!publicKey || !(await crypto.subtle.verify(CA_ALGORITHM, publicKey, signature, probe))) throw new CaInputError("issuerKey does not match the issuer certificate");
-  return { anchors: anchors.map(pem), issuer: pem(issuer), issuerKey: await crypto.subtle.exportKey("jwk", key), activeFrom, external: true };
+  return { anchors: anchors.map(pem), issuer: pem(issuer), issuerKey: (await crypto.subtle.exportKey("jwk", key)) as JsonWebKey, activeFrom, external: true };
 }
 
 /** Options of `createCa`. */
@@ -260,7 +260,7 @@ export function createCa(options: CaOptions): Ca {
       } catch {
         throw new CaInputError("csr is not a PEM PKCS #10 certificate request");
       }
-      const algorithm = csr.publicKey.algorithm as EcKeyAlgorithm;
+      const algorithm = csr.publicKey.algorithm as { name: string; namedCurve?: string };
       if (algorithm.name !== "ECDSA" || algorithm.namedCurve !== "P-256") throw new CaInputError("csr's key must be ECDSA P-256");
       if (!(await csr.verify().catch(() => false))) throw new CaInputError("csr's signature does not verify");
       const state = await load();
