@@ -64,8 +64,8 @@ export interface AuditEntry {
   /** ISO 8601 time of the change. */
   at: string;
   actor: Actor;
-  action: "write" | "register" | "deregister" | "expire" | "rotate-keys";
-  changes: { kind: Kind | "Endpoint" | "SigningKey" | "WorkerSecret" | "Cluster"; name: string; outcome: ChangeOutcome }[];
+  action: "write" | "register" | "deregister" | "expire" | "rotate-keys" | "rotate-ca";
+  changes: { kind: Kind | "Endpoint" | "SigningKey" | "TrustAnchors" | "WorkerSecret" | "Cluster"; name: string; outcome: ChangeOutcome }[];
   fromVersion: number;
   toVersion: number;
 }

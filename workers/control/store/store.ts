@@ -7,9 +7,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import type { Endpoint } from "../../../src/core/config/index.ts";
-import type { Issuer, KeyState, RotateOptions, ServiceAccountVerifier, TrustBundleDocument } from "../../../src/identity/index.ts";
+import type { AuthorityView, Ca, CaState, Issuer, IssuedCertificate, KeyState, RotateOptions, ServiceAccountVerifier, TrustBundleDocument } from "../../../src/identity/index.ts";
 import { MeshError } from "../../../src/core/errors.ts";
-import { createIssuer, createServiceAccountVerifier, verifyBootstrapSecret, workerId } from "../../../src/identity/index.ts";
+import { CaInputError, createCa, createIssuer, createServiceAccountVerifier, verifyBootstrapSecret, workerId } from "../../../src/identity/index.ts";
 import { parseEnv } from "../env.ts";
 import type { ControlEnv } from "../env.ts";
 import { DEFAULT_AUDIT_CAP } from "../limits.ts";
@@ -19,6 +19,7 @@ import { ConfigState, keys } from "./state.ts";
 import type { Mutation } from "./state.ts";
 
 const IDENTITY_KEYS = "identity:keys";
+const IDENTITY_CA = "identity:ca";
 
 /** Long-polls answered per turn of the event loop when a version lands: 100 (see `#wake`). Our choice. */
 const WAKE_SLICE = 100;
@@ -58,6 +59,8 @@ interface Meta {
   auditNext: number;
   /** The issuer's key-set sequence the current version's trust bundle reflects. */
   jwksSequence: number;
+  /** The CA's anchor-set sequence the current version's `trustAnchors` reflect. */
+  caSequence?: number;
   /** Epoch ms the store last noted it was running (each commit, and a heartbeat while leases exist). */
   aliveAt?: number;
 }
@@ -71,6 +74,8 @@ export class Store extends DurableObject {
   readonly #state: ConfigState;
   readonly #meta: Meta;
   readonly #issuer: Issuer;
+  readonly #ca: Ca;
+  #anchors: string[] = [];
   readonly #waiters = new Set<() => void>();
   readonly #clusterVerifiers = new Map<string, { canonical: string; verifier: ServiceAccountVerifier }>();
   #cache: SnapshotText | undefined;
@@ -97,6 +102,13 @@ export class Store extends DurableObject {
       keys: {
         get: async () => kv.get<KeyState>(IDENTITY_KEYS),
         put: async (state) => kv.put(IDENTITY_KEYS, state),
+      },
+    });
+    this.#ca = createCa({
+      trustDomain: this.#config.WEFT_TRUST_DOMAIN,
+      state: {
+        get: async () => kv.get<CaState>(IDENTITY_CA),
+        put: async (state) => kv.put(IDENTITY_CA, state),
       },
     });
     void ctx.blockConcurrencyWhile(async () => {
@@ -202,6 +214,52 @@ export class Store extends DurableObject {
     await this.#syncJwks("system");
     const { exp } = decodeJwt(token);
     return { ok: true, value: { token, id, audience, expiresAt: (exp ?? 0) * 1000 } };
+  }
+
+  /**
+   * Signs an X.509-SVID for the identity a bootstrap credential proves, over the key of the
+   * workload's CSR. Failures say nothing of what exists.
+   */
+  async issueCertificate(credential: BootstrapCredential, csr: string, lifetimeMs: number | undefined): Promise<Outcome<IssuedCertificate & { trustAnchors: string[] }>> {
+    const id = await this.#bootstrap(credential);
+    if (!id) return failure("unauthenticated", "the bootstrap credential is not valid");
+    try {
+      const issued = await this.#ca.issue(csr, id, lifetimeMs);
+      await this.#syncCa("system");
+      return { ok: true, value: { ...issued, trustAnchors: this.#anchors } };
+    } catch (error) {
+      if (error instanceof CaInputError) return failure("bad-request", error.message);
+      throw error;
+    }
+  }
+
+  /** The CA's trust anchors (PEM), as the snapshot carries them. */
+  async trustAnchors(): Promise<string[]> {
+    await this.#syncCa("system");
+    return this.#anchors;
+  }
+
+  /** The CA's authorities, without keys (for `weft check`). */
+  async caStatus(): Promise<AuthorityView[]> {
+    return this.#ca.describe();
+  }
+
+  /**
+   * Adds a new authority that signs after `activateInMs`: one the CA makes, or the operator's
+   * own (`bring`). Its anchor goes out in the snapshot at once, beside the old one.
+   */
+  async rotateCa(activateInMs: number | undefined, bring: { anchors: string; issuer: string; issuerKey: string } | undefined, actor: Actor): Promise<Outcome<AuthorityView[]>> {
+    try {
+      if (bring) await this.#ca.bring(bring, activateInMs);
+      else await this.#ca.rotate(activateInMs);
+    } catch (error) {
+      if (error instanceof CaInputError) return failure("bad-request", error.message);
+      throw error;
+    }
+    await this.#maintainKeys();
+    await this.#syncCa(actor);
+    this.#schedule();
+    return { ok: true, value: await this.#ca.describe() };
   }
 
   /** Rotates the signing keys now (see `Issuer.rotate`); the new bundle goes out as a new version. */
@@ -372,7 +430,7 @@ export class Store extends DurableObject {
 
   #text(): SnapshotText {
     if (this.#cache?.version !== this.#state.version) {
-      const snapshot = { ...this.#state.snapshot(), jwks: this.#jwks };
+      const snapshot = { ...this.#state.snapshot(), jwks: this.#jwks, trustAnchors: this.#anchors };
       this.#cache = { version: snapshot.version, text: JSON.stringify(snapshot) };
     }
     return this.#cache;
@@ -419,8 +477,19 @@ export class Store extends DurableObject {
   }
 
   async #maintainKeys(): Promise<void> {
-    this.#keysCheckAt = (await this.#issuer.maintain()).nextCheckAt;
+    const ca = await this.#ca.maintain();
+    this.#keysCheckAt = Math.min((await this.#issuer.maintain()).nextCheckAt, ca.nextCheckAt);
     await this.#syncJwks("system");
+    await this.#syncCa("system");
+  }
+
+  /** Takes a new version when the CA's anchor set changed, so peers learn the new bundle. */
+  async #syncCa(actor: Actor): Promise<void> {
+    const { sequence, anchors } = await this.#ca.anchors();
+    this.#anchors = anchors;
+    if (sequence === this.#meta.caSequence) return;
+    this.#meta.caSequence = sequence;
+    this.#commit(this.#state.bump(actor, "rotate-ca", [{ kind: "TrustAnchors", name: `sequence-${sequence}`, outcome: "updated" }]));
   }
 
   /**
