@@ -118,6 +118,10 @@ export interface SidecarConfig {
   clusterDomain: string;
   /** Namespaces besides the pod's own (from its identity) that `svc.<ns>...` names may carry. */
   namespaces: string[];
+  /** Mutual TLS with other sidecars (`WEFT_MTLS`, on by default; docs/identity.md). */
+  mtls: boolean;
+  /** The certificate lifetime to ask the CA for (`WEFT_CERT_LIFETIME`); the CA's 24 h when unset. */
+  certLifetime: string | undefined;
 }
 
 /** The result of reading the environment: the config, or every problem found. */
@@ -189,6 +193,8 @@ const EnvSchema = z.object({
   WEFT_WEIGHT: z.string().regex(/^\d{1,6}$/, "must be a whole number").transform(Number).optional(),
   WEFT_ZONE: z.string().min(1).max(63).optional(),
   WEFT_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  WEFT_MTLS: z.enum(["on", "off"]).default("on"),
+  WEFT_CERT_LIFETIME: z.string().regex(/^\d{1,6}(s|m|h)$/, "must be a duration such as 24h or 90s").optional(),
   WEFT_CLUSTER_DOMAIN: z
     .string()
     .transform((text) => text.toLowerCase().replace(/\.$/, ""))
@@ -258,6 +264,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       logLevel: e.WEFT_LOG_LEVEL,
       clusterDomain: e.WEFT_CLUSTER_DOMAIN,
       namespaces: e.WEFT_NAMESPACES ?? [],
+      mtls: e.WEFT_MTLS === "on",
+      certLifetime: e.WEFT_CERT_LIFETIME,
     },
   };
 }

@@ -89,7 +89,8 @@ export class CaInputError extends Error {
   override name = "CaInputError";
 }
 
-const pem = (cert: x509.X509Certificate) => cert.toString("pem");
+/** PEM with a final newline, so that certificates joined one after another stay readable. */
+const pem = (cert: x509.X509Certificate) => `${cert.toString("pem").trim()}\n`;
 
 function serial(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));

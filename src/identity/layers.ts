@@ -5,7 +5,7 @@
 import type { AuthorizationPolicy, AuthzDecision, AuthzInput, DefaultPolicy } from "../core/authz/index.ts";
 import { authorize } from "../core/authz/index.ts";
 import { MeshError } from "../core/errors.ts";
-import { withHeaders, withMeta, type Layer, type MeshHeaders, type MeshRequest } from "../core/fetch.ts";
+import { metaOf, withHeaders, withMeta, type Layer, type MeshHeaders, type MeshRequest } from "../core/fetch.ts";
 import type { TokenSource } from "./token-source.ts";
 import type { Verifier } from "./verifier.ts";
 
@@ -91,7 +91,13 @@ export function requireIdentity(options: RequireIdentityOptions): Layer {
       headers.delete(IDENTITY_HEADER);
     });
     let identity: string | undefined;
-    if (token !== null) {
+    // A mutual TLS hop: the client certificate says who calls, and a token, if any, is not read.
+    const peer = metaOf(request).peer;
+    if (peer !== undefined) {
+      identity = peer;
+      owned.headers.set(CLIENT_ID_HEADER, identity);
+      withMeta(owned, { client: identity });
+    } else if (token !== null) {
       identity = (await options.verifier.verify(token)).id;
       owned.headers.set(CLIENT_ID_HEADER, identity);
       withMeta(owned, { client: identity });

@@ -35,6 +35,11 @@ export interface ProxyOptions {
   app: Fetch;
   /** Outbound identity: tokens per destination audience. Without it, calls go without `weft-identity`. */
   tokens?: TokenSource;
+  /**
+   * Endpoints the host reaches over mutual TLS: their calls carry no `weft-identity`, since
+   * the client certificate proves the caller (docs/identity.md).
+   */
+  secured?: (endpoint: Endpoint) => boolean;
   /** Inbound identity: verifies callers' tokens. Without it every caller is unauthenticated. */
   verifier?: Verifier;
   clock?: Clock;
@@ -111,10 +116,11 @@ export function createProxy(options: ProxyOptions): Proxy {
   let routers = new Map<string, Fetch>();
 
   const connectionOf = (service: Service, endpoint: Endpoint): Fetch => {
-    const key = `${service.name}\u0000${endpoint.address}`;
+    const key = `${service.name}\u0000${endpoint.address}\u0000${endpoint.identity ?? ""}`;
     let fetch = connections.get(key);
     if (!fetch) {
-      fetch = endpointStack(options.connect(endpoint, service), { audience: service.name, tokens: options.tokens, clock });
+      const tokens = options.secured?.(endpoint) ? undefined : options.tokens;
+      fetch = endpointStack(options.connect(endpoint, service), { audience: service.name, tokens, clock });
       connections.set(key, fetch);
     }
     return fetch;
@@ -275,7 +281,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       for (const name of backends.keys()) if (!services.has(name)) backends.delete(name);
       for (const name of budgets.keys()) if (!services.has(name)) budgets.delete(name);
       for (const name of backends.keys()) backendOf(name);
-      const addresses = new Set(next.services.flatMap((s) => (s.endpoints ?? []).map((e) => `${s.name}\u0000${e.address}`)));
+      const addresses = new Set(next.services.flatMap((s) => (s.endpoints ?? []).map((e) => `${s.name}\u0000${e.address}\u0000${e.identity ?? ""}`)));
       for (const key of connections.keys()) if (!addresses.has(key)) connections.delete(key);
       registry.setConfigVersion(next.version);
     },
