@@ -5,6 +5,8 @@
 #   wrk         an HTTP load generator for benchmarks
 #   prometheus  ships `promtool`, which checks every /metrics exposition in the tests
 #   curl        for scripts and docs examples that talk to the mesh by hand
+#   tcpdump     captures loopback traffic to show sidecars' mutual TLS is not readable
+#   openssl     s_client, x509 and verify check the mesh's certificates from outside
 #
 # Idempotent and quick when everything is present (one dpkg look-up, no apt-get). When
 # something is missing it runs apt-get as root, quietly and without prompts; not as root, it
@@ -14,7 +16,7 @@ set -eu
 
 # Debian package, then the command it provides (a package counts as present on a machine
 # without dpkg, e.g. macOS, when its command is on PATH).
-PACKAGES="nginx:nginx wrk:wrk prometheus:promtool curl:curl"
+PACKAGES="nginx:nginx wrk:wrk prometheus:promtool curl:curl tcpdump:tcpdump openssl:openssl"
 
 installed() {
   # dpkg answers "install ok installed" only for a fully installed package.
