@@ -9,7 +9,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
-import { createCsr, generateWorkloadKey, parseSpiffeId } from "../src/identity/index.ts";
+import { parseSpiffeId } from "../src/identity/index.ts";
 import { reason, type Log } from "./log.ts";
 
 /** Renewal at two-thirds of a certificate's life, as tokens (SPEC.md section 4) and Linkerd's proxy do. */
@@ -162,6 +162,8 @@ export function createCertificates(options: CertificatesOptions): Certificates {
 
   const prepare = async () => {
     if (csr !== undefined) return;
+    // Loaded here, once: @peculiar/x509 is needed only to write the CSR.
+    const { createCsr, generateWorkloadKey } = await import("../src/identity/ca.ts");
     const keys = await generateWorkloadKey();
     const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", keys.privateKey)).toString("base64");
     keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`;
@@ -254,9 +256,9 @@ export interface InboundFront {
 
 /**
  * Creates the inbound front, as Linkerd's proxy detects TLS on its inbound port. A TLS client
- * must present a certificate that chains to an anchor (Node refuses the handshake otherwise)
- * whose one URI SAN is a SPIFFE ID of the trust domain (checked here once the handshake is
- * done: the connection is closed before any request is read).
+ * must present a certificate that chains to an anchor, is valid now, and whose one URI SAN
+ * is a SPIFFE ID of the trust domain: checked once the handshake is done (TLS 1.3 lets the
+ * client finish first), and the connection closed before any request is read.
  */
 export function createInboundFront(options: InboundFrontOptions): InboundFront {
   const { plain, secure, stats } = options;
@@ -277,9 +279,15 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
   });
   server.maxConnections = options.maxConnections;
   secure.on("secureConnection", (socket: TLSSocket) => {
-    const id = spiffeIdOf(socket.getPeerX509Certificate(), options.trustDomain);
+    // Node's own refusal of a bad chain closes the socket without saying why, so the TLS
+    // listener lets every chain through to here (`rejectUnauthorized: false`), and this
+    // refuses, counting the reason: no certificate, one that does not chain to an anchor
+    // or has expired, or one that is no SPIFFE ID of the trust domain.
+    const cert = socket.getPeerX509Certificate();
+    const why = cert === undefined ? "no-client-certificate" : !socket.authorized ? handshakeReason({ code: String(socket.authorizationError) }) : undefined;
+    const id = why === undefined ? spiffeIdOf(cert, options.trustDomain) : undefined;
     if (id === undefined) {
-      stats.failure("inbound", "peer-identity");
+      stats.failure("inbound", why ?? "peer-identity");
       socket.destroy();
       return;
     }

@@ -235,7 +235,10 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       bridge: inboundBridge,
       idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS,
       ...limits,
-      tls: { requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.3", ALPNProtocols: ["http/1.1"] },
+      // Chains are checked by the front, which counts why it refuses one (see createInboundFront).
+      tls: { requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3", ALPNProtocols: ["http/1.1"] },
+      // A second guard: no request is served on a connection without a verified peer.
+      handle: (req, res) => (front?.peerOf(req.socket) !== undefined ? inboundBridge.handle(req, res) : void req.socket.destroy()),
     });
     secureServer.on("connect", refuseConnect);
     front = createInboundFront({ plain: inboundServer, secure: secureServer as import("node:https").Server, trustDomain: config.trustDomain, stats: tlsStats, maxConnections: config.maxConnections, log });

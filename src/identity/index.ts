@@ -1,8 +1,8 @@
 /**
  * Workload identity for the mesh: an issuer of short-lived, audience-bound JWT-SVID-style
  * tokens with rotating keys, the trust bundle and verifier the data plane checks them with,
- * the token source a workload calls with, bootstrap credentials, the two layers, and the
- * certificate authority of the sidecars' mutual TLS (X.509-SVIDs).
+ * the token source a workload calls with, bootstrap credentials, and the two layers. The
+ * certificate authority of the sidecars' mutual TLS is `./ca.ts`.
  */
 export { DEFAULT_CLOCK_SKEW_MS, DEFAULT_PUBLISH_AHEAD_MS, DEFAULT_REFRESH_HINT_MS, DEFAULT_ROTATE_EVERY_MS, DEFAULT_TOKEN_LIFETIME_MS, MAX_TOKEN_LIFETIME_MS, RETAIN_AFTER_MS, createIssuer } from "./issuer.ts";
 export type { Issuer, IssuerOptions, MintOptions, RotateOptions, TrustBundleDocument } from "./issuer.ts";
@@ -26,18 +26,5 @@ export { CLIENT_ID_HEADER, IDENTITY_HEADER, attachIdentity, requireIdentity } fr
 export type { AttachIdentityOptions, PolicyView, RequireIdentityOptions } from "./layers.ts";
 export { MAX_SPIFFE_ID_BYTES, isTrustDomain, parseSpiffeId, serviceAccountId, workerId } from "./spiffe-id.ts";
 export type { SpiffeId } from "./spiffe-id.ts";
-export {
-  CA_ALGORITHM,
-  CA_CLOCK_SKEW_MS,
-  CaInputError,
-  DEFAULT_AUTHORITY_LIFETIME_MS,
-  DEFAULT_CA_PUBLISH_AHEAD_MS,
-  DEFAULT_CERTIFICATE_LIFETIME_MS,
-  MIN_CERTIFICATE_LIFETIME_MS,
-  createCa,
-  createCsr,
-  generateAuthority,
-  generateWorkloadKey,
-  importAuthority,
-} from "./ca.ts";
-export type { Authority, AuthorityView, Ca, CaOptions, CaState, CsrOptions, IssuedCertificate } from "./ca.ts";
+// The certificate authority (`./ca.ts`) is imported from its own file, not from here: it
+// loads @peculiar/x509, which the router worker and most of the sidecar's start do not need.

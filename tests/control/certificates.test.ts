@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCsr, generateAuthority, generateWorkloadKey } from "../../src/identity/index.ts";
+import { createCsr, generateAuthority, generateWorkloadKey } from "../../src/identity/ca.ts";
 import type { TestControl } from "./helpers.ts";
 import { service, startTestControl } from "./helpers.ts";
 

@@ -7,7 +7,8 @@
 import { z } from "zod";
 import { DurationSchema, NameSchema, durationMs, formatDuration } from "../../../src/core/config/index.ts";
 import { MeshError } from "../../../src/core/errors.ts";
-import { DEFAULT_CERTIFICATE_LIFETIME_MS, MAX_TOKEN_LENGTH, MAX_TOKEN_LIFETIME_MS, MIN_CERTIFICATE_LIFETIME_MS, generateBootstrapSecret, hashBootstrapSecret, workerId } from "../../../src/identity/index.ts";
+import { DEFAULT_CERTIFICATE_LIFETIME_MS, MIN_CERTIFICATE_LIFETIME_MS } from "../../../src/identity/ca.ts";
+import { MAX_TOKEN_LENGTH, MAX_TOKEN_LIFETIME_MS, generateBootstrapSecret, hashBootstrapSecret, workerId } from "../../../src/identity/index.ts";
 import { callerOf, unwrap } from "../app.ts";
 import type { ControlContext, RouteKit } from "../app.ts";
 import { json, parse, readJson } from "../http.ts";

@@ -7,9 +7,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import type { Endpoint } from "../../../src/core/config/index.ts";
-import type { AuthorityView, Ca, CaState, Issuer, IssuedCertificate, KeyState, RotateOptions, ServiceAccountVerifier, TrustBundleDocument } from "../../../src/identity/index.ts";
+import type { Issuer, KeyState, RotateOptions, ServiceAccountVerifier, TrustBundleDocument } from "../../../src/identity/index.ts";
 import { MeshError } from "../../../src/core/errors.ts";
-import { CaInputError, createCa, createIssuer, createServiceAccountVerifier, verifyBootstrapSecret, workerId } from "../../../src/identity/index.ts";
+import { createIssuer, createServiceAccountVerifier, verifyBootstrapSecret, workerId } from "../../../src/identity/index.ts";
+import { CaInputError, createCa, type AuthorityView, type Ca, type CaState, type IssuedCertificate } from "../../../src/identity/ca.ts";
 import { parseEnv } from "../env.ts";
 import type { ControlEnv } from "../env.ts";
 import { DEFAULT_AUDIT_CAP } from "../limits.ts";
