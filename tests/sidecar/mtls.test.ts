@@ -215,7 +215,7 @@ describe("mutual TLS between sidecars", () => {
   it("keeps the bytes between sidecars unreadable to a packet capture on loopback", async () => {
     const port = new URL(orders.sidecar.inbound).port;
     const pcap = join(DIR, "capture.pcap");
-    const tcpdump = spawn("tcpdump", ["-i", "lo", "-Z", "root", "-U", "-s", "0", "-w", pcap, `tcp port ${port}`], { stdio: ["ignore", "ignore", "pipe"] });
+    const tcpdump = spawn("tcpdump", ["-i", "lo", "-Z", "root", "--immediate-mode", "-U", "-s", "0", "-w", pcap, `tcp port ${port}`], { stdio: ["ignore", "ignore", "pipe"] });
     let started = "";
     tcpdump.stderr!.on("data", (chunk: Buffer) => (started += chunk.toString()));
     await until(() => started.includes("listening on"), 10_000);
@@ -224,7 +224,8 @@ describe("mutual TLS between sidecars", () => {
     // The same marker in plain HTTP to the same port (refused: no identity) shows the capture sees plaintext.
     const plain = await fetch(`${orders.sidecar.inbound}/plain-${marker}`);
     expect(plain.status).toBe(401);
-    await new Promise((r) => setTimeout(r, 300));
+    // Packets still in the capture buffer are written before tcpdump exits on SIGINT.
+    await new Promise((r) => setTimeout(r, 1000));
     tcpdump.kill("SIGINT");
     await new Promise((r) => tcpdump.once("exit", r));
     const bytes = readFileSync(pcap).toString("latin1");
