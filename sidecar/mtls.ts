@@ -18,12 +18,6 @@ export const DEFAULT_CERT_RENEW_AT = 2 / 3;
 /** A failed renewal is tried again after 10 s, as a token renewal is (`DEFAULT_RENEW_RETRY_MS`). */
 export const DEFAULT_CERT_RETRY_MS = 10_000;
 
-/**
- * Time a connection to 4143 has to send its first byte before it is closed: 10 s, the
- * sidecar's default header timeout, which a plain connection would get from `node:http`.
- */
-export const DEFAULT_DETECT_TIMEOUT_MS = 10_000;
-
 /** The first byte of a TLS record carrying a handshake (RFC 8446 section 5.1, `ContentType.handshake`). */
 const TLS_HANDSHAKE = 0x16;
 
@@ -239,6 +233,8 @@ export interface InboundFrontOptions {
   trustDomain: string;
   stats: HandshakeStats;
   maxConnections: number;
+  /** Time a connection has to send its first byte: the header timeout a plain one would get from `node:http`. */
+  headerTimeoutMs: number;
   log: Log;
 }
 
@@ -263,8 +259,9 @@ export interface InboundFront {
 export function createInboundFront(options: InboundFrontOptions): InboundFront {
   const { plain, secure, stats } = options;
   const peers = new WeakMap<Socket, string>();
-  const server = createNetServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
-    socket.setTimeout(DEFAULT_DETECT_TIMEOUT_MS, () => socket.destroy());
+  // Half-open as node:http's own server is, so a client that ends its side still gets its answer.
+  const server = createNetServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
+    socket.setTimeout(options.headerTimeoutMs, () => socket.destroy());
     socket.once("readable", () => {
       socket.setTimeout(0);
       const first = socket.read(1) as Buffer | null;
@@ -278,6 +275,8 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
     socket.pause();
   });
   server.maxConnections = options.maxConnections;
+  // Connections over the cap are refused here; the plain listener logs them as it would its own.
+  server.on("drop", (data) => plain.emit("drop", data));
   secure.on("secureConnection", (socket: TLSSocket) => {
     // Node's own refusal of a bad chain closes the socket without saying why, so the TLS
     // listener lets every chain through to here (`rejectUnauthorized: false`), and this

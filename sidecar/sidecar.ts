@@ -241,7 +241,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       handle: (req, res) => (front?.peerOf(req.socket) !== undefined ? inboundBridge.handle(req, res) : void req.socket.destroy()),
     });
     secureServer.on("connect", refuseConnect);
-    front = createInboundFront({ plain: inboundServer, secure: secureServer as import("node:https").Server, trustDomain: config.trustDomain, stats: tlsStats, maxConnections: config.maxConnections, log });
+    front = createInboundFront({ plain: inboundServer, secure: secureServer as import("node:https").Server, trustDomain: config.trustDomain, stats: tlsStats, maxConnections: config.maxConnections, headerTimeoutMs: config.headerTimeoutMs, log });
     certificates.onChange((credentials) => front!.update(credentials));
   }
   const inboundListener = front ?? inboundServer;
