@@ -320,6 +320,9 @@ try {
       { kind: "Service", name: "bench-client", defaultPolicy: "all-authenticated" },
       { kind: "Service", name: "bench-upstream", defaultPolicy: "all-authenticated" },
       { kind: "AuthorizationPolicy", name: "bench-allow", target: { service: "bench-upstream" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
+      { kind: "Service", name: "bench-client-tls", defaultPolicy: "all-authenticated" },
+      { kind: "Service", name: "bench-upstream-tls", defaultPolicy: "all-authenticated" },
+      { kind: "AuthorizationPolicy", name: "bench-allow-tls", target: { service: "bench-upstream-tls" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
     ],
   });
   const sidecar = async (service: string, ip: string, appPort: number | undefined, mtls: boolean) => {
