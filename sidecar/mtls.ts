@@ -275,6 +275,12 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
     socket.pause();
   });
   server.maxConnections = options.maxConnections;
+  // node:http tracks connections (the header timeout, closing idle ones on drain) from its
+  // 'listening' event; the two servers never listen themselves, so they are told when the front does.
+  server.on("listening", () => {
+    plain.emit("listening");
+    secure.emit("listening");
+  });
   // Connections over the cap are refused here; the plain listener logs them as it would its own.
   server.on("drop", (data) => plain.emit("drop", data));
   secure.on("secureConnection", (socket: TLSSocket) => {
