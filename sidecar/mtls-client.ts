@@ -11,7 +11,15 @@ import { Pool } from "undici";
 import { MeshError } from "../src/core/errors.ts";
 import type { Fetch } from "../src/core/fetch.ts";
 import { handshakeReason, spiffeIdOf, tlsOptions, type HandshakeStats, type MtlsCredentials } from "./mtls.ts";
-import { DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS, DEFAULT_POOL_IDLE_TIMEOUT_MS, dispatch } from "./upstream.ts";
+import { DEFAULT_POOL_IDLE_TIMEOUT_MS, dispatch } from "./upstream.ts";
+
+/**
+ * Time allowed to open a mutual TLS connection to another sidecar, TCP and handshake: 5 s.
+ * The 1 s TCP connect timeout (`DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS`) is too short once a
+ * handshake is in it: each side makes an ECDSA signature and checks a chain on one thread, so
+ * a burst of new connections to a busy peer queues (the faults test opens 48 at once).
+ */
+export const DEFAULT_MTLS_CONNECT_TIMEOUT_MS = 5_000;
 
 /** Options of `createMtlsUpstreams`. */
 export interface MtlsUpstreamOptions {
@@ -48,7 +56,7 @@ export function createMtlsUpstreams(options: MtlsUpstreamOptions): MtlsUpstreams
     const pool = new Pool(origin, {
       connect: {
         ...tlsOptions(credentials),
-        timeout: options.connectTimeoutMs ?? DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS,
+        timeout: options.connectTimeoutMs ?? DEFAULT_MTLS_CONNECT_TIMEOUT_MS,
         noDelay: true,
         // The server is named by its SPIFFE ID, not its host name: Node calls this after the
         // chain verified against the anchors.
