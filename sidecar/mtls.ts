@@ -116,6 +116,8 @@ export function spiffeIdOf(cert: X509Certificate | undefined, trustDomain: strin
 export interface CertificatesOptions {
   /** Asks the control plane to sign `csr` (with the pod's bootstrap credential). */
   request: (csr: string, lifetime?: string) => Promise<CertificateAnswer>;
+  /** The mesh's trust domain: a certificate for an ID outside it is not taken. */
+  trustDomain: string;
   log: Log;
   /** A shorter lifetime to ask for (`WEFT_CERT_LIFETIME`); the CA's 24 h otherwise. */
   lifetime?: string | undefined;
@@ -177,8 +179,8 @@ export function createCertificates(options: CertificatesOptions): Certificates {
       const answer = await options.request(csr!, options.lifetime);
       const notBefore = Date.parse(answer.notBefore);
       const notAfter = Date.parse(answer.expiresAt);
-      const id = spiffeIdOf(new X509Certificate(answer.certificate), parseSpiffeId(new X509Certificate(answer.certificate).subjectAltName?.slice(4))?.trustDomain ?? "");
-      if (id === undefined) throw new Error("the control plane's certificate has no SPIFFE ID");
+      const id = spiffeIdOf(new X509Certificate(answer.certificate), options.trustDomain);
+      if (id === undefined) throw new Error("the control plane's certificate has no SPIFFE ID of this trust domain");
       publish({ key: keyPem!, cert: [answer.certificate, ...answer.chain].map((p) => `${p.trim()}\n`).join(""), ca: anchors ?? answer.trustAnchors, id, notAfter });
       // Measured from now, not from notBefore (backdated by the CA's skew allowance), so a
       // pod clock that disagrees with the CA's neither renews in a loop nor too late.
@@ -200,9 +202,11 @@ export function createCertificates(options: CertificatesOptions): Certificates {
     setAnchors(next) {
       if (!next || next.length === 0) return;
       const list = [...next];
-      if (anchors && anchors.length === list.length && anchors.every((a, i) => a === list[i])) return;
+      const same = (a: readonly string[] | undefined) => a !== undefined && a.length === list.length && a.every((x, i) => x === list[i]);
+      if (same(anchors)) return;
       anchors = list;
-      if (held) publish({ ...held, ca: list });
+      // A new generation only when the TLS settings change: not for the anchors held already.
+      if (held && !same(held.ca)) publish({ ...held, ca: list });
     },
     onChange: (listener) => void listeners.push(listener),
     expirySeconds: () => (held === undefined ? undefined : (held.notAfter - now()) / 1000),

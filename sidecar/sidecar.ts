@@ -130,7 +130,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   // Mutual TLS (docs/identity.md): this pod's certificate, pools per peer identity, handshake counts.
   const tlsStats = createHandshakeStats();
   const certificates = config.mtls
-    ? createCertificates({ request: (csr, lifetime) => client.certificate(csr, lifetime), lifetime: config.certLifetime, log })
+    ? createCertificates({ request: (csr, lifetime) => client.certificate(csr, lifetime), trustDomain: config.trustDomain, lifetime: config.certLifetime, log })
     : undefined;
   const securePeers = createMtlsUpstreams({ credentials: () => certificates?.current(), trustDomain: config.trustDomain, stats: tlsStats });
   /** An endpoint this pod reaches over mutual TLS: another sidecar's https:// port with the identity it must prove. */
