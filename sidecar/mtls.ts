@@ -287,7 +287,8 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
   });
   // Connections over the cap are refused here; the plain listener logs them as it would its own.
   server.on("drop", (data) => plain.emit("drop", data));
-  secure.on("secureConnection", (socket: TLSSocket) => {
+  // Before node:https's own listener, which starts reading requests: the peer is known first.
+  secure.prependListener("secureConnection", (socket: TLSSocket) => {
     // Node's own refusal of a bad chain closes the socket without saying why, so the TLS
     // listener lets every chain through to here (`rejectUnauthorized: false`), and this
     // refuses, counting the reason: no certificate, one that does not chain to an anchor
