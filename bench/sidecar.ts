@@ -4,7 +4,13 @@
  * the same run: directly, through Weft's outbound and inbound sidecars (identity, policy,
  * metrics, balancing: the whole stack), through a second Weft pair with tracing on
  * (`parentbased_traceidratio` at 0.1, spans exported over OTLP to a collector in the bench
- * process that accepts and discards them), and through two chained nginx reverse proxies.
+ * process that accepts and discards them), and through two chained nginx reverse proxies. The
+ * Weft and nginx pairs run twice: in plain HTTP between their two halves (the Weft pair with
+ * `WEFT_MTLS=off`, identity by token), and with mutual TLS 1.3 between them (the Weft pair as
+ * it ships; the nginx pair with `proxy_ssl_certificate` and `ssl_verify_client on`, keep-alive
+ * and session reuse to its upstream). Handshakes per second: new TLS 1.3 connections with a
+ * client certificate, one after another from four clients, against Weft's 4143 and the TLS
+ * nginx. The traced, tapped and end-user pairs below run in plain HTTP, against the plain pair.
  *
  * Figures: throughput (closed loop, 32 connections), the proxies' CPU time per request
  * (utime + stime from /proc/<pid>/stat over the run, divided by the requests: the steadiest
@@ -45,7 +51,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createServer as createTcpServer, type Socket } from "node:net";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { connect as tlsConnect } from "node:tls";
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
 import { request } from "undici";
+import { CA_ALGORITHM, createCsr, generateAuthority, generateWorkloadKey } from "../src/identity/ca.ts";
 import { bundleSidecar } from "../sidecar/bundle.ts";
 import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from "../sidecar/node-flags.ts";
 import { startControl } from "../workers/control/local.ts";
@@ -234,6 +244,65 @@ const median = (values: number[]) => {
 };
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
+/** PEM of a PKCS #8 private key. */
+async function keyPem(key: CryptoKey): Promise<string> {
+  const b64 = Buffer.from(await crypto.subtle.exportKey("pkcs8", key)).toString("base64");
+  return `-----BEGIN PRIVATE KEY-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`;
+}
+
+/** A certificate for the nginx TLS pair, from its own CA: a DNS name (nginx checks names) and both EKUs. */
+async function nginxCert(ca: { issuer: string; issuerKey: JsonWebKey }, name: string): Promise<{ cert: string; key: string }> {
+  const keys = await generateWorkloadKey();
+  const issuer = new x509.X509Certificate(ca.issuer);
+  const leaf = await x509.X509CertificateGenerator.create({
+    serialNumber: Date.now().toString(16) + name.length,
+    subject: `CN=${name}`,
+    issuer: issuer.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 24 * 3600_000),
+    signingKey: await crypto.subtle.importKey("jwk", ca.issuerKey, CA_ALGORITHM, false, ["sign"]),
+    publicKey: keys.publicKey,
+    signingAlgorithm: CA_ALGORITHM,
+    extensions: [
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: name }]),
+    ],
+  });
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  writeFileSync(certFile, `${leaf.toString("pem").trim()}\n${ca.issuer}`);
+  writeFileSync(keyFile, await keyPem(keys.privateKey));
+  return { cert: certFile, key: keyFile };
+}
+
+/**
+ * New TLS 1.3 connections with a client certificate against `port`, one after another from
+ * each of `clients` loops, for `seconds`: completed handshakes per second. No session resumption.
+ */
+async function handshakes(host: string, port: number, tls: { cert: string; key: string; ca: string }, seconds: number, clients = 4): Promise<number> {
+  const until = Date.now() + seconds * 1000;
+  let done = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (Date.now() < until) {
+        const ok = await new Promise<boolean>((resolveOne) => {
+          const socket = tlsConnect({ host, port, ...tls, minVersion: "TLSv1.3", checkServerIdentity: () => undefined }, () => {
+            socket.destroy();
+            resolveOne(true);
+          });
+          socket.once("error", () => resolveOne(false));
+        });
+        if (ok) done++;
+        else failed++;
+      }
+    }),
+  );
+  if (failed > done) throw new Error(`handshakes to ${host}:${port} failed (${failed} of ${failed + done})`);
+  return done / seconds;
+}
+
 try {
   // The upstream, and two chained nginx proxies in front of it (keep-alive to their upstreams).
   const [upstreamPort, nginxOuterPort, nginxInnerPort] = await Promise.all([freePort(HOST), freePort(HOST), freePort(HOST)]);
@@ -242,6 +311,26 @@ try {
     `server { listen ${HOST}:${listen}; location / { proxy_pass http://${upstream}; proxy_http_version 1.1; proxy_set_header Connection ""; } }`;
   const inner = nginx("nginx-inner", proxyBlock(nginxInnerPort, "app"), `upstream app { server ${HOST}:${upstreamPort}; keepalive 64; }`);
   const outer = nginx("nginx-outer", proxyBlock(nginxOuterPort, "inner"), `upstream inner { server ${HOST}:${nginxInnerPort}; keepalive 64; }`);
+  // The same pair with mutual TLS 1.3 between its halves, under a CA of its own.
+  const [tlsOuterPort, tlsInnerPort] = await Promise.all([freePort(HOST), freePort(HOST)]);
+  const nginxCa = await generateAuthority("bench.test", Date.now(), Date.now());
+  writeFileSync(join(dir, "nginx-ca.pem"), nginxCa.anchors[0]!);
+  const innerCert = await nginxCert(nginxCa, "inner.bench");
+  const outerCert = await nginxCert(nginxCa, "outer.bench");
+  const tlsInner = nginx(
+    "nginx-tls-inner",
+    `server { listen ${HOST}:${tlsInnerPort} ssl; ssl_protocols TLSv1.3; ssl_certificate ${innerCert.cert}; ssl_certificate_key ${innerCert.key};
+      ssl_client_certificate ${join(dir, "nginx-ca.pem")}; ssl_verify_client on; ssl_verify_depth 2; ssl_session_cache shared:bench:1m;
+      location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+    `upstream app { server ${HOST}:${upstreamPort}; keepalive 64; }`,
+  );
+  const tlsOuter = nginx(
+    "nginx-tls-outer",
+    `server { listen ${HOST}:${tlsOuterPort}; location / { proxy_pass https://inner; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_ssl_protocols TLSv1.3; proxy_ssl_certificate ${outerCert.cert}; proxy_ssl_certificate_key ${outerCert.key};
+      proxy_ssl_trusted_certificate ${join(dir, "nginx-ca.pem")}; proxy_ssl_verify on; proxy_ssl_verify_depth 2; proxy_ssl_name inner.bench; proxy_ssl_session_reuse on; } }`,
+    `upstream inner { server ${HOST}:${tlsInnerPort}; keepalive 64; }`,
+  );
 
   // The Weft pair: a control plane, a cluster it trusts, and two sidecars run from the bundle
   // the container image ships (sidecar/bundle.ts), with the image's heap flags.
@@ -298,6 +387,9 @@ try {
         action: "ALLOW",
         from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`], issuers: [ISSUER], claims: [{ name: "groups", values: ["bench"] }] }],
       },
+      { kind: "Service", name: "bench-client-tls", defaultPolicy: "all-authenticated" },
+      { kind: "Service", name: "bench-upstream-tls", defaultPolicy: "all-authenticated" },
+      { kind: "AuthorizationPolicy", name: "bench-allow-tls", target: { service: "bench-upstream-tls" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
     ],
   });
   // The collector of the traced pair: an OTLP/HTTP endpoint that reads each export and answers
@@ -315,7 +407,7 @@ try {
   await new Promise<void>((done) => collector.listen(collectorPort, HOST, done));
   collector.unref();
   const TRACING_ENV = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${HOST}:${collectorPort}`, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" };
-  const sidecar = async (service: string, ip: string, appPort?: number, extra: Record<string, string> = {}) => {
+  const sidecar = async (service: string, ip: string, appPort: number | undefined, mtls: boolean, extra: Record<string, string> = {}) => {
     const token = join(dir, `${service}.token`);
     await cluster.project(token, "bench", service, `${service}-0`);
     const [outboundPort, inboundPort, adminPort] = await Promise.all([freePort(ip), freePort(ip), freePort(ip)]);
@@ -332,6 +424,7 @@ try {
       WEFT_INBOUND_LISTEN: `${ip}:${inboundPort}`,
       WEFT_ADMIN_LISTEN: `${ip}:${adminPort}`,
       WEFT_LOG_LEVEL: "warn",
+      WEFT_MTLS: mtls ? "on" : "off",
       ...extra,
     };
     if (appPort !== undefined) Object.assign(env, { WEFT_APP_PORT: String(appPort), WEFT_APP_HOST: HOST });
@@ -340,17 +433,35 @@ try {
     children.push(child);
     traceGc(child);
     await waitFor(`http://${ip}:${adminPort}/ready`);
-    return { child, outbound: `http://${ip}:${outboundPort}/`, admin: `http://${ip}:${adminPort}` };
+    return { child, outbound: `http://${ip}:${outboundPort}/`, admin: `http://${ip}:${adminPort}`, inboundPort };
   };
-  const server = await sidecar("bench-upstream", "127.0.0.3", upstreamPort);
-  const serverAuth = await sidecar("bench-upstream-auth", "127.0.0.4", upstreamPort);
-  const client = await sidecar("bench-client", "127.0.0.2");
-  const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, TRACING_ENV);
-  const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, TRACING_ENV);
+  // The plaintext pair (tokens between them) and the mutual TLS pair, each its own services;
+  // the traced and end-user pairs in plain HTTP, as the pair they are compared with.
+  const server = await sidecar("bench-upstream", "127.0.0.3", upstreamPort, false);
+  const serverAuth = await sidecar("bench-upstream-auth", "127.0.0.4", upstreamPort, false);
+  const client = await sidecar("bench-client", "127.0.0.2", undefined, false);
+  const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, false, TRACING_ENV);
+  const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, false, TRACING_ENV);
+  const tlsServer = await sidecar("bench-upstream-tls", "127.0.0.5", upstreamPort, true);
+  const tlsClient = await sidecar("bench-client-tls", "127.0.0.4", undefined, true);
   // The client sidecars must have seen the servers' endpoint registrations.
   await waitFor(client.outbound, { host: "bench-upstream" });
   await waitFor(client.outbound, { host: "bench-upstream-auth", authorization: `Bearer ${endUserToken}` });
   await waitFor(tracedClient.outbound, { host: "traced-upstream" });
+  await waitFor(tlsClient.outbound, { host: "bench-upstream-tls" });
+  // A mesh client certificate for the handshake rate, from the control plane's CA as a pod gets one.
+  const benchKeys = await generateWorkloadKey();
+  const tokenFile = join(dir, "handshake.token");
+  await cluster.project(tokenFile, "bench", "bench-client-tls", "handshake-0");
+  const issued = await (
+    await fetch(`${control.url}/v1/identity/certificate`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ csr: await createCsr({ keys: benchKeys }), serviceAccountToken: readFileSync(tokenFile, "utf8") }),
+    })
+  ).json() as { certificate: string; chain: string[]; trustAnchors: string[] };
+  const meshTls = { cert: [issued.certificate, ...issued.chain].map((p) => `${p.trim()}\n`).join(""), key: await keyPem(benchKeys.privateKey), ca: issued.trustAnchors.join("") };
+  const nginxTls = { cert: readFileSync(outerCert.cert, "utf8"), key: readFileSync(outerCert.key, "utf8"), ca: nginxCa.anchors[0]! };
 
   const paths = {
     direct: { url: `http://${HOST}:${upstreamPort}/`, host: undefined, pids: [] as number[] },
@@ -361,6 +472,8 @@ try {
     // The same requests, token included, to the service without the rule: what auth is compared with.
     token: { url: client.outbound, host: "bench-upstream", pids: [client.child.pid!, server.child.pid!], headers: authHeaders },
     nginx: { url: `http://${HOST}:${nginxOuterPort}/`, host: undefined, pids: [outer.pid!, inner.pid!] },
+    weftTls: { url: tlsClient.outbound, host: "bench-upstream-tls", pids: [tlsClient.child.pid!, tlsServer.child.pid!] },
+    nginxTls: { url: `http://${HOST}:${tlsOuterPort}/`, host: undefined, pids: [tlsOuter.pid!, tlsInner.pid!] },
   };
   for (const path of Object.values(paths)) if (!("headers" in path)) await waitFor(path.url, path.host ? { host: path.host } : {});
 
@@ -373,14 +486,16 @@ try {
   await wrk(paths.weft.url, paths.weft.host, WARMUP_SECONDS, false);
   await wrk(paths.traced.url, paths.traced.host, WARMUP_SECONDS, false);
   await wrk(paths.auth.url, paths.auth.host, WARMUP_SECONDS, false, paths.auth.headers);
+  await wrk(paths.weftTls.url, paths.weftTls.host, WARMUP_SECONDS, false);
   await wrk(paths.nginx.url, paths.nginx.host, 1, false);
+  await wrk(paths.nginxTls.url, paths.nginxTls.host, 1, false);
 
   // From here on: GC pauses and private memory while measuring.
   gcRecording = true;
   let peakPrivate = 0;
   const sampler = setInterval(() => {
     try {
-      peakPrivate = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!), privateMb(serverAuth.child.pid!));
+      peakPrivate = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!), privateMb(serverAuth.child.pid!), privateMb(tlsClient.child.pid!), privateMb(tlsServer.child.pid!));
     } catch {
       // a sidecar that exited shows in the results' errors
     }
@@ -393,6 +508,8 @@ try {
     nginx: { rps: [], cpu: [], errors: 0 },
     auth: { rps: [], cpu: [], errors: 0 },
     token: { rps: [], cpu: [], errors: 0 },
+    weftTls: { rps: [], cpu: [], errors: 0 },
+    nginxTls: { rps: [], cpu: [], errors: 0 },
   };
   // A tap session on the benched service (default 100/s), started before and ended after each
   // tapped run; the sidecars learn of it on their snapshot long-poll, so a moment's wait is enough.
@@ -408,7 +525,10 @@ try {
   const exportsBefore = exports;
   for (let i = 0; i < ROUNDS; i++) {
     // The Weft pairs swap places each round, so drift on a shared machine hits them alike.
-    const order = i % 2 === 0 ? (["direct", "weft", "traced", "tapped", "token", "auth", "nginx"] as const) : (["direct", "auth", "token", "tapped", "traced", "weft", "nginx"] as const);
+    const order =
+      i % 2 === 0
+        ? (["direct", "weft", "traced", "tapped", "token", "auth", "nginx", "weftTls", "nginxTls"] as const)
+        : (["direct", "auth", "token", "tapped", "traced", "weft", "nginx", "nginxTls", "weftTls"] as const);
     for (const name of order) {
       const path = paths[name];
       const tap = name === "tapped" ? await tapOn() : undefined;
@@ -420,13 +540,19 @@ try {
       if (tap !== undefined) await tapOff(tap);
     }
   }
-  const paced: Record<"direct" | "weft" | "traced" | "nginx" | "auth" | "token", WrkResult> = {
+  const paced: Record<"direct" | "weft" | "traced" | "nginx" | "auth" | "token" | "weftTls" | "nginxTls", WrkResult> = {
     direct: await wrk(paths.direct.url, undefined, SECONDS, true),
     weft: await wrk(paths.weft.url, paths.weft.host, SECONDS, true),
     traced: await wrk(paths.traced.url, paths.traced.host, SECONDS, true),
     nginx: await wrk(paths.nginx.url, undefined, SECONDS, true),
     auth: await wrk(paths.auth.url, paths.auth.host, SECONDS, true, paths.auth.headers),
     token: await wrk(paths.token.url, paths.token.host, SECONDS, true, paths.token.headers),
+    weftTls: await wrk(paths.weftTls.url, paths.weftTls.host, SECONDS, true),
+    nginxTls: await wrk(paths.nginxTls.url, undefined, SECONDS, true),
+  };
+  const handshakeRate = {
+    weft: await handshakes("127.0.0.5", tlsServer.inboundPort, meshTls, SECONDS),
+    nginx: await handshakes(HOST, tlsInnerPort, nginxTls, SECONDS),
   };
   const exportsWhileMeasuring = exports - exportsBefore;
   clearInterval(sampler);
@@ -457,10 +583,13 @@ try {
   const allPauses = [...gcPauses.scavenge, ...gcPauses.markCompact];
   const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
 
-  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), traced: median(runs.traced.rps), nginx: median(runs.nginx.rps), auth: median(runs.auth.rps), token: median(runs.token.rps) };
-  const cpu = { weft: median(runs.weft.cpu), traced: median(runs.traced.cpu), nginx: median(runs.nginx.cpu), tapped: median(runs.tapped.cpu), auth: median(runs.auth.cpu), token: median(runs.token.cpu) };
+  const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), traced: median(runs.traced.rps), nginx: median(runs.nginx.rps), auth: median(runs.auth.rps), token: median(runs.token.rps), weftTls: median(runs.weftTls.rps), nginxTls: median(runs.nginxTls.rps) };
+  const cpu = { weft: median(runs.weft.cpu), traced: median(runs.traced.cpu), nginx: median(runs.nginx.cpu), tapped: median(runs.tapped.cpu), auth: median(runs.auth.cpu), token: median(runs.token.cpu), weftTls: median(runs.weftTls.cpu), nginxTls: median(runs.nginxTls.cpu) };
   const tracedDropped = Number(/weft_trace_spans_dropped_total (\d+)/.exec(await (await fetch(`${tracedClient.admin}/metrics`)).text())?.[1] ?? NaN);
   const tappedRps = median(runs.tapped.rps);
+  const row = (name: string, key: "weftTls" | "nginxTls", peak: string) => [
+    name, rps[key].toFixed(0), (rps[key] / rps.direct).toFixed(2), cpu[key].toFixed(1), `${paced[key].p50.toFixed(3)} ms`, `${paced[key].p99.toFixed(3)} ms`, paced[key].rps.toFixed(0), peak, String(runs[key].errors + paced[key].errors),
+  ];
   const rows = [
     ["path", "rps (median)", "× direct", "CPU µs/req (pair)", "p50 @~1k rps", "p99 @~1k rps", "paced rps", "peak RSS MB", "errors"],
     ["direct", rps.direct.toFixed(0), "1.00", "-", `${paced.direct.p50.toFixed(3)} ms`, `${paced.direct.p99.toFixed(3)} ms`, paced.direct.rps.toFixed(0), "-", String(runs.direct.errors + paced.direct.errors)],
@@ -470,6 +599,8 @@ try {
     ["weft+token", rps.token.toFixed(0), (rps.token / rps.direct).toFixed(2), cpu.token.toFixed(1), `${paced.token.p50.toFixed(3)} ms`, `${paced.token.p99.toFixed(3)} ms`, paced.token.rps.toFixed(0), "-", String(runs.token.errors + paced.token.errors)],
     ["weft+auth", rps.auth.toFixed(0), (rps.auth / rps.direct).toFixed(2), cpu.auth.toFixed(1), `${paced.auth.p50.toFixed(3)} ms`, `${paced.auth.p99.toFixed(3)} ms`, paced.auth.rps.toFixed(0), "-", String(runs.auth.errors + paced.auth.errors)],
     ["nginx pair", rps.nginx.toFixed(0), (rps.nginx / rps.direct).toFixed(2), cpu.nginx.toFixed(1), `${paced.nginx.p50.toFixed(3)} ms`, `${paced.nginx.p99.toFixed(3)} ms`, paced.nginx.rps.toFixed(0), nginxRss.toFixed(1), String(runs.nginx.errors + paced.nginx.errors)],
+    row("weft pair, mTLS", "weftTls", Math.max(peakRssMb(tlsClient.child.pid!), peakRssMb(tlsServer.child.pid!)).toFixed(1)),
+    row("nginx pair, mTLS", "nginxTls", Math.max(peakRssMb(tlsOuter.pid!), peakRssMb(tlsInner.pid!)).toFixed(1)),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log(`\nbench:sidecar — ${ROUNDS} throughput rounds of ${SECONDS} s (wrk -t1 -c32), then ${SECONDS} s paced at ~1,000 rps (wrk -c10 + Lua delay 10 ms)`);
@@ -504,6 +635,11 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       `the token's header alone, weft+token vs weft: ×${(rps.token / rps.weft).toFixed(2)} throughput, ×${(cpu.token / cpu.weft).toFixed(2)} CPU`,
   );
   console.log(
+    `mutual TLS: weft pair ${(rps.weftTls / rps.nginxTls).toFixed(2)}× the TLS nginx pair's throughput (plaintext ${(rps.weft / rps.nginx).toFixed(2)}×), ` +
+      `+${(paced.weftTls.p99 - paced.direct.p99).toFixed(3)} ms p99 at ~1k rps against the TLS nginx pair's +${(paced.nginxTls.p99 - paced.direct.p99).toFixed(3)} ms; ` +
+      `${cpu.weftTls.toFixed(1)} µs CPU per request (nginx ${cpu.nginxTls.toFixed(1)}); handshakes/s with a client certificate (4 clients, no resumption): weft 4143 ${handshakeRate.weft.toFixed(0)}, nginx ${handshakeRate.nginx.toFixed(0)}`,
+  );
+  console.log(
     JSON.stringify({
       bench: "sidecar",
       mirror_p99_ratio: round(mirrorP99.mirror / mirrorP99.baseline, 3),
@@ -534,6 +670,14 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       auth_cpu_us_per_request: round(cpu.auth, 1),
       auth_p50_ms_at_1000rps: round(paced.auth.p50, 3),
       weft_p50_ms_at_1000rps: round(paced.weft.p50, 3),
+      mtls_rps_ratio_to_nginx_mtls_pair: round(rps.weftTls / rps.nginxTls, 3),
+      mtls_added_p50_ms_at_1000rps: round(paced.weftTls.p50 - paced.direct.p50, 3),
+      mtls_added_p99_ms_at_1000rps: round(paced.weftTls.p99 - paced.direct.p99, 3),
+      nginx_mtls_pair_added_p99_ms_at_1000rps: round(paced.nginxTls.p99 - paced.direct.p99, 3),
+      mtls_cpu_us_per_request: round(cpu.weftTls, 1),
+      nginx_mtls_pair_cpu_us_per_request: round(cpu.nginxTls, 1),
+      mtls_handshakes_per_second: round(handshakeRate.weft, 0),
+      nginx_mtls_handshakes_per_second: round(handshakeRate.nginx, 0),
     }),
   );
 } finally {

@@ -8,7 +8,9 @@
 #   chromium    the headless browser the dashboard's tests drive (through playwright-core,
 #               never a browser download of its own)
 #   python3-jwt PyJWT: an issuer Weft did not write, for the end-user authentication tests
-#   openssl     makes that issuer's keys
+#   tcpdump     captures loopback traffic to show sidecars' mutual TLS is not readable
+#   openssl     s_client, x509 and verify check the mesh's certificates from outside; makes the
+#               end-user issuer's keys
 #
 # Idempotent and quick when everything is present (one dpkg look-up, no apt-get). When
 # something is missing it runs apt-get as root, quietly and without prompts; not as root, it
@@ -18,7 +20,7 @@ set -eu
 
 # Debian package, then the command it provides (a package counts as present on a machine
 # without dpkg, e.g. macOS, when its command is on PATH).
-PACKAGES="nginx:nginx wrk:wrk prometheus:promtool curl:curl chromium:chromium python3-jwt:python3 openssl:openssl"
+PACKAGES="nginx:nginx wrk:wrk prometheus:promtool curl:curl chromium:chromium python3-jwt:python3 tcpdump:tcpdump openssl:openssl"
 
 installed() {
   # dpkg answers "install ok installed" only for a fully installed package.

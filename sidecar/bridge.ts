@@ -43,6 +43,8 @@ export interface BridgeOptions {
    * reset). Never given request data, so it may be logged as it is.
    */
   onFault?: (error: unknown) => void;
+  /** The caller's SPIFFE ID as the connection's mutual TLS verified it (inbound), for the identity layer. */
+  peerOf?: (socket: Socket) => string | undefined;
 }
 
 /** A listener's request handler, with its count of requests in flight. */
@@ -168,6 +170,8 @@ export function createBridge(options: BridgeOptions): Bridge {
       try {
         if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
         request = toRequest(req, target, guard, cancel.signal);
+        const peer = options.peerOf?.(socket);
+        if (peer !== undefined) request.meta.peer = peer;
       } catch (error) {
         done();
         req.resume();

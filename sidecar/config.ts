@@ -123,6 +123,10 @@ export interface SidecarConfig {
   tracing: TracingConfig | undefined;
   /** `WEFT_ACCESS_LOG=json`: one log line per request, with its trace and span ids. */
   accessLog: boolean;
+  /** Mutual TLS with other sidecars (`WEFT_MTLS`, on by default; docs/identity.md). */
+  mtls: boolean;
+  /** The certificate lifetime to ask the CA for (`WEFT_CERT_LIFETIME`); the CA's 24 h when unset. */
+  certLifetime: string | undefined;
 }
 
 /** The result of reading the environment: the config, or every problem found. */
@@ -195,6 +199,8 @@ const EnvSchema = z.object({
   WEFT_ZONE: z.string().min(1).max(63).optional(),
   WEFT_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   WEFT_ACCESS_LOG: z.enum(["json", "off"]).default("off"),
+  WEFT_MTLS: z.enum(["on", "off"]).default("on"),
+  WEFT_CERT_LIFETIME: z.string().regex(/^\d{1,6}(s|m|h)$/, "must be a duration such as 24h or 90s").optional(),
   WEFT_CLUSTER_DOMAIN: z
     .string()
     .transform((text) => text.toLowerCase().replace(/\.$/, ""))
@@ -268,6 +274,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       namespaces: e.WEFT_NAMESPACES ?? [],
       tracing: tracing.ok ? tracing.config : undefined,
       accessLog: e.WEFT_ACCESS_LOG === "json",
+      mtls: e.WEFT_MTLS === "on",
+      certLifetime: e.WEFT_CERT_LIFETIME,
     },
   };
 }

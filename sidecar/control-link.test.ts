@@ -21,6 +21,7 @@ function fakeClient() {
       held: () => [],
     },
     issuer: () => "http://control",
+    certificate: () => Promise.reject(unreachable()),
     async snapshot({ version, wait, signal } = {}) {
       state.polls++;
       if (state.down) throw unreachable();

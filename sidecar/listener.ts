@@ -5,6 +5,8 @@
  * of connections. Requests themselves are bounded by the mesh's deadlines instead.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { TlsOptions } from "node:tls";
 import { DEFAULT_MAX_HEADER_KIB, type Bridge } from "./bridge.ts";
 import type { Log } from "./log.ts";
 
@@ -35,13 +37,14 @@ export interface ListenerOptions {
   log: Log;
   /** The request handler, when it wraps the bridge's (the outbound listener's tunnel guard). */
   handle?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** TLS settings: the listener is then an `https` server (the inbound port's mutual TLS half). */
+  tls?: TlsOptions;
 }
 
 /** Creates (without binding) a traffic listener. */
 export function createListener(options: ListenerOptions): Server {
   const { bridge, log, name } = options;
-  const server = createServer(
-    {
+  const settings = {
       // Deadlines bound requests, so Node's request timeout (5 minutes) is off: it would cut
       // long streams. Turning it off also turns off the header timeout unless set, hence this.
       requestTimeout: 0,
@@ -50,9 +53,9 @@ export function createListener(options: ListenerOptions): Server {
       keepAliveTimeout: options.idleTimeoutMs,
       maxHeaderSize: DEFAULT_MAX_HEADER_KIB * 1024,
       noDelay: true,
-    },
-    options.handle ?? bridge.handle,
-  );
+  };
+  const handler = options.handle ?? bridge.handle;
+  const server: Server = options.tls ? createHttpsServer({ ...settings, ...options.tls }, handler) : createServer(settings, handler);
   server.maxConnections = options.maxConnections;
   server.on("clientError", bridge.clientError);
 

@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import { decodeJwt } from "jose";
 import type { ExternalService } from "../src/core/config/index.ts";
 import { systemClock } from "../src/core/clock.ts";
@@ -21,6 +21,8 @@ import { createBridge } from "./bridge.ts";
 import type { ListenAddress, SidecarConfig } from "./config.ts";
 import { createControlLink } from "./control-link.ts";
 import { createListener } from "./listener.ts";
+import { createCertificates, createHandshakeStats, createInboundFront, tlsOptions } from "./mtls.ts";
+import { createMtlsUpstreams, peerKey } from "./mtls-client.ts";
 import { reason, type Log } from "./log.ts";
 import { createTunnels, refuseConnect } from "./tunnel.ts";
 import { createUpstreams, DEFAULT_INBOUND_CONNECT_TIMEOUT_MS } from "./upstream.ts";
@@ -91,7 +93,7 @@ function namespaceOf(id: unknown): string[] {
   return match ? [match[1]!] : [];
 }
 
-function listen(server: Server, address: ListenAddress): Promise<ListenAddress> {
+function listen(server: Server | NetServer, address: ListenAddress): Promise<ListenAddress> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(address.port, address.host, () => {
@@ -104,6 +106,14 @@ function listen(server: Server, address: ListenAddress): Promise<ListenAddress> 
 
 /** Tap events wait this long for others to join them in one push: well inside the 1 s a tap's reader expects them in. */
 const TAP_FLUSH_MS = 200;
+/**
+ * The plain-HTTP origin of an endpoint: another sidecar's https:// port is reached in plain
+ * HTTP (with a token) by a sidecar that has mutual TLS off; the port detects either.
+ */
+function plainOrigin(endpoint: { address: string; identity?: string | undefined }): string {
+  const origin = new URL(endpoint.address).origin;
+  return endpoint.identity !== undefined ? origin.replace(/^https:/, "http:") : origin;
+}
 
 /** Creates a sidecar from its config; nothing is bound until `start()`. */
 export function createSidecar(options: SidecarOptions): Sidecar {
@@ -138,6 +148,14 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     }
     return entry.upstreams.fetch(origin);
   };
+  // Mutual TLS (docs/identity.md): this pod's certificate, pools per peer identity, handshake counts.
+  const tlsStats = createHandshakeStats();
+  const certificates = config.mtls
+    ? createCertificates({ request: (csr, lifetime) => client.certificate(csr, lifetime), trustDomain: config.trustDomain, lifetime: config.certLifetime, log })
+    : undefined;
+  const securePeers = createMtlsUpstreams({ credentials: () => certificates?.current(), trustDomain: config.trustDomain, stats: tlsStats });
+  /** An endpoint this pod reaches over mutual TLS: another sidecar's https:// port with the identity it must prove. */
+  const secured = (endpoint: { address: string; identity?: string | undefined }) => certificates !== undefined && endpoint.identity !== undefined && endpoint.address.startsWith("https://");
 
   let latestJwks: unknown = { keys: [] };
   const bundle = createTrustBundle({ fetchJwks: async () => latestJwks });
@@ -237,26 +255,35 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         naming: { namespaces: [...namespaceOf(sub), ...config.namespaces], clusterDomain: config.clusterDomain },
         // Egress (issue 16): TLS origination to outside services, verified by the resource's CA bundle.
         connectExternal: (external) => egressFetch(external),
+        secured,
         connect: (endpoint) => {
           if (!/^https?:\/\//.test(endpoint.address)) {
             return () => Promise.reject(new MeshError("upstream-unreachable", `endpoint ${endpoint.id} (${endpoint.address}) is reachable only from Workers`));
           }
-          return peers.fetch(new URL(endpoint.address).origin);
+          if (secured(endpoint)) return securePeers.fetch(new URL(endpoint.address).origin, endpoint.identity!);
+          return peers.fetch(plainOrigin(endpoint));
         },
       });
       log("info", "identity-loaded", { id: sub });
     }
+    certificates?.setAnchors(snapshot.trustAnchors);
     proxy.update(snapshot);
     const origins = new Set<string>();
+    const securedKeys = new Set<string>();
     for (const service of snapshot.services) {
       for (const endpoint of service.endpoints ?? []) {
-        if (/^https?:\/\//.test(endpoint.address)) origins.add(new URL(endpoint.address).origin);
+        if (!/^https?:\/\//.test(endpoint.address)) continue;
+        if (secured(endpoint)) securedKeys.add(peerKey(new URL(endpoint.address).origin, endpoint.identity!));
+        else origins.add(plainOrigin(endpoint));
       }
     }
     peers.retain(origins);
+    securePeers.retain(securedKeys);
   };
 
-  const registration: Registration = { address: config.advertisedAddress, ttl: `${Math.round(config.leaseTtlMs)}ms` };
+  // With mutual TLS on, peers are told to speak TLS to the inbound port (it detects either).
+  const advertised = config.mtls ? config.advertisedAddress.replace(/^http:/, "https:") : config.advertisedAddress;
+  const registration: Registration = { address: advertised, ttl: `${Math.round(config.leaseTtlMs)}ms` };
   if (config.weight !== undefined) registration.weight = config.weight;
   if (config.zone !== undefined) registration.zone = config.zone;
   const link = createControlLink({
@@ -274,19 +301,46 @@ export function createSidecar(options: SidecarOptions): Sidecar {
 
   const onFault = (listener: string) => (error: unknown) => log("error", "request-fault", { listener, reason: reason(error) });
   const outboundBridge = createBridge({ target: "proxy", fetch: outbound, maxInFlight: config.maxInFlight, draining: () => draining, onFault: onFault("outbound") });
-  const inboundBridge = createBridge({ target: "origin", fetch: inbound, maxInFlight: config.maxInFlight, draining: () => draining, onFault: onFault("inbound") });
+  const inboundBridge = createBridge({
+    target: "origin",
+    fetch: inbound,
+    maxInFlight: config.maxInFlight,
+    draining: () => draining,
+    onFault: onFault("inbound"),
+    peerOf: (socket) => front?.peerOf(socket),
+  });
   const limits = { headerTimeoutMs: config.headerTimeoutMs, maxConnections: config.maxConnections, log };
   const tunnels = createTunnels({ loaded: () => proxy !== undefined, serviceFor: (host) => proxy?.serviceFor(host), draining: () => draining, log });
   const outboundServer = createListener({ name: "outbound", bridge: outboundBridge, handle: tunnels.guard(outboundBridge.handle), idleTimeoutMs: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, ...limits });
   const inboundServer = createListener({ name: "inbound", bridge: inboundBridge, idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS, ...limits });
   tunnels.attach(outboundServer);
   inboundServer.on("connect", refuseConnect);
+  // Mutual TLS: 4143 is a TCP front that hands TLS connections to an https listener (client
+  // certificates required) and the rest to the plain one; without it, the plain one listens.
+  let front: ReturnType<typeof createInboundFront> | undefined;
+  if (certificates) {
+    const secureServer = createListener({
+      name: "inbound-tls",
+      bridge: inboundBridge,
+      idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS,
+      ...limits,
+      // Chains are checked by the front, which counts why it refuses one (see createInboundFront).
+      tls: { requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3", ALPNProtocols: ["http/1.1"] },
+      // A second guard: no request is served on a connection without a verified peer.
+      handle: (req, res) => (front?.peerOf(req.socket) !== undefined ? inboundBridge.handle(req, res) : void req.socket.destroy()),
+    });
+    secureServer.on("connect", refuseConnect);
+    front = createInboundFront({ plain: inboundServer, secure: secureServer as import("node:https").Server, trustDomain: config.trustDomain, stats: tlsStats, maxConnections: config.maxConnections, headerTimeoutMs: config.headerTimeoutMs, log });
+    certificates.onChange((credentials) => front!.update(credentials));
+  }
+  const inboundListener = front ?? inboundServer;
 
   const notReady = (): string | undefined => {
     if (draining) return "draining";
     const status = link.status();
     if (!status.identity) return "no identity yet (waiting for the control plane to accept the ServiceAccount token)";
     if (status.version < 0 || !proxy) return "no config yet (waiting for the first snapshot)";
+    if (certificates && !certificates.current()) return "no certificate yet (waiting for the control plane's CA)";
     return undefined;
   };
 
@@ -297,18 +351,19 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       // Leave the mesh first, so peers stop choosing this pod while it still answers them.
       await link.stop({ deregister: true });
       outboundServer.close();
-      inboundServer.close();
+      inboundListener.close();
       outboundServer.closeIdleConnections();
-      inboundServer.closeIdleConnections();
+      inboundListener.closeIdleConnections();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const graceOver = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), config.shutdownGraceMs)));
       const finished = await Promise.race([Promise.all([outboundBridge.idle(), inboundBridge.idle(), Promise.allSettled([...backgroundTasks])]).then(() => true), graceOver]);
       clearTimeout(timer);
       if (!finished) log("warn", "drain-grace-expired", { abandoned: outboundBridge.inFlight() + inboundBridge.inFlight() });
       outboundServer.closeAllConnections();
-      inboundServer.closeAllConnections();
+      inboundListener.closeAllConnections();
+      certificates?.stop();
       await Promise.race([Promise.all([link.flushStats(), tracing?.exporter.flush()]), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
-      await Promise.all([peers.destroy(), app.destroy(), ...[...egressPools.values()].map((e) => e.upstreams.destroy())]);
+      await Promise.all([peers.destroy(), app.destroy(), securePeers.destroy(), ...[...egressPools.values()].map((e) => e.upstreams.destroy())]);
       adminServer.closeAllConnections();
       await new Promise<void>((resolve) => adminServer.close(() => resolve()));
       log("info", "drained", {});
@@ -320,7 +375,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const adminServer = createServer(
     { noDelay: true },
     createAdminHandler({
-      metrics: () => registry.expose() + (tracing?.exporter.expose() ?? ""),
+      metrics: () => registry.expose() + (tracing?.exporter.expose() ?? "") + (certificates ? tlsStats.expose(certificates.expirySeconds()) : ""),
       notReady,
       shutdownToken: config.adminShutdownToken,
       shutdown: () => void drain(),
@@ -331,10 +386,12 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     async start() {
       const [outboundAddress, inboundAddress, adminAddress] = await Promise.all([
         listen(outboundServer, config.outbound),
-        listen(inboundServer, config.inbound),
+        listen(front?.server ?? inboundServer, config.inbound),
         listen(adminServer, config.admin),
       ]);
       log("info", "listening", { outbound: outboundAddress, inbound: inboundAddress, admin: adminAddress, service: config.service, pod: config.podName });
+      // The certificate is asked for beside the control link; the pod is ready once it has both.
+      certificates?.start().catch((error: unknown) => log("error", "certificate-failed", { reason: reason(error) }));
       link.start().then(
         () => {
           if (!draining) log("info", "ready", { version: link.status().version });

@@ -119,7 +119,7 @@ const isBodyless = (status: number) => status === 204 || status === 304;
  * before the response are `upstream-unreachable`, which the retry and failure-accrual layers
  * read as a failed connection; an abort rejects with the signal's reason (the deadline layer's).
  */
-function dispatch(pool: Pool, request: MeshRequest): Promise<MeshResponse> {
+export function dispatch(pool: Pool, request: MeshRequest): Promise<MeshResponse> {
   return new Promise<MeshResponse>((resolve, reject) => {
     const signal = request.signal;
     if (signal?.aborted) return reject(signal.reason);

@@ -3,12 +3,22 @@ import { fakeControl, runWeft } from "../test-io.ts";
 
 const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
 const KEY = { kty: "EC", crv: "P-256", x: "x", y: "y", kid: "k1", use: "jwt-svid", alg: "ES256" };
+const DAY = 24 * 3_600_000;
+const authority = (state: string, activeFrom: number, issuerDays: number, anchorDays = 365) => ({
+  anchors: [{ subject: "CN=weft trust anchor", notAfter: new Date(NOW + anchorDays * DAY).toISOString(), fingerprint: "aa" }],
+  issuer: { subject: "CN=weft issuer", notAfter: new Date(NOW + issuerDays * DAY).toISOString() },
+  activeFrom: new Date(activeFrom).toISOString(),
+  external: false,
+  state,
+});
+const CA = { authorities: [authority("signing", NOW - DAY, 300)] };
 const SNAPSHOT = { version: 4, services: [], routes: [], policies: [], jwks: { keys: [KEY] } };
 
 /** A healthy control plane as of NOW, with `changes` applied to its answers. */
 function control(changes: Record<string, unknown> = {}) {
   return fakeControl({
     "GET /.well-known/jwks.json": { keys: [KEY] },
+    "GET /v1/identity/ca": CA,
     "GET /v1/snapshot": SNAPSHOT,
     "GET /v1/policies": { version: 4, items: [] },
     "GET /v1/audit": { entries: [{ seq: 1, at: new Date(NOW - 3_600_000).toISOString(), actor: "system", action: "rotate-keys", changes: [{ kind: "SigningKey", name: "k1", outcome: "created" }], fromVersion: 0, toVersion: 1 }], next: null },
@@ -24,6 +34,20 @@ describe("weft check", () => {
     const result = await runWeft(["check", "-o", "json"], { fetch: control(), now: NOW });
     expect(result.code).toBe(0);
     expect(status(result.stdout).every((s) => s.startsWith("ok "))).toBe(true);
+  });
+
+  it("reports the mutual TLS issuer's and anchor's expiry, warns within 60 days, fails past it, and shows an anchor rotation under way", async () => {
+    const healthy = await runWeft(["check"], { fetch: control(), now: NOW });
+    expect(healthy.stdout).toContain("✓ the mutual TLS certificate authority is valid, and its anchor rotation (issuer expires in 300d, anchor in 365d)");
+    const soon = await runWeft(["check", "-o", "json"], { fetch: control({ "GET /v1/identity/ca": { authorities: [authority("signing", NOW - DAY, 20)] } }), now: NOW });
+    expect(soon.code).toBe(0);
+    expect(status(soon.stdout)).toContain("warn the mutual TLS certificate authority is valid, and its anchor rotation");
+    const expired = await runWeft(["check"], { fetch: control({ "GET /v1/identity/ca": { authorities: [authority("signing", NOW - DAY, -1)] } }), now: NOW });
+    expect(expired.code).toBe(1);
+    expect(expired.stdout).toContain("hint: rotate now");
+    const rotating = await runWeft(["check"], { fetch: control({ "GET /v1/identity/ca": { authorities: [authority("signing", NOW - DAY, 20), authority("waiting", NOW + 3_600_000, 365)] } }), now: NOW });
+    expect(rotating.code).toBe(0);
+    expect(rotating.stdout).toContain("anchor rotation under way: a new issuer signs in 1h");
   });
 
   it("fails when the newest signing key is older than a rotation period, as when rotation has stalled", async () => {

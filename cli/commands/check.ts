@@ -49,6 +49,21 @@ const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
  */
 export const MAX_BUNDLE_KEYS = 3;
 
+/**
+ * Warn when the signing issuer or an anchor expires within 60 days: `linkerd check` warns of
+ * its trust anchor and issuer certificates at the same margin.
+ */
+export const CERT_EXPIRY_WARNING_MS = 60 * 24 * 3_600_000;
+
+/** An authority as `GET /v1/identity/ca` shows it (docs/identity.md). */
+interface AuthorityView {
+  anchors: { subject: string; notAfter: string; fingerprint: string }[];
+  issuer: { subject: string; notAfter: string };
+  activeFrom: string;
+  external: boolean;
+  state: "signing" | "waiting" | "retiring";
+}
+
 
 const ok = (detail?: string): CheckResult => (detail === undefined ? { status: "ok" } : { status: "ok", detail });
 const fail = (detail: string, hint: string): CheckResult => ({ status: "fail", detail, hint });
@@ -172,6 +187,35 @@ export const CHECKS: readonly Check[] = [
         return warn(`${jwksKids.length} keys published (the schedule holds at most ${MAX_BUNDLE_KEYS})`, "after several rotations on demand this clears within an hour; otherwise retired keys are not being dropped");
       }
       return ok(`newest key published ${span(age)} ago; rotation every ${span(DEFAULT_ROTATE_EVERY_MS)}`);
+    },
+  },
+  {
+    group: "identity",
+    title: "the mutual TLS certificate authority is valid, and its anchor rotation",
+    async run({ api, now }) {
+      let authorities: AuthorityView[];
+      try {
+        const answer = await api.call("GET", "/v1/identity/ca");
+        if (answer.status !== 200) return fail(`GET /v1/identity/ca answered ${answer.status}`, "the control plane predates mutual TLS, or the admin credential is refused");
+        authorities = ((answer.body as { authorities?: AuthorityView[] }).authorities ?? []).filter((a) => typeof a?.state === "string");
+      } catch (error) {
+        return failureOf(error, "check the control plane");
+      }
+      const signing = authorities.find((a) => a.state === "signing");
+      if (!signing) return fail("no issuer is signing certificates", "POST /v1/identity/ca/rotate with activateIn 0s makes one");
+      const issuerLeft = Date.parse(signing.issuer.notAfter) - now;
+      const anchorLeft = Math.min(...signing.anchors.map((a) => Date.parse(a.notAfter) - now));
+      const waiting = authorities.find((a) => a.state === "waiting");
+      const retiring = authorities.filter((a) => a.state === "retiring").length;
+      const rotation = waiting
+        ? `; anchor rotation under way: a new issuer signs in ${span(Math.max(0, Date.parse(waiting.activeFrom) - now))}`
+        : retiring
+          ? `; ${retiring} retired anchor${retiring === 1 ? "" : "s"} kept until their certificates expire`
+          : "";
+      const detail = `issuer expires in ${span(issuerLeft)}, anchor in ${span(anchorLeft)}${signing.external ? " (brought by the operator)" : ""}${rotation}`;
+      if (issuerLeft <= 0 || anchorLeft <= 0) return fail(detail, "rotate now: POST /v1/identity/ca/rotate (sidecars renew onto the new issuer within 2/3 of their certificates' life)");
+      if (!waiting && Math.min(issuerLeft, anchorLeft) < CERT_EXPIRY_WARNING_MS) return warn(detail, "rotate before it expires: POST /v1/identity/ca/rotate (with your own issuer in `bring` if you bring one)");
+      return ok(detail);
     },
   },
   {

@@ -39,3 +39,29 @@ describe("weft identity's report", () => {
     expect(reportOf(decodeToken(token), { status: "unchecked", detail: "-" }, NOW + 301_000)).toMatchObject({ expired: true, expiresInSeconds: -1 });
   });
 });
+
+describe("weft identity --cert", () => {
+  it("shows a workload certificate's SPIFFE ID and expiry, checks its chain against the served anchors, and fails one from another CA", async () => {
+    const { createCa, createCsr, generateAuthority, generateWorkloadKey } = await import("../../src/identity/ca.ts");
+    const { fakeControl, runWeft } = await import("../test-io.ts");
+    let state: import("../../src/identity/ca.ts").CaState | undefined;
+    const ca = createCa({ trustDomain: "td", state: { get: async () => state, put: async (s) => void (state = s) } });
+    const issued = await ca.issue(await createCsr({ keys: await generateWorkloadKey() }), "spiffe://td/ns/shop/sa/web");
+    const pem = [issued.certificate, ...issued.chain].join("");
+    const anchors = (await ca.anchors()).anchors.join("");
+    const control = fakeControl({ "GET /v1/identity/trust-anchors.pem": () => new Response(anchors, { headers: { "content-type": "application/x-pem-file" } }) });
+    const now = issued.notBefore + 3_630_000;
+    const good = await runWeft(["identity", "--cert", "-", "-o", "json"], { fetch: control, now, stdin: pem });
+    expect(good.code).toBe(0);
+    const report = JSON.parse(good.stdout);
+    expect(report).toMatchObject({ id: "spiffe://td/ns/shop/sa/web", chain: 1, expired: false, verification: { status: "verified" } });
+    // A certificate's times are whole seconds; the CA's are milliseconds: within a second.
+    expect(Math.abs(report.expiresInSeconds - (24 * 3600 + 30 - 3630))).toBeLessThanOrEqual(1);
+    const other = await generateAuthority("td", Date.now(), Date.now());
+    const elsewhere = fakeControl({ "GET /v1/identity/trust-anchors.pem": () => new Response(other.anchors.join("")) });
+    const bad = await runWeft(["identity", "--cert", "-"], { fetch: elsewhere, now, stdin: pem });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("✗ does not chain to the trust anchors");
+    expect(bad.stdout).toContain("SPIFFE ID:   spiffe://td/ns/shop/sa/web");
+  });
+});

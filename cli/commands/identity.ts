@@ -147,8 +147,112 @@ function text(report: IdentityReport, ctx: Context): string {
   return rows.map(([k, value]) => `${`${k}:`.padEnd(width)} ${value}`).join("\n") + "\n";
 }
 
+/** What `weft identity --cert` reports about a workload's X.509-SVID (docs/identity.md). */
+export interface CertificateReport {
+  id: string | undefined;
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+  expiresInSeconds: number;
+  expired: boolean;
+  lifetimeSeconds: number;
+  fingerprint: string;
+  chain: number;
+  verification: { status: "verified" | "untrusted" | "unchecked"; detail: string };
+}
+
+/** The PEM certificates in `text`, leaf first. */
+const pemBlocks = (text: string) => text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+
+/**
+ * Reads a workload's certificate (the leaf, then its chain: what `openssl s_client
+ * -showcerts` prints) and, unless offline, checks that it chains to the control plane's
+ * trust anchors (`GET /v1/identity/trust-anchors.pem`).
+ */
+async function certificateReport(ctx: Context, pem: string): Promise<CertificateReport> {
+  const { X509Certificate } = await import("node:crypto");
+  const blocks = pemBlocks(pem);
+  if (blocks.length === 0) throw new UsageError("--cert: no PEM certificate found (give the leaf first, then its chain)");
+  let certs: InstanceType<typeof X509Certificate>[];
+  try {
+    certs = blocks.map((block) => new X509Certificate(block));
+  } catch {
+    throw new CliError("--cert: a certificate could not be read");
+  }
+  const leaf = certs[0]!;
+  const uris = (leaf.subjectAltName ?? "").split(", ").filter((s) => s.startsWith("URI:"));
+  const now = ctx.io.now();
+  const notBefore = Date.parse(leaf.validFrom);
+  const notAfter = Date.parse(leaf.validTo);
+  let verification: CertificateReport["verification"] = { status: "unchecked", detail: "not checked (--offline)" };
+  if (ctx.values.offline !== true) {
+    try {
+      const api = await ctx.api();
+      const answer = await api.call("GET", "/v1/identity/trust-anchors.pem", { auth: false });
+      const anchors = typeof answer.body === "string" ? pemBlocks(answer.body).map((block) => new X509Certificate(block)) : [];
+      if (anchors.length === 0) throw new CliError("the control plane serves no trust anchors");
+      // Walk up: each certificate signed by the next one given, the last by an anchor.
+      let current = leaf;
+      let verified = false;
+      for (const next of [...certs.slice(1), undefined]) {
+        const anchor = anchors.find((a) => current.checkIssued(a) && current.verify(a.publicKey));
+        if (anchor) {
+          verified = true;
+          break;
+        }
+        if (!next || !current.checkIssued(next) || !current.verify(next.publicKey)) break;
+        current = next;
+      }
+      verification = verified
+        ? { status: "verified", detail: `chains to a trust anchor of ${api.connection.url}` }
+        : { status: "untrusted", detail: `does not chain to the trust anchors of ${api.connection.url}` };
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      verification = { status: "unchecked", detail: `not checked: ${error.message}` };
+    }
+  }
+  return {
+    id: uris.length === 1 ? uris[0]!.slice(4) : undefined,
+    issuer: leaf.issuer.replace(/\n/g, ", "),
+    notBefore: new Date(notBefore).toISOString(),
+    notAfter: new Date(notAfter).toISOString(),
+    expiresInSeconds: Math.round((notAfter - now) / 1000),
+    expired: notAfter <= now,
+    lifetimeSeconds: Math.round((notAfter - notBefore) / 1000),
+    fingerprint: leaf.fingerprint256,
+    chain: certs.length - 1,
+    verification,
+  };
+}
+
+async function runCertificate(ctx: Context, file: string): Promise<number> {
+  const format = outputFormat(ctx, FORMATS);
+  const pem = file === "-" ? await ctx.io.readStdin() : await (await import("node:fs/promises")).readFile(file, "utf8");
+  const report = await certificateReport(ctx, pem);
+  if (format === "json") ctx.io.stdout.write(json(report));
+  else {
+    const mark = report.verification.status === "verified" ? "✓" : report.verification.status === "unchecked" ? "-" : "✗";
+    const rows: [string, string][] = [
+      ["SPIFFE ID", report.id ?? "(none: not one URI SAN)"],
+      ["Issuer", report.issuer],
+      ["Valid", `${report.notBefore} to ${report.notAfter} (${span(report.lifetimeSeconds * 1000)})`],
+      ["Expires", report.expired ? `expired ${span(-report.expiresInSeconds * 1000)} ago` : `in ${span(report.expiresInSeconds * 1000)}`],
+      ["Fingerprint", `SHA-256 ${report.fingerprint}`],
+      ["Chain", `${report.chain} intermediate${report.chain === 1 ? "" : "s"}`],
+      ["Trust", `${mark} ${report.verification.detail}`],
+    ];
+    const width = Math.max(...rows.map(([k]) => k.length)) + 1;
+    ctx.io.stdout.write(rows.map(([k, value]) => `${`${k}:`.padEnd(width)} ${value}`).join("\n") + "\n");
+  }
+  return report.expired || report.id === undefined || report.verification.status === "untrusted" ? EXIT.failure : EXIT.ok;
+}
+
 async function run(ctx: Context): Promise<number> {
   const format = outputFormat(ctx, FORMATS);
+  if (typeof ctx.values.cert === "string") {
+    if (ctx.values.token !== undefined || ctx.values.service !== undefined) throw new UsageError("--cert goes alone (not with --token or --service)");
+    return runCertificate(ctx, ctx.values.cert);
+  }
   const given = ctx.values.token as string | undefined;
   const service = ctx.values.service as string | undefined;
   // Not quoted: the stray argument may well be a token.
@@ -189,7 +293,11 @@ async function run(ctx: Context): Promise<number> {
 /** `weft identity`. */
 export const command: Command = {
   name: "identity",
-  usage: ["identity --token TOKEN|- [--offline] [-o text|json]", "identity --service NAME [--audience NAME] [--bootstrap-secret-file FILE] [-o text|json]"],
+  usage: [
+    "identity --token TOKEN|- [--offline] [-o text|json]",
+    "identity --service NAME [--audience NAME] [--bootstrap-secret-file FILE] [-o text|json]",
+    "identity --cert FILE|- [--offline] [-o text|json]",
+  ],
   description: `Decodes a workload identity token (a JWT-SVID-like token, docs/identity.md) and shows
 its subject (the SPIFFE ID), audience, issuer, issue and expiry times, and the key that
 signed it; unless --offline, it checks the signature against the control plane's trust
@@ -199,12 +307,17 @@ bundle (/.well-known/jwks.json). The token itself and its signature are never pr
 bootstrap secret (WEFT_BOOTSTRAP_SECRET, --bootstrap-secret-file, or .weft/bootstrap/NAME
 written by the local mesh) at POST /v1/identity/token for --audience (default
 ${DEFAULT_AUDIENCE}); the secret is never printed. Here --token is the token to decode, not
-the admin credential. Exits 1 when the token has expired, never expires, or does not verify.`,
+the admin credential. Exits 1 when the token has expired, never expires, or does not verify.
+--cert FILE shows a workload's mutual TLS certificate instead (PEM, the leaf then its chain,
+as openssl s_client -showcerts prints what a sidecar's port 4143 presents): its SPIFFE ID,
+issuer, validity and expiry, and whether it chains to the control plane's trust anchors;
+exits 1 when it has expired, has no single SPIFFE ID, or does not chain.`,
   options: {
     token: { type: "string", value: "TOKEN", description: "the token to decode, or - to read it from standard input" },
     service: { type: "string", value: "NAME", description: "decode a token the control plane issues this service's router now" },
     audience: { type: "string", value: "NAME", description: `with --service: the token's audience (default ${DEFAULT_AUDIENCE})` },
     "bootstrap-secret-file": { type: "string", value: "FILE", description: "with --service: the router's bootstrap secret (default WEFT_BOOTSTRAP_SECRET)" },
+    cert: { type: "string", value: "FILE", description: "show a workload's certificate (PEM: leaf, then chain), or - for standard input" },
     offline: { type: "boolean", description: "decode only; do not fetch the trust bundle" },
     output: outputOption([...FORMATS]),
   },
@@ -212,6 +325,7 @@ the admin credential. Exits 1 when the token has expired, never expires, or does
     ["weft identity --token \"$TOKEN\"", "Decode a token"],
     ["pbpaste | weft identity --token -", "Decode a token from standard input"],
     ["WEFT_BOOTSTRAP_SECRET=... weft identity --service orders --audience users", "The token the orders router gets for calling users"],
+    ["openssl s_client -connect 10.0.0.12:4143 -showcerts -cert c.pem -key k.pem </dev/null | weft identity --cert -", "The certificate a pod's sidecar presents"],
   ],
   run,
 };

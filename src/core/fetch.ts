@@ -105,6 +105,11 @@ export interface RequestMeta {
   signal?: AbortSignal;
   /** The verified caller's SPIFFE ID (inbound), once the identity layer has checked it. */
   client?: string;
+  /**
+   * The caller's SPIFFE ID as the transport verified it (a mutual TLS client certificate),
+   * set by the host before the stack; the identity layer takes it in place of a token.
+   */
+  peer?: string;
   /** The route the request matched, by name ("" for none). */
   route?: string;
   /** The normalized path the route and policy matched (inbound and outbound). */

@@ -1,7 +1,8 @@
 /**
  * Workload identity for the mesh: an issuer of short-lived, audience-bound JWT-SVID-style
  * tokens with rotating keys, the trust bundle and verifier the data plane checks them with,
- * the token source a workload calls with, bootstrap credentials, and the two layers.
+ * the token source a workload calls with, bootstrap credentials, and the two layers. The
+ * certificate authority of the sidecars' mutual TLS is `./ca.ts`.
  */
 export { DEFAULT_CLOCK_SKEW_MS, DEFAULT_PUBLISH_AHEAD_MS, DEFAULT_REFRESH_HINT_MS, DEFAULT_ROTATE_EVERY_MS, DEFAULT_TOKEN_LIFETIME_MS, MAX_TOKEN_LIFETIME_MS, RETAIN_AFTER_MS, createIssuer } from "./issuer.ts";
 export type { Issuer, IssuerOptions, MintOptions, RotateOptions, TrustBundleDocument } from "./issuer.ts";
@@ -27,3 +28,5 @@ export { CLIENT_ID_HEADER, IDENTITY_HEADER, attachIdentity, requireIdentity } fr
 export type { AttachIdentityOptions, PolicyView, RequireIdentityOptions } from "./layers.ts";
 export { MAX_SPIFFE_ID_BYTES, isTrustDomain, parseSpiffeId, serviceAccountId, workerId } from "./spiffe-id.ts";
 export type { SpiffeId } from "./spiffe-id.ts";
+// The certificate authority (`./ca.ts`) is imported from its own file, not from here: it
+// loads @peculiar/x509, which the router worker and most of the sidecar's start do not need.

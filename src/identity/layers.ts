@@ -91,7 +91,13 @@ export function requireIdentity(options: RequireIdentityOptions): Layer {
       headers.delete(IDENTITY_HEADER);
     });
     let identity: string | undefined;
-    if (token !== null) {
+    // A mutual TLS hop: the client certificate says who calls, and a token, if any, is not read.
+    const peer = metaOf(request).peer;
+    if (peer !== undefined) {
+      identity = peer;
+      owned.headers.set(CLIENT_ID_HEADER, identity);
+      withMeta(owned, { client: identity });
+    } else if (token !== null) {
       identity = (await options.verifier.verify(token)).id;
       owned.headers.set(CLIENT_ID_HEADER, identity);
       withMeta(owned, { client: identity });

@@ -61,6 +61,21 @@ export interface ControlClient {
   pushStats(delta: MetricsDelta, host?: string): Promise<void>;
   /** Pushes sampled `weft tap` events (issue 14). */
   pushTapEvents(batch: TapBatch): Promise<void>;
+  /**
+   * Mutual TLS: exchanges the bootstrap credential and a CSR over the workload's own key for
+   * an X.509-SVID (`POST /v1/identity/certificate`).
+   */
+  certificate(csr: string, lifetime?: string): Promise<IssuedCertificateAnswer>;
+}
+
+/** The control plane's answer to a certificate request (PEM, ISO 8601 times). */
+export interface IssuedCertificateAnswer {
+  id: string;
+  certificate: string;
+  chain: string[];
+  trustAnchors: string[];
+  notBefore: string;
+  expiresAt: string;
 }
 
 /** The claims part of a JWT, decoded without verification (only for our own tokens). */
@@ -94,11 +109,15 @@ export function createControlClient(options: ControlClientOptions): ControlClien
   const base = options.url.replace(/\/+$/, "");
   let issuer: string | undefined;
 
-  const exchange = async (audience: string): Promise<string> => {
-    const body: Record<string, unknown> = { audience };
+  const withCredential = async (body: Record<string, unknown>) => {
     const credential = options.credential;
     if (credential.kind === "worker") body.worker = { service: credential.service, secret: credential.secret };
     else body.serviceAccountToken = await credential.token();
+    return body;
+  };
+
+  const exchange = async (audience: string): Promise<string> => {
+    const body = await withCredential({ audience });
     const response = await options.fetch(
       new Request(`${base}/v1/identity/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
     );
@@ -149,6 +168,18 @@ export function createControlClient(options: ControlClientOptions): ControlClien
       const response = await call("DELETE", `/v1/services/${encodeURIComponent(service)}/endpoints/${encodeURIComponent(id)}`);
       if (!response.ok && response.status !== 404) throw await failure("the endpoint removal", response);
       await response.body?.cancel();
+    },
+    async certificate(csr, lifetime) {
+      const body = await withCredential(lifetime === undefined ? { csr } : { csr, lifetime });
+      const response = await options.fetch(
+        new Request(`${base}/v1/identity/certificate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+      );
+      if (!response.ok) throw await failure("the certificate request", response);
+      const answer = (await response.json()) as Partial<IssuedCertificateAnswer>;
+      if (typeof answer.certificate !== "string" || !Array.isArray(answer.chain) || !Array.isArray(answer.trustAnchors) || typeof answer.expiresAt !== "string" || typeof answer.notBefore !== "string") {
+        throw new MeshError("upstream-unreachable", "control plane answered the certificate request without a certificate");
+      }
+      return answer as IssuedCertificateAnswer;
     },
     async pushStats(delta, host) {
       const query = host ? `?host=${encodeURIComponent(host)}` : "";

@@ -37,6 +37,11 @@ export interface ProxyOptions {
   app: Fetch;
   /** Outbound identity: tokens per destination audience. Without it, calls go without `weft-identity`. */
   tokens?: TokenSource;
+  /**
+   * Endpoints the host reaches over mutual TLS: their calls carry no `weft-identity`, since
+   * the client certificate proves the caller (docs/identity.md).
+   */
+  secured?: (endpoint: Endpoint) => boolean;
   /** Inbound identity: verifies callers' tokens. Without it every caller is unauthenticated. */
   verifier?: Verifier;
   clock?: Clock;
@@ -159,16 +164,18 @@ export function createProxy(options: ProxyOptions): Proxy {
   let routers = new Map<string, Fetch>();
 
   const connectionOf = (service: Service, endpoint: Endpoint): Fetch => {
-    const key = `${service.name}\u0000${endpoint.address}`;
+    const key = `${service.name}\u0000${endpoint.address}\u0000${endpoint.identity ?? ""}`;
     let fetch = connections.get(key);
     if (!fetch) {
       const external = externals.get(service.name);
       const isExternal = external !== undefined && external.service === service;
-      // An outside service never gets this workload's identity token.
       const connect = isExternal && options.connectExternal ? options.connectExternal(external.external) : options.connect(endpoint, service);
+      // An outside service never gets this workload's identity token, nor does a peer reached
+      // over mutual TLS (its certificate proves who calls).
+      const tokens = isExternal || options.secured?.(endpoint) ? undefined : options.tokens;
       fetch = endpointStack(connect, {
         audience: service.name,
-        tokens: isExternal ? undefined : options.tokens,
+        tokens,
         clock,
         ...(options.tracer && { trace: { tracer: options.tracer, backend: service.name, endpoint: endpoint.id, address: endpoint.address } }),
       });
@@ -394,7 +401,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       for (const name of backends.keys()) if (!services.has(name) && !externals.has(name)) backends.delete(name);
       for (const name of budgets.keys()) if (!services.has(name) && !externals.has(name)) budgets.delete(name);
       for (const name of backends.keys()) backendOf(name);
-      const addresses = new Set([...next.services, ...[...externals.values()].map((e) => e.service)].flatMap((s) => (s.endpoints ?? []).map((e) => `${s.name}\u0000${e.address}`)));
+      const addresses = new Set([...next.services, ...[...externals.values()].map((e) => e.service)].flatMap((s) => (s.endpoints ?? []).map((e) => `${s.name}\u0000${e.address}\u0000${e.identity ?? ""}`)));
       // An external's connection holds its TLS settings: rebuilt with each snapshot.
       for (const name of externals.keys()) for (const key of connections.keys()) if (key.startsWith(`${name}\u0000`)) connections.delete(key);
       for (const key of connections.keys()) if (!addresses.has(key)) connections.delete(key);

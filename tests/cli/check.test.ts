@@ -24,10 +24,13 @@ describe("weft check against the control worker", () => {
       "✓ the snapshot is fresh",
       "✓ the trust bundle is served",
       "✓ the signing keys are within their rotation schedule",
+      "✓ the mutual TLS certificate authority is valid, and its anchor rotation",
       "‼ routers and sidecars have reported recently",
       "✓ routers and sidecars run the current config",
     ]);
     expect(result.stdout).toContain("Status check results are ✓");
+    // The CA the control worker made at its first start: issuer and anchor for a year.
+    expect(result.stdout).toMatch(/certificate authority is valid, and its anchor rotation \(issuer expires in 36[45]d/);
   });
 
   it("sees routers that reported, and warns of one on an old config version", async () => {

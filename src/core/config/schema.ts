@@ -77,6 +77,9 @@ export const EndpointSchema = z.strictObject({
   zone: z.string().max(63).optional(),
   labels: SafeLabels.optional(),
   leaseExpiresAt: z.iso.datetime({ offset: true }).optional(),
+  // Mutual TLS (docs/identity.md): the SPIFFE ID this endpoint must present when its address
+  // is https://. The control plane sets it from the identity of the workload that registered it.
+  identity: z.string().startsWith("spiffe://").max(2048).optional(),
 });
 
 /** What a retry is for (SPEC.md section 3). */
@@ -477,6 +480,8 @@ export const SnapshotSchema = z.strictObject({
   // Tap (issue 14): the live `weft tap` sessions, so data planes learn of them on the channel
   // they already follow; absent or empty when nobody taps.
   taps: z.array(TapSessionSchema).max(DEFAULT_MAX_TAPS).optional(),
+  // Mutual TLS (docs/identity.md): the CA's trust anchors (PEM), old and new during a rotation.
+  trustAnchors: z.array(z.string().max(16_384)).max(16).optional(),
 });
 
 /** A resource document as `weft apply` and `POST /v1/apply` take it, with its `kind`. */

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { DurationSchema, NameSchema, durationMs, formatDuration } from "../../../src/core/config/index.ts";
 import { MeshError } from "../../../src/core/errors.ts";
+import { DEFAULT_CERTIFICATE_LIFETIME_MS, MIN_CERTIFICATE_LIFETIME_MS } from "../../../src/identity/ca.ts";
 import { MAX_TOKEN_LENGTH, MAX_TOKEN_LIFETIME_MS, generateBootstrapSecret, hashBootstrapSecret, workerId } from "../../../src/identity/index.ts";
 import { callerOf, unwrap } from "../app.ts";
 import type { ControlContext, RouteKit } from "../app.ts";
@@ -26,6 +27,27 @@ const TokenRequestSchema = z
     worker: z.strictObject({ service: NameSchema, secret: z.string().min(1).max(512) }).optional(),
   })
   .refine((b) => (b.serviceAccountToken === undefined) !== (b.worker === undefined), "give exactly one of serviceAccountToken or worker");
+
+const CertificateRequestSchema = z
+  .strictObject({
+    /** A PEM PKCS #10 request over the workload's own ECDSA P-256 key; its subject is ignored. */
+    csr: z.string().min(1).max(8192),
+    lifetime: DurationSchema.refine((t) => {
+      const ms = durationMs(t);
+      return ms >= MIN_CERTIFICATE_LIFETIME_MS && ms <= DEFAULT_CERTIFICATE_LIFETIME_MS;
+    }, `must be between ${formatDuration(MIN_CERTIFICATE_LIFETIME_MS)} and ${formatDuration(DEFAULT_CERTIFICATE_LIFETIME_MS)}`).optional(),
+    serviceAccountToken: z.string().min(1).max(MAX_TOKEN_LENGTH).optional(),
+    worker: z.strictObject({ service: NameSchema, secret: z.string().min(1).max(512) }).optional(),
+  })
+  .refine((b) => (b.serviceAccountToken === undefined) !== (b.worker === undefined), "give exactly one of serviceAccountToken or worker");
+
+const PemSchema = z.string().min(1).max(32_768);
+const CaRotateSchema = z.strictObject({
+  /** When the new authority starts signing (its anchor is published at once): 1h by default. */
+  activateIn: DurationSchema.optional(),
+  /** An operator's own authority (cert-manager style): anchors, an issuer under one of them, and the issuer's PKCS #8 key. */
+  bring: z.strictObject({ anchors: PemSchema, issuer: PemSchema, issuerKey: PemSchema }).optional(),
+});
 
 const RotateSchema = z.strictObject({ immediately: z.boolean().optional(), revokePrevious: z.boolean().optional() });
 
@@ -62,6 +84,50 @@ export function identityRoutes(kit: RouteKit): void {
           : { kind: "serviceAccount", token: body.serviceAccountToken! };
         const issued = unwrap(await deps.store().issueToken(credential, body.audience, body.lifetime === undefined ? undefined : durationMs(body.lifetime)));
         return json({ token: issued.token, id: issued.id, audience: issued.audience, expiresAt: new Date(issued.expiresAt).toISOString() });
+      },
+    },
+  });
+
+  mount("/v1/identity/certificate", {
+    POST: {
+      access: "public",
+      handle: async (c) => {
+        const body = parse(CertificateRequestSchema, await readJson(c.req.raw, { maxBytes: limits.maxBodyBytes, maxDepth: limits.maxJsonDepth }), "the certificate request");
+        const credential: BootstrapCredential = body.worker
+          ? { kind: "worker", service: body.worker.service, secret: body.worker.secret }
+          : { kind: "serviceAccount", token: body.serviceAccountToken! };
+        const issued = unwrap(await deps.store().issueCertificate(credential, body.csr, body.lifetime === undefined ? undefined : durationMs(body.lifetime)));
+        return json({
+          id: issued.id,
+          certificate: issued.certificate,
+          chain: issued.chain,
+          trustAnchors: issued.trustAnchors,
+          notBefore: new Date(issued.notBefore).toISOString(),
+          expiresAt: new Date(issued.notAfter).toISOString(),
+        });
+      },
+    },
+  });
+
+  mount("/v1/identity/trust-anchors.pem", {
+    GET: {
+      access: "public",
+      handle: async () =>
+        new Response((await deps.store().trustAnchors()).join(""), { headers: { "content-type": "application/x-pem-file", "cache-control": "public, max-age=300" } }),
+    },
+  });
+
+  mount("/v1/identity/ca", {
+    GET: { access: "admin", handle: async () => json({ authorities: await deps.store().caStatus() }) },
+  });
+
+  mount("/v1/identity/ca/rotate", {
+    POST: {
+      access: "admin",
+      handle: async (c) => {
+        const body = parse(CaRotateSchema, await optionalBody(c, kit), "the CA rotation request");
+        const authorities = unwrap(await deps.store().rotateCa(body.activateIn === undefined ? undefined : durationMs(body.activateIn), body.bring, callerOf(c).id));
+        return json({ authorities });
       },
     },
   });

@@ -65,6 +65,10 @@ export function serviceRoutes(kit: RouteKit): void {
         const body = parse(RegistrationSchema, raw, "the endpoint registration");
         if (body.id !== undefined && body.id !== id) throw new MeshError("bad-request", "the body's id differs from the path's", { issues: [{ path: ["id"], message: `must be "${id}"` }] });
         const { ttl, version, ...fields } = body;
+        // A workload's endpoint is held to the identity it proved (mutual TLS checks it);
+        // only the admin may name another.
+        const caller = callerOf(c);
+        if (!caller.admin && fields.address.startsWith("https://")) fields.identity = caller.id;
         const ttlMs = ttl === undefined ? limits.defaultLeaseTtlMs : durationMs(ttl);
         const expect = expectationOf(c.req.raw.headers, version);
         const lease = unwrap(await deps.store().register(service, { ...fields, id }, ttlMs, expect, callerOf(c).id));

@@ -64,8 +64,8 @@ export interface AuditEntry {
   /** ISO 8601 time of the change. */
   at: string;
   actor: Actor;
-  action: "write" | "register" | "deregister" | "expire" | "rotate-keys" | "tap-start" | "tap-stop";
-  changes: { kind: Kind | "Endpoint" | "SigningKey" | "WorkerSecret" | "Cluster" | "Tap"; name: string; outcome: ChangeOutcome }[];
+  action: "write" | "register" | "deregister" | "expire" | "rotate-keys" | "rotate-ca" | "tap-start" | "tap-stop";
+  changes: { kind: Kind | "Endpoint" | "SigningKey" | "TrustAnchors" | "WorkerSecret" | "Cluster" | "Tap"; name: string; outcome: ChangeOutcome }[];
   fromVersion: number;
   toVersion: number;
 }

@@ -11,6 +11,7 @@ import type { Endpoint, TapSessionConfig } from "../../../src/core/config/index.
 import type { Issuer, KeyState, RotateOptions, ServiceAccountVerifier, TrustBundleDocument } from "../../../src/identity/index.ts";
 import { MeshError } from "../../../src/core/errors.ts";
 import { createIssuer, createServiceAccountVerifier, verifyBootstrapSecret, workerId } from "../../../src/identity/index.ts";
+import { CaInputError, createCa, type AuthorityView, type Ca, type CaState, type IssuedCertificate } from "../../../src/identity/ca.ts";
 import { parseEnv } from "../env.ts";
 import type { ControlEnv } from "../env.ts";
 import { DEFAULT_AUDIT_CAP } from "../limits.ts";
@@ -20,6 +21,7 @@ import { ConfigState, keys } from "./state.ts";
 import type { Mutation } from "./state.ts";
 
 const IDENTITY_KEYS = "identity:keys";
+const IDENTITY_CA = "identity:ca";
 
 /** Long-polls answered per turn of the event loop when a version lands: 100 (see `#wake`). Our choice. */
 const WAKE_SLICE = 100;
@@ -60,6 +62,8 @@ interface Meta {
   auditNext: number;
   /** The issuer's key-set sequence the current version's trust bundle reflects. */
   jwksSequence: number;
+  /** The CA's anchor-set sequence the current version's `trustAnchors` reflect. */
+  caSequence?: number;
   /** Epoch ms the store last noted it was running (each commit, and a heartbeat while leases exist). */
   aliveAt?: number;
 }
@@ -73,6 +77,8 @@ export class Store extends DurableObject {
   readonly #state: ConfigState;
   readonly #meta: Meta;
   readonly #issuer: Issuer;
+  readonly #ca: Ca;
+  #anchors: string[] = [];
   readonly #waiters = new Set<() => void>();
   readonly #clusterVerifiers = new Map<string, { canonical: string; verifier: ServiceAccountVerifier }>();
   #cache: SnapshotText | undefined;
@@ -102,6 +108,13 @@ export class Store extends DurableObject {
       keys: {
         get: async () => kv.get<KeyState>(IDENTITY_KEYS),
         put: async (state) => kv.put(IDENTITY_KEYS, state),
+      },
+    });
+    this.#ca = createCa({
+      trustDomain: this.#config.WEFT_TRUST_DOMAIN,
+      state: {
+        get: async () => kv.get<CaState>(IDENTITY_CA),
+        put: async (state) => kv.put(IDENTITY_CA, state),
       },
     });
     void ctx.blockConcurrencyWhile(async () => {
@@ -236,6 +249,52 @@ export class Store extends DurableObject {
     await this.#syncJwks("system");
     const { exp } = decodeJwt(token);
     return { ok: true, value: { token, id, audience, expiresAt: (exp ?? 0) * 1000 } };
+  }
+
+  /**
+   * Signs an X.509-SVID for the identity a bootstrap credential proves, over the key of the
+   * workload's CSR. Failures say nothing of what exists.
+   */
+  async issueCertificate(credential: BootstrapCredential, csr: string, lifetimeMs: number | undefined): Promise<Outcome<IssuedCertificate & { trustAnchors: string[] }>> {
+    const id = await this.#bootstrap(credential);
+    if (!id) return failure("unauthenticated", "the bootstrap credential is not valid");
+    try {
+      const issued = await this.#ca.issue(csr, id, lifetimeMs);
+      await this.#syncCa("system");
+      return { ok: true, value: { ...issued, trustAnchors: this.#anchors } };
+    } catch (error) {
+      if (error instanceof CaInputError) return failure("bad-request", error.message);
+      throw error;
+    }
+  }
+
+  /** The CA's trust anchors (PEM), as the snapshot carries them. */
+  async trustAnchors(): Promise<string[]> {
+    await this.#syncCa("system");
+    return this.#anchors;
+  }
+
+  /** The CA's authorities, without keys (for `weft check`). */
+  async caStatus(): Promise<AuthorityView[]> {
+    return this.#ca.describe();
+  }
+
+  /**
+   * Adds a new authority that signs after `activateInMs`: one the CA makes, or the operator's
+   * own (`bring`). Its anchor goes out in the snapshot at once, beside the old one.
+   */
+  async rotateCa(activateInMs: number | undefined, bring: { anchors: string; issuer: string; issuerKey: string } | undefined, actor: Actor): Promise<Outcome<AuthorityView[]>> {
+    try {
+      if (bring) await this.#ca.bring(bring, activateInMs);
+      else await this.#ca.rotate(activateInMs);
+    } catch (error) {
+      if (error instanceof CaInputError) return failure("bad-request", error.message);
+      throw error;
+    }
+    await this.#maintainKeys();
+    await this.#syncCa(actor);
+    this.#schedule();
+    return { ok: true, value: await this.#ca.describe() };
   }
 
   /** Rotates the signing keys now (see `Issuer.rotate`); the new bundle goes out as a new version. */
@@ -419,7 +478,7 @@ export class Store extends DurableObject {
       const mode = this.#config.WEFT_EGRESS_MODE;
       this.#dropEndedTaps();
       const taps = [...this.#taps.values()];
-      const snapshot = { ...this.#state.snapshot(), jwks: this.#jwks, ...(mode !== undefined && { egress: { mode } }), ...(taps.length && { taps }) };
+      const snapshot = { ...this.#state.snapshot(), jwks: this.#jwks, trustAnchors: this.#anchors, ...(mode !== undefined && { egress: { mode } }), ...(taps.length && { taps }) };
       this.#cache = { version: snapshot.version, text: JSON.stringify(snapshot) };
     }
     return this.#cache;
@@ -466,8 +525,19 @@ export class Store extends DurableObject {
   }
 
   async #maintainKeys(): Promise<void> {
-    this.#keysCheckAt = (await this.#issuer.maintain()).nextCheckAt;
+    const ca = await this.#ca.maintain();
+    this.#keysCheckAt = Math.min((await this.#issuer.maintain()).nextCheckAt, ca.nextCheckAt);
     await this.#syncJwks("system");
+    await this.#syncCa("system");
+  }
+
+  /** Takes a new version when the CA's anchor set changed, so peers learn the new bundle. */
+  async #syncCa(actor: Actor): Promise<void> {
+    const { sequence, anchors } = await this.#ca.anchors();
+    this.#anchors = anchors;
+    if (sequence === this.#meta.caSequence) return;
+    this.#meta.caSequence = sequence;
+    this.#commit(this.#state.bump(actor, "rotate-ca", [{ kind: "TrustAnchors", name: `sequence-${sequence}`, outcome: "updated" }]));
   }
 
   /**
