@@ -224,4 +224,34 @@ describe("the router's metrics", () => {
     expect(points).toHaveLength(1);
     expect(points[0]).toMatchObject({ indexes: ["orders"], blobs: ["outbound", "spiffe://weft.test/worker/web", "orders", "default", "200", "success", ""], doubles: [4, expect.any(Number)] });
   });
+
+  it("leave one interval after the last request of a burst, with no later request to carry them", async () => {
+    const pushed: unknown[] = [];
+    const control = fakeControl();
+    const tasks: Promise<unknown>[] = [];
+    const app = createRouterApp({
+      env: {
+        WEFT_SERVICE: "web",
+        WEFT_TRUST_DOMAIN: "weft.test",
+        WEFT_BOOTSTRAP_SECRET: SECRET,
+        APP_ORIGIN: "http://127.0.0.1:1",
+        CONTROL: {
+          fetch: async (request: Request) => {
+            if (new URL(request.url).pathname !== "/v1/stats") return control.fetch(request);
+            pushed.push(await request.json());
+            return Response.json({ accepted: true }, { status: 202 });
+          },
+        },
+        ORDERS: { fetch: async () => new Response("ok") },
+        WEFT_CONFIG: kv(() => snapshotText(1)),
+        WEFT_STATS_INTERVAL_MS: "1000",
+      },
+    });
+    const waitUntil = { waitUntil: (task: Promise<unknown>) => tasks.push(task) };
+    for (let i = 0; i < 3; i++) await app.outbound(new Request("http://orders/"), waitUntil);
+    expect(pushed).toHaveLength(0);
+    await Promise.all(tasks);
+    expect(pushed).toHaveLength(1);
+    expect(JSON.stringify(pushed[0])).toContain('"count":3');
+  });
 });

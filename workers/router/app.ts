@@ -250,6 +250,7 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
   });
 
   let lastFlush = now();
+  let trailing = false;
   const flush = async () => {
     const delta: MetricsDelta = registry.takeDelta();
     if (delta.requests.length === 0 && delta.responses.length === 0) return;
@@ -301,6 +302,19 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     if (now() - lastFlush >= env.WEFT_STATS_INTERVAL_MS) {
       lastFlush = now();
       background(flush());
+    } else if (!trailing) {
+      // And the last batch of a burst leaves one interval later, in the background of the
+      // request that started it, rather than waiting for a request that may never come.
+      trailing = true;
+      const wait = lastFlush + env.WEFT_STATS_INTERVAL_MS - now();
+      background(
+        new Promise((resolve) => setTimeout(resolve, wait)).then(() => {
+          trailing = false;
+          if (now() - lastFlush < env.WEFT_STATS_INTERVAL_MS) return;
+          lastFlush = now();
+          return flush();
+        }),
+      );
     }
     // A batch of spans, when one is due (full, or the schedule delay passed).
     tracing?.exporter.due();
