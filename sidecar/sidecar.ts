@@ -247,6 +247,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       log("info", "identity-loaded", { id: sub });
     }
     proxy.update(snapshot);
+    // Mesh-wide tracing (issue 13): the Tracing resource sets the sampler of new requests.
+    tracing?.follow(snapshot.tracing);
     const origins = new Set<string>();
     for (const service of snapshot.services) {
       for (const endpoint of service.endpoints ?? []) {

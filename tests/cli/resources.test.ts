@@ -125,7 +125,7 @@ name: x
         '  bad.yaml:4:1: document 1 (Service "billing"): retires: unknown field (misspelt, or not in this kind: see docs/cli.md)',
         '  bad.yaml:11:13: document 2 (Route "pay"): backends[0].weight: Too small: expected number to be >=0',
         '  bad.yaml:13:12: document 2 (Route "pay"): timeouts.request: must be a duration such as "250ms", "10s", "1m" or "1h"',
-        '  bad.yaml:15:7: document 3 (Deployment "x"): kind: must be one of Service, Route, AuthorizationPolicy, ExternalService (got "Deployment")',
+        '  bad.yaml:15:7: document 3 (Deployment "x"): kind: must be one of Service, Route, AuthorizationPolicy, ExternalService, Tracing (got "Deployment")',
         "",
       ].join("\n"),
     );
