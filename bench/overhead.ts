@@ -87,7 +87,7 @@ let exportedBytes = 0;
 /** Tracing at ratio 0.1 with an in-process collector that reads each batch and answers 200. */
 const tracing = () =>
   createTracing(
-    { endpoint: "http://collector.invalid/v1/traces", headers: [], sampler: { parentBased: true, ratio: 0.1 }, serviceName: undefined, timeoutMs: 10_000, scheduleDelayMs: 5_000, maxQueue: 2_048, maxBatch: 512 },
+    { endpoint: "http://collector.invalid/v1/traces", headers: [], sampler: { parentBased: true, ratio: 0.1 }, samplerFromEnv: true, serviceName: undefined, timeoutMs: 10_000, scheduleDelayMs: 5_000, maxQueue: 2_048, maxBatch: 512 },
     {
       service: "web",
       host: "sidecar",

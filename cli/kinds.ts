@@ -6,9 +6,9 @@
 /** One kind of resource: its `kind` value, its API path and the words naming it. */
 export interface KindInfo {
   /** The `kind` field of a document. */
-  kind: "Service" | "Route" | "AuthorizationPolicy" | "ExternalService";
+  kind: "Service" | "Route" | "AuthorizationPolicy" | "ExternalService" | "Tracing";
   /** The control API's path segment: `/v1/<path>/:name`. */
-  path: "services" | "routes" | "policies" | "externalservices";
+  path: "services" | "routes" | "policies" | "externalservices" | "tracing";
   /** The lower-case singular, as `weft apply` prints results (`service/orders configured`). */
   singular: string;
   /** Every word that names the kind on the command line, lower case. */
@@ -26,6 +26,8 @@ export const KINDS: readonly KindInfo[] = [
     words: ["policy", "policies", "authorizationpolicy", "authorizationpolicies", "authz", "ap"],
   },
   { kind: "ExternalService", path: "externalservices", singular: "externalservice", words: ["externalservice", "externalservices", "ext", "se"] },
+  // Mesh-wide tracing (issue 13): one resource, named mesh.
+  { kind: "Tracing", path: "tracing", singular: "tracing", words: ["tracing", "tracings", "trace"] },
 ];
 
 /** The kind a word names (case-insensitive), or undefined. */
@@ -40,4 +42,4 @@ export function kindInfo(kind: KindInfo["kind"]): KindInfo {
 }
 
 /** The words people can type for kinds, for usage errors. */
-export const KIND_WORDS = "services (svc), routes (rt), policies (ap), externalservices (ext)";
+export const KIND_WORDS = "services (svc), routes (rt), policies (ap), externalservices (ext), tracing";

@@ -75,7 +75,7 @@ describe("resource files", () => {
       'bad.yaml:3:11: document 1 (Service "orders"): balancer: Invalid option: expected one of "p2c-ewma"|"round-robin"',
       'bad.yaml:4:1: document 1 (Service "orders"): retires: unknown field (misspelt, or not in this kind: see docs/cli.md)',
       'bad.yaml:11:13: document 2 (Route "web"): backends[0].weight: Too small: expected number to be >=0',
-      'bad.yaml:13:7: document 3 (Deployment "x"): kind: must be one of Service, Route, AuthorizationPolicy, ExternalService (got "Deployment")',
+      'bad.yaml:13:7: document 3 (Deployment "x"): kind: must be one of Service, Route, AuthorizationPolicy, ExternalService, Tracing (got "Deployment")',
       "broken.yaml:2:7: document 1: not valid YAML or JSON: Nested mappings are not allowed in compact mappings",
       "broken.yaml:2:7: document 1: not valid YAML or JSON: Implicit keys need to be on a single line",
       "missing.yaml: cannot read: ENOENT",

@@ -58,7 +58,7 @@ export interface ReadOptions {
   readStdin(): Promise<string>;
 }
 
-const KINDS = ["Service", "Route", "AuthorizationPolicy", "ExternalService"] as const;
+const KINDS = ["Service", "Route", "AuthorizationPolicy", "ExternalService", "Tracing"] as const;
 const EXTENSIONS = /\.(ya?ml|json)$/i;
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
@@ -225,7 +225,7 @@ export function checkDocuments(documents: SourceDocument[]): { resources: Loaded
     };
     const value = source.value;
     if (!isRecord(value)) {
-      problem([], "a document must be a mapping with a kind (Service, Route, AuthorizationPolicy or ExternalService)");
+      problem([], "a document must be a mapping with a kind (Service, Route, AuthorizationPolicy, ExternalService or Tracing)");
       continue;
     }
     if (!KINDS.includes(value.kind as (typeof KINDS)[number])) {

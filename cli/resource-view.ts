@@ -54,6 +54,10 @@ function rowOf(kind: KindInfo, r: StoredResource): Cell[] {
     }
     case "ExternalService":
       return [r.name, (Array.isArray(r.hosts) ? r.hosts.map(String) : []).join(",") || "-", text(r.protocol, "https"), text(r.address), version];
+    case "Tracing": {
+      const services = isRecord(r.services) ? Object.entries(r.services).map(([name, ratio]) => `${name}:${text(ratio)}`) : [];
+      return [r.name, text(r.sampler, "parentbased_traceidratio"), text(r.ratio), services.join(",") || "-", version];
+    }
   }
 }
 
@@ -62,6 +66,7 @@ const HEADERS: Record<KindInfo["kind"], string[]> = {
   Route: ["NAME", "SERVICE", "MATCHES", "BACKENDS", "VERSION"],
   AuthorizationPolicy: ["NAME", "TARGET", "ACTION", "FROM", "VERSION"],
   ExternalService: ["NAME", "HOSTS", "PROTOCOL", "ADDRESS", "VERSION"],
+  Tracing: ["NAME", "SAMPLER", "RATIO", "SERVICES", "VERSION"],
 };
 
 /** The table `weft get KIND` prints for `resources` of one kind. */

@@ -268,6 +268,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     }
     certificates?.setAnchors(snapshot.trustAnchors);
     proxy.update(snapshot);
+    // Mesh-wide tracing (issue 13): the Tracing resource sets the sampler of new requests.
+    tracing?.follow(snapshot.tracing);
     const origins = new Set<string>();
     const securedKeys = new Set<string>();
     for (const service of snapshot.services) {

@@ -8,7 +8,7 @@ describe("weft get", () => {
     expect(parseTargets(["svc"])).toMatchObject({ kinds: [{ kind: "Service" }], names: [] });
     expect(parseTargets(["Routes", "a", "b"])).toMatchObject({ kinds: [{ kind: "Route" }], names: ["a", "b"] });
     expect(parseTargets(["ap/x", "policy/y"])).toMatchObject({ kinds: [{ kind: "AuthorizationPolicy" }], names: ["x", "y"] });
-    expect(parseTargets(["all"]).kinds.map((k) => k.kind)).toEqual(["Service", "Route", "AuthorizationPolicy", "ExternalService"]);
+    expect(parseTargets(["all"]).kinds.map((k) => k.kind)).toEqual(["Service", "Route", "AuthorizationPolicy", "ExternalService", "Tracing"]);
     for (const bad of [[], ["pods"], ["svc/a", "rt/b"], ["all", "x"], ["svc/"]]) expect(() => parseTargets(bad)).toThrow(UsageError);
   });
 

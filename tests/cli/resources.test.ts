@@ -125,7 +125,7 @@ name: x
         '  bad.yaml:4:1: document 1 (Service "billing"): retires: unknown field (misspelt, or not in this kind: see docs/cli.md)',
         '  bad.yaml:11:13: document 2 (Route "pay"): backends[0].weight: Too small: expected number to be >=0',
         '  bad.yaml:13:12: document 2 (Route "pay"): timeouts.request: must be a duration such as "250ms", "10s", "1m" or "1h"',
-        '  bad.yaml:15:7: document 3 (Deployment "x"): kind: must be one of Service, Route, AuthorizationPolicy, ExternalService (got "Deployment")',
+        '  bad.yaml:15:7: document 3 (Deployment "x"): kind: must be one of Service, Route, AuthorizationPolicy, ExternalService, Tracing (got "Deployment")',
         "",
       ].join("\n"),
     );
@@ -266,6 +266,21 @@ filters:
     expect(refusedExternal.stderr).toMatch(/bad-external\.yaml:3:\d+: document 1 \(ExternalService "payments2"\): hosts\[0\]: must be a lower-case DNS hostname/);
     expect(refusedExternal.stderr).toMatch(/bad-external\.yaml:4:\d+: document 1 \(ExternalService "payments2"\): protocol: Invalid option/);
     await t.weft(["delete", "externalservice", "payments"]);
+
+    // The mesh-wide Tracing resource, and its mistakes at their lines.
+    const tracing = await t.file("tracing.yaml", "kind: Tracing\nname: mesh\nsampler: parentbased_traceidratio\nratio: 0.05\nservices:\n  checkout: 1\n");
+    const appliedTracing = await t.weft(["apply", "-f", tracing]);
+    expect(appliedTracing.code).toBe(0);
+    expect(appliedTracing.stdout).toContain("tracing/mesh created");
+    expect((await t.weft(["get", "tracing"])).stdout).toMatch(/mesh\s+parentbased_traceidratio\s+0\.05\s+checkout:1/);
+    const badTracing = await t.file("bad-tracing.yaml", "kind: Tracing\nname: default\nsampler: sometimes\nratio: 1.5\nservices:\n  checkout: -1\n");
+    const refusedTracing = await t.weft(["apply", "-f", badTracing]);
+    expect(refusedTracing.code).toBe(1);
+    expect(refusedTracing.stderr).toMatch(/bad-tracing\.yaml:2:7: document 1 \(Tracing "default"\): name: must be "mesh"/);
+    expect(refusedTracing.stderr).toMatch(/bad-tracing\.yaml:3:10: document 1 \(Tracing "default"\): sampler: Invalid option/);
+    expect(refusedTracing.stderr).toMatch(/bad-tracing\.yaml:4:8: document 1 \(Tracing "default"\): ratio: must be from 0 to 1/);
+    expect(refusedTracing.stderr).toMatch(/bad-tracing\.yaml:6:13: document 1 \(Tracing "default"\): services\.checkout: must be from 0 to 1/);
+    await t.weft(["delete", "tracing", "mesh"]);
     await t.weft(["delete", "service", "traffic-shadow"]);
     await t.weft(["delete", "service", "traffic-main"]);
   });

@@ -166,6 +166,51 @@ describe("resources", () => {
   });
 });
 
+describe("tracing", () => {
+  it("holds the one Tracing resource (mesh) with versions, If-Match and audit, carries it in snapshots, and refuses bad values with 400 naming the field", async () => {
+    const created = await control.call("PUT", "/v1/tracing/mesh", { body: { sampler: "parentbased_traceidratio", ratio: 0.05, services: { checkout: 1 } } });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ kind: "Tracing", name: "mesh", sampler: "parentbased_traceidratio", ratio: 0.05, services: { checkout: 1 } });
+    const tag = created.headers.get("etag")!;
+    expect(tag).toBe(`"${created.json.version}"`);
+    expect((await control.call("GET", "/v1/snapshot")).json.tracing).toEqual({ name: "mesh", version: created.json.version, sampler: "parentbased_traceidratio", ratio: 0.05, services: { checkout: 1 } });
+    expect((await control.call("GET", "/v1/tracing")).json.items.map((i: { name: string }) => i.name)).toEqual(["mesh"]);
+
+    const changed = await control.call("PUT", "/v1/tracing/mesh", { body: { sampler: "always_on" }, headers: { "if-match": tag } });
+    expect(changed.status).toBe(200);
+    const stale = await control.call("PUT", "/v1/tracing/mesh", { body: { sampler: "always_off" }, headers: { "if-match": tag } });
+    expect(stale.status).toBe(412);
+    expect(stale.headers.get("weft-error")).toBe("precondition-failed");
+
+    const refused = async (path: string, body: unknown) => {
+      const answer = await control.call("PUT", path, { body });
+      expect(answer.status).toBe(400);
+      expect(answer.headers.get("weft-error")).toBe("bad-request");
+      return answer.json.error.issues.map((i: { path: unknown[] }) => i.path.join("."));
+    };
+    expect(await refused("/v1/tracing/mesh", { sampler: "sometimes" })).toEqual(["sampler"]);
+    expect(await refused("/v1/tracing/mesh", { ratio: 1.5 })).toEqual(["ratio"]);
+    expect(await refused("/v1/tracing/mesh", { sampler: "always_on", ratio: 0.5 })).toEqual(["ratio"]);
+    expect(await refused("/v1/tracing/mesh", { services: { checkout: -1 } })).toEqual(["services.checkout"]);
+    expect(await refused("/v1/tracing/mesh", { services: { Not_A_Label: 1 } })).toEqual(["services.Not_A_Label"]);
+    expect(await refused("/v1/tracing/default", { ratio: 0.1 })).toEqual(["name"]);
+    expect((await control.call("GET", "/v1/tracing/mesh")).json).toMatchObject({ sampler: "always_on", version: changed.json.version });
+
+    const entries: { toVersion: number }[] = [];
+    for (let after = 0; ; ) {
+      const page = await control.call("GET", `/v1/audit?after=${after}&limit=50`);
+      entries.push(...page.json.entries);
+      if (page.json.next === null) break;
+      after = page.json.next;
+    }
+    expect(entries.find((e: { toVersion: number }) => e.toVersion === changed.json.version)).toMatchObject({ changes: [{ kind: "Tracing", name: "mesh", outcome: "updated" }] });
+
+    const deleted = await control.call("DELETE", "/v1/tracing/mesh", { headers: { "if-match": `"${changed.json.version}"` } });
+    expect(deleted.status).toBe(200);
+    expect((await control.call("GET", "/v1/snapshot")).json.tracing).toBeUndefined();
+  });
+});
+
 describe("apply", () => {
   it("writes several resources as one version", async () => {
     const before = await control.call("GET", "/v1/snapshot");

@@ -20,6 +20,7 @@ import { applyRoutes } from "./routes/apply.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { identityRoutes } from "./routes/identity.ts";
 import { externalServiceRoutes } from "./routes/external-services.ts";
+import { tracingRoutes } from "./routes/tracing.ts";
 import { policyRoutes } from "./routes/policies.ts";
 import { routeRoutes } from "./routes/routes.ts";
 import { serviceRoutes } from "./routes/services.ts";
@@ -205,6 +206,7 @@ export function createControlApp(deps: ControlDeps): Hono<ControlHono> {
   routeRoutes(kit);
   policyRoutes(kit);
   externalServiceRoutes(kit);
+  tracingRoutes(kit);
   applyRoutes(kit);
   auditRoutes(kit);
   identityRoutes(kit);

@@ -182,6 +182,34 @@ describe("the router's config", () => {
     seen.push(await (await app.outbound(new Request("http://orders/"), ctx)).text());
     expect(seen).toEqual(["v3", "v3"]);
   });
+
+  it("follows the mesh's Tracing resource from its snapshot for the requests after it, unless its own OTEL_TRACES_SAMPLER is set", async () => {
+    let tracing: unknown = { name: "mesh", version: 1, sampler: "always_off" };
+    let version = 1;
+    let now = 0;
+    const flags: string[] = [];
+    const orders = { fetch: async (request: Request) => (flags.push(request.headers.get("traceparent")?.slice(-2) ?? "none"), new Response("ok")) };
+    const snapshot = () => JSON.stringify({ version, services: [{ name: "orders", endpoints: [{ id: "o", address: "binding:ORDERS" }] }], routes: [], policies: [], jwks: { keys: [] }, ...(tracing !== undefined && { tracing }) });
+    // A collector address nothing listens on: exports fail quietly, off the request path.
+    const tracingVars = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1", OTEL_TRACES_SAMPLER_ARG: "0" };
+    const app = createRouterApp({ env: env({ CONTROL: fakeControl(), ORDERS: orders, WEFT_CONFIG_TTL_MS: "1000", WEFT_CONFIG: kv(snapshot), ...tracingVars }), now: () => now });
+    const call = async () => expect((await app.outbound(new Request("http://orders/"), ctx)).status).toBe(200);
+    for (let i = 0; i < 5; i++) await call();
+    [version, tracing] = [2, { name: "mesh", version: 2, sampler: "always_on" }];
+    now += 2_000;
+    for (let i = 0; i < 5; i++) await call();
+    [version, tracing] = [3, undefined];
+    now += 2_000;
+    for (let i = 0; i < 5; i++) await call();
+    expect(flags).toEqual([...Array(5).fill("00"), ...Array(5).fill("01"), ...Array(5).fill("00")]);
+
+    // Its own sampler wins over the resource.
+    flags.length = 0;
+    [version, tracing] = [4, { name: "mesh", version: 4, sampler: "always_on" }];
+    const own = createRouterApp({ env: env({ CONTROL: fakeControl(), ORDERS: orders, WEFT_CONFIG: kv(snapshot), ...tracingVars, OTEL_TRACES_SAMPLER: "always_off" }), now: () => now });
+    for (let i = 0; i < 5; i++) expect((await own.outbound(new Request("http://orders/"), ctx)).status).toBe(200);
+    expect(flags).toEqual(Array(5).fill("00"));
+  });
 });
 
 describe("the router's metrics", () => {

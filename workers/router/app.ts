@@ -179,6 +179,8 @@ export function createRouterApp(deps: RouterDeps): RouterApp {
     snapshot = next;
     if (changed) {
       proxy.update(next);
+      // Mesh-wide tracing (issue 13): the Tracing resource sets the sampler of new requests.
+      tracing?.follow(next.tracing);
       background(bundle.set(next.jwks));
     }
   };

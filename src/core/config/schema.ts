@@ -449,6 +449,42 @@ export const AuthorizationPolicySchema = z.strictObject({
     .optional(),
 });
 
+// --- Mesh-wide tracing (issue 13, scope item 3): the Tracing resource. ---
+
+/** OpenTelemetry's sampler names (`OTEL_TRACES_SAMPLER`), as the Tracing resource takes them. */
+export const SAMPLER_NAMES = ["parentbased_traceidratio", "parentbased_always_on", "parentbased_always_off", "traceidratio", "always_on", "always_off"] as const;
+
+/** The one Tracing resource's name: it serves the whole mesh. */
+export const MESH_TRACING_NAME = "mesh";
+
+/** A sampling ratio, 0 (none) to 1 (every new trace), as `OTEL_TRACES_SAMPLER_ARG`. */
+const Ratio = z.number().min(0, "must be from 0 to 1").max(1, "must be from 0 to 1");
+
+/**
+ * Mesh-wide sampling (docs/tracing.md), anchored on Istio's Telemetry
+ * `tracing.randomSamplingPercentage` and OpenTelemetry's sampler names: one resource named
+ * `mesh`; `sampler` (default `parentbased_traceidratio`) with its `ratio` (only for the two
+ * ratio samplers; default 0.01), and `services`, per-service ratios that replace the ratio
+ * for that service's proxies (the sampler stays parent-based or not). Where spans go stays
+ * each host's `OTEL_EXPORTER_OTLP_*`; an `OTEL_TRACES_SAMPLER` set on a workload wins.
+ */
+export const MeshTracingSchema = z
+  .strictObject({
+    name: z.literal(MESH_TRACING_NAME, { error: `must be "${MESH_TRACING_NAME}": one Tracing resource serves the whole mesh` }),
+    version: Version,
+    sampler: z.enum(SAMPLER_NAMES).default("parentbased_traceidratio"),
+    ratio: Ratio.optional(),
+    services: z
+      .record(NameSchema, Ratio)
+      .refine((services) => Object.keys(services).length <= 1_000, "at most 1000 services")
+      .optional(),
+  })
+  .superRefine((tracing, ctx) => {
+    if (tracing.ratio !== undefined && !tracing.sampler.endsWith("traceidratio")) {
+      ctx.addIssue({ code: "custom", path: ["ratio"], message: `only with sampler traceidratio or parentbased_traceidratio (${tracing.sampler} samples by no ratio)` });
+    }
+  });
+
 /** A JWK in the trust bundle; checked loosely here, strictly by the identity verifier. */
 export const JwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1).max(128) });
 
@@ -482,6 +518,8 @@ export const SnapshotSchema = z.strictObject({
   taps: z.array(TapSessionSchema).max(DEFAULT_MAX_TAPS).optional(),
   // Mutual TLS (docs/identity.md): the CA's trust anchors (PEM), old and new during a rotation.
   trustAnchors: z.array(z.string().max(16_384)).max(16).optional(),
+  // Mesh-wide tracing (issue 13): the Tracing resource, absent until one is applied.
+  tracing: MeshTracingSchema.optional(),
 });
 
 /** A resource document as `weft apply` and `POST /v1/apply` take it, with its `kind`. */
@@ -490,6 +528,7 @@ export const ResourceSchema = z.discriminatedUnion("kind", [
   RouteSchema.extend({ kind: z.literal("Route") }),
   AuthorizationPolicySchema.extend({ kind: z.literal("AuthorizationPolicy") }),
   ExternalServiceSchema.extend({ kind: z.literal("ExternalService") }),
+  MeshTracingSchema.safeExtend({ kind: z.literal("Tracing") }),
 ]);
 
 export type Duration = z.infer<typeof DurationSchema>;
@@ -509,6 +548,8 @@ export type AuthorizationPolicy = z.infer<typeof AuthorizationPolicySchema>;
 export type Snapshot = z.infer<typeof SnapshotSchema>;
 export type ExternalService = z.infer<typeof ExternalServiceSchema>;
 export type EgressMode = z.infer<typeof EgressModeSchema>;
+export type MeshTracing = z.infer<typeof MeshTracingSchema>;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
 export type TapSessionConfig = z.infer<typeof TapSessionSchema>;
 export type Resource = z.infer<typeof ResourceSchema>;
 /** The kinds of resource users write. */

@@ -13,6 +13,8 @@ export interface TracingConfig {
   /** Export headers (credentials, often): never logged. */
   headers: [string, string][];
   sampler: Sampler;
+  /** `OTEL_TRACES_SAMPLER` was set: the workload's sampler wins over the mesh's Tracing resource. */
+  samplerFromEnv: boolean;
   /** `service.name` of the resource. */
   serviceName: string | undefined;
   timeoutMs: number;
@@ -147,5 +149,5 @@ export function readTracingEnv(env: Record<string, unknown>): TracingEnv {
 
   if (problems.length) return { ok: false, problems };
   if (endpoint === undefined) return { ok: true, config: undefined };
-  return { ok: true, config: { endpoint, headers, sampler, serviceName: text("OTEL_SERVICE_NAME"), timeoutMs, scheduleDelayMs, maxQueue, maxBatch } };
+  return { ok: true, config: { endpoint, headers, sampler, samplerFromEnv: samplerName !== undefined, serviceName: text("OTEL_SERVICE_NAME"), timeoutMs, scheduleDelayMs, maxQueue, maxBatch } };
 }

@@ -5,6 +5,8 @@
 import type { Clock, Random } from "../clock.ts";
 import type { TracingConfig } from "./env.ts";
 import { createExporter, type Exporter } from "./exporter.ts";
+import type { MeshTracing } from "../config/index.ts";
+import { effectiveSampler } from "./mesh.ts";
 import { createTracer, type Tracer } from "./tracer.ts";
 
 export { B3, TRACEPARENT, TRACESTATE, extract, inject, parseB3, parseTraceparent } from "./context.ts";
@@ -15,6 +17,7 @@ export { createExporter, DEFAULT_EXPORT_TIMEOUT_MS, DEFAULT_MAX_BATCH, DEFAULT_M
 export type { Exporter, ExporterCounts, ExporterOptions } from "./exporter.ts";
 export { traceAttempt, traceInbound, traceOutbound } from "./layer.ts";
 export type { AttemptOptions, TraceOptions } from "./layer.ts";
+export { effectiveSampler, meshSampler, samplerOf } from "./mesh.ts";
 export { encodeSpans } from "./otlp.ts";
 export type { ExportResource } from "./otlp.ts";
 export { createTracer, Span, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR, STATUS_UNSET, underRatio } from "./tracer.ts";
@@ -24,6 +27,8 @@ export type { AttributeValue, HopTrace, Sampler, Tracer, TracerOptions } from ".
 export interface Tracing {
   tracer: Tracer;
   exporter: Exporter;
+  /** Follows the snapshot's Tracing resource (or its absence): the sampler of new requests changes. */
+  follow(tracing: MeshTracing | undefined): void;
 }
 
 /** Options of `createTracing` besides the config. */
@@ -68,5 +73,6 @@ export function createTracing(config: TracingConfig, options: TracingOptions): T
     ...(options.random && { random: options.random }),
     ...(options.now && { now: options.now }),
   });
-  return { tracer, exporter };
+  const follow = (tracing: MeshTracing | undefined) => tracer.setSampler(effectiveSampler(config, tracing, options.service));
+  return { tracer, exporter, follow };
 }

@@ -96,6 +96,8 @@ export interface Tracer {
   start(traceId: string, parentSpanId: string | undefined, name: string, kind: number): Span;
   end(span: Span): void;
   now(): number;
+  /** Replaces the sampler for the decisions that follow (the mesh's Tracing resource changed). */
+  setSampler(sampler: Sampler): void;
 }
 
 const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
@@ -124,7 +126,7 @@ export function underRatio(traceId: string, ratio: number): boolean {
 export function createTracer(options: TracerOptions): Tracer {
   const random = options.random ?? Math.random;
   const now = options.now ?? (() => Date.now());
-  const { parentBased, ratio } = options.sampler;
+  let { parentBased, ratio } = options.sampler;
   const spanId = () => {
     const id = hex8(random) + hex8(random);
     return id === "0000000000000000" ? "0000000000000001" : id;
@@ -143,5 +145,8 @@ export function createTracer(options: TracerOptions): Tracer {
       options.sink(span);
     },
     now,
+    setSampler(sampler) {
+      ({ parentBased, ratio } = sampler);
+    },
   };
 }

@@ -3,17 +3,17 @@
  * compare-and-set expectations, results, leases and audit entries. Plain data only, since
  * every value here crosses the Durable Object's RPC boundary by structured clone.
  */
-import type { AuthorizationPolicy, Endpoint, ExternalService, Route, Service } from "../../../src/core/config/index.ts";
+import type { AuthorizationPolicy, Endpoint, ExternalService, MeshTracing, Route, Service } from "../../../src/core/config/index.ts";
 import type { ErrorCode, Issue } from "../../../src/core/errors.ts";
 
 /** The kinds of resource users write (SPEC.md section 9), in the order snapshots list them. */
-export const KINDS = ["Service", "Route", "AuthorizationPolicy", "ExternalService"] as const;
+export const KINDS = ["Service", "Route", "AuthorizationPolicy", "ExternalService", "Tracing"] as const;
 
 /** One of `KINDS`. */
 export type Kind = (typeof KINDS)[number];
 
 /** A resource's body as stored: its fields of SPEC.md section 3, `version` included. */
-export type ResourceBody = Service | Route | AuthorizationPolicy | ExternalService;
+export type ResourceBody = Service | Route | AuthorizationPolicy | ExternalService | MeshTracing;
 
 /** A stored resource: its kind, and its body whose `version` is the store version that last wrote it. */
 export interface StoredResource {

@@ -62,6 +62,16 @@ describe("ConfigState.write", () => {
     expect(state.snapshot().externalServices?.map((e) => e.name)).toEqual(["pay-a"]);
   });
 
+  it("carries the Tracing resource in snapshots once applied, and drops it when deleted", () => {
+    const state = new ConfigState();
+    expect(state.snapshot().tracing).toBeUndefined();
+    const put = state.write([{ op: "put", kind: "Tracing", body: { name: "mesh", sampler: "always_off", services: { pay: 1 } } }], "admin");
+    expect(put.ok).toBe(true);
+    expect(state.snapshot().tracing).toEqual({ name: "mesh", version: 1, sampler: "always_off", services: { pay: 1 } });
+    expect(state.write([{ op: "delete", kind: "Tracing", name: "mesh" }], "admin").ok).toBe(true);
+    expect(state.snapshot().tracing).toBeUndefined();
+  });
+
   it("writes the audit line with who, what and the versions from and to", () => {
     const state = new ConfigState();
     const result = state.write([svc("a"), route("r", "a")], "spiffe://td/worker/x");

@@ -6,7 +6,7 @@
  * mutation that makes its change durable; the Durable Object applies it.
  */
 import { referenceIssues } from "../../../src/core/config/index.ts";
-import type { AuthorizationPolicy, Endpoint, ExternalService, Route, Service } from "../../../src/core/config/index.ts";
+import type { AuthorizationPolicy, Endpoint, ExternalService, MeshTracing, Route, Service } from "../../../src/core/config/index.ts";
 import type { Issue } from "../../../src/core/errors.ts";
 import { failure, KINDS } from "./model.ts";
 import type { AuditEntry, Change, ChangeOutcome, Expectation, Kind, Lease, Outcome, ResourceBody, StoredResource, WriteResult } from "./model.ts";
@@ -362,7 +362,7 @@ export class ConfigState {
    * merged with live leased ones, a leased endpoint replacing a static one of the same id),
    * routes and policies, each sorted by name.
    */
-  snapshot(): { version: number; services: Service[]; routes: Route[]; policies: AuthorizationPolicy[]; externalServices?: ExternalService[] } {
+  snapshot(): { version: number; services: Service[]; routes: Route[]; policies: AuthorizationPolicy[]; externalServices?: ExternalService[]; tracing?: MeshTracing } {
     const services = this.list("Service").map((r) => {
       const service = r.body as Service;
       const leased = this.leases(service.name).map((l) => l.endpoint);
@@ -377,6 +377,8 @@ export class ConfigState {
       policies: this.list("AuthorizationPolicy").map((r) => r.body as AuthorizationPolicy),
       // Egress (issue 16): present only once one is declared, so older snapshots read the same.
       ...(this.list("ExternalService").length > 0 && { externalServices: this.list("ExternalService").map((r) => r.body as ExternalService) }),
+      // Mesh-wide tracing (issue 13): the one Tracing resource, once applied.
+      ...(this.list("Tracing").length > 0 && { tracing: this.list("Tracing")[0]!.body as MeshTracing }),
     };
   }
 
