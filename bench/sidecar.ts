@@ -16,8 +16,9 @@
  * (utime + stime from /proc/<pid>/stat over the run, divided by the requests: the steadiest
  * figure on a shared machine), p50/p99 latency at about 1,000 requests per second, each
  * sidecar's peak RSS (VmHWM) and peak private memory (RssAnon, sampled every 100 ms while
- * measuring), and the sidecars' GC pauses while measuring (V8's `--trace-gc` lines: scavenges
- * and mark-compacts, p50 and p99). Throughput rounds alternate between the paths and the
+ * measuring), and the plain Weft pair's GC pauses while measuring (V8's `--trace-gc` lines:
+ * scavenges and mark-compacts, p50 and p99), with those during its paced run apart, since they
+ * are what its p99 latency meets. Throughput rounds alternate between the paths and the
  * medians are reported. A fourth path is the Weft pair again while a `weft tap` session
  * (issue 14) samples its traffic at the default 100 calls a second: what tapping costs; the
  * plain Weft path is the pair with no tap, whose figures must not move from before taps.
@@ -43,10 +44,14 @@
  * upstream, rounds interleaved: no filter (the baseline), a RequestMirror of every call to a
  * healthy mirror (the nginx upstream), and one to a mirror that accepts connections and never
  * answers. The p99 of each against the baseline's, medians over BENCH_TRAFFIC_ROUNDS (default 3).
+ *
+ * BENCH_PATHS="weft,nginx" measures only the paths named (from `traced`, `tapped`, `token`,
+ * `auth`, `weftTls`, `nginxTls`, `mirror`; `direct`, `weft` and `nginx` always run): a quicker
+ * run when working on one figure. The figures of the paths left out print as NaN / null.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createServer as createTcpServer, type Socket } from "node:net";
@@ -73,8 +78,12 @@ const PROFILE_DIR = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFIL
 const NODE_FLAGS = process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : SIDECAR_NODE_FLAGS;
 /** BENCH_ENV="NAME=value ...": the sidecars' extra environment instead of the image's (`SIDECAR_ENV`), to tune it. */
 const EXTRA_ENV: Record<string, string> =
-  process.env.BENCH_ENV !== undefined ? Object.fromEntries(process.env.BENCH_ENV.split(/\s+/).filter(Boolean).map((pair) => pair.split("=", 2))) : { ...SIDECAR_ENV };
+  process.env.BENCH_ENV !== undefined ? Object.fromEntries(process.env.BENCH_ENV.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : { ...SIDECAR_ENV };
 /** The upstream's answer: a small JSON body, as an API would send. */
+const ALL_PATHS = ["direct", "weft", "nginx", "traced", "tapped", "token", "auth", "weftTls", "nginxTls", "mirror"];
+/** The paths measured (BENCH_PATHS, comma-separated); the direct, Weft and nginx paths always. */
+const ONLY = new Set(process.env.BENCH_PATHS ? ["direct", "weft", "nginx", ...process.env.BENCH_PATHS.split(",").map((name) => name.trim())] : ALL_PATHS);
+for (const name of ONLY) if (!ALL_PATHS.includes(name)) throw new Error(`BENCH_PATHS: no path ${name} (paths: ${ALL_PATHS.join(", ")})`);
 const BODY = '{"id":42,"status":"ok","items":[1,2,3],"note":"a fixed answer from the bench upstream"}';
 
 function have(tool: string): boolean {
@@ -167,9 +176,19 @@ function privateMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-/** GC pauses (ms) of the sidecars by kind, from `--trace-gc`; counted only while `gcRecording`. */
-const gcPauses = { scavenge: [] as number[], markCompact: [] as number[] };
+/** BENCH_GC_LOG=<file>: the sidecars' `--trace-gc` lines while measuring are appended there, each after its pid. */
+const GC_LOG = process.env.BENCH_GC_LOG ? resolve(process.env.BENCH_GC_LOG) : undefined;
+/** One GC pause of a sidecar while measuring: its pid, kind, length (ms), and the run under way then. */
+interface GcPause {
+  pid: number;
+  kind: "scavenge" | "markCompact";
+  ms: number;
+  phase: string;
+}
+/** The sidecars' GC pauses from `--trace-gc`, recorded only while `gcRecording`; `gcPhase` names the run under way. */
+const gcLog: GcPause[] = [];
 let gcRecording = false;
+let gcPhase = "";
 
 /**
  * Reads a child's `--trace-gc` lines, e.g. `[1:0x5a] 1204 ms: Scavenge 5.2 (7.6) -> 4.3 (8.4) MB,
@@ -181,9 +200,10 @@ function traceGc(child: ChildProcess): void {
     const lines = (partial + text).split("\n");
     partial = lines.pop()!;
     if (!gcRecording) return;
+    if (GC_LOG !== undefined) appendFileSync(GC_LOG, lines.map((line) => `${child.pid} ${line}\n`).join(""));
     for (const line of lines) {
       const match = /ms: (Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Sweep)\b.*? MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(line);
-      if (match) (match[1] === "Scavenge" || match[1] === "Minor Mark-Sweep" ? gcPauses.scavenge : gcPauses.markCompact).push(Number(match[2]));
+      if (match) gcLog.push({ pid: child.pid!, kind: match[1] === "Scavenge" || match[1] === "Minor Mark-Sweep" ? "scavenge" : "markCompact", ms: Number(match[2]), phase: gcPhase });
     }
   });
 }
@@ -440,8 +460,9 @@ try {
   const server = await sidecar("bench-upstream", "127.0.0.3", upstreamPort, false);
   const serverAuth = await sidecar("bench-upstream-auth", "127.0.0.4", upstreamPort, false);
   const client = await sidecar("bench-client", "127.0.0.2", undefined, false);
-  const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, false, TRACING_ENV);
-  const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, false, TRACING_ENV);
+  const AB_ENV = process.env.BENCH_AB_ENV ? Object.fromEntries(process.env.BENCH_AB_ENV.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : TRACING_ENV;
+  const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, false, AB_ENV);
+  const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, false, AB_ENV);
   const tlsServer = await sidecar("bench-upstream-tls", "127.0.0.5", upstreamPort, true);
   const tlsClient = await sidecar("bench-client-tls", "127.0.0.4", undefined, true);
   // The client sidecars must have seen the servers' endpoint registrations.
@@ -484,11 +505,11 @@ try {
   // 358, 424, 381, 489), so a 2 s warm-up measured start-up, not the steady state a sidecar
   // runs in. BENCH_WARMUP sets it (seconds).
   await wrk(paths.weft.url, paths.weft.host, WARMUP_SECONDS, false);
-  await wrk(paths.traced.url, paths.traced.host, WARMUP_SECONDS, false);
-  await wrk(paths.auth.url, paths.auth.host, WARMUP_SECONDS, false, paths.auth.headers);
-  await wrk(paths.weftTls.url, paths.weftTls.host, WARMUP_SECONDS, false);
+  if (ONLY.has("traced")) await wrk(paths.traced.url, paths.traced.host, WARMUP_SECONDS, false);
+  if (ONLY.has("auth")) await wrk(paths.auth.url, paths.auth.host, WARMUP_SECONDS, false, paths.auth.headers);
+  if (ONLY.has("weftTls")) await wrk(paths.weftTls.url, paths.weftTls.host, WARMUP_SECONDS, false);
   await wrk(paths.nginx.url, paths.nginx.host, 1, false);
-  await wrk(paths.nginxTls.url, paths.nginxTls.host, 1, false);
+  if (ONLY.has("nginxTls")) await wrk(paths.nginxTls.url, paths.nginxTls.host, 1, false);
 
   // From here on: GC pauses and private memory while measuring.
   gcRecording = true;
@@ -496,10 +517,12 @@ try {
   // and the mutual TLS pair's beside it.
   let peakPrivate = 0;
   let peakPrivateTls = 0;
+  let peakPrivateAb = 0;
   const sampler = setInterval(() => {
     try {
       peakPrivate = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!));
       peakPrivateTls = Math.max(peakPrivateTls, privateMb(tlsClient.child.pid!), privateMb(tlsServer.child.pid!));
+      peakPrivateAb = Math.max(peakPrivateAb, privateMb(tracedClient.child.pid!), privateMb(tracedServer.child.pid!));
     } catch {
       // a sidecar that exited shows in the results' errors
     }
@@ -534,6 +557,7 @@ try {
         ? (["direct", "weft", "traced", "tapped", "token", "auth", "nginx", "weftTls", "nginxTls"] as const)
         : (["direct", "auth", "token", "tapped", "traced", "weft", "nginx", "nginxTls", "weftTls"] as const);
     for (const name of order) {
+      if (!ONLY.has(name)) continue;
       const path = paths[name];
       const tap = name === "tapped" ? await tapOn() : undefined;
       const before = cpuMicros(path.pids);
@@ -544,26 +568,32 @@ try {
       if (tap !== undefined) await tapOff(tap);
     }
   }
+  const notRun: WrkResult = { rps: NaN, requests: NaN, p50: NaN, p99: NaN, errors: 0 };
+  const pacedRun = (name: "direct" | "weft" | "traced" | "nginx" | "auth" | "token" | "weftTls" | "nginxTls"): Promise<WrkResult> => {
+    const path = paths[name];
+    if (!ONLY.has(name)) return Promise.resolve(notRun);
+    gcPhase = `paced ${name}`;
+    return wrk(path.url, path.host, SECONDS, true, "headers" in path ? path.headers : []).finally(() => (gcPhase = ""));
+  };
   const paced: Record<"direct" | "weft" | "traced" | "nginx" | "auth" | "token" | "weftTls" | "nginxTls", WrkResult> = {
-    direct: await wrk(paths.direct.url, undefined, SECONDS, true),
-    weft: await wrk(paths.weft.url, paths.weft.host, SECONDS, true),
-    traced: await wrk(paths.traced.url, paths.traced.host, SECONDS, true),
-    nginx: await wrk(paths.nginx.url, undefined, SECONDS, true),
-    auth: await wrk(paths.auth.url, paths.auth.host, SECONDS, true, paths.auth.headers),
-    token: await wrk(paths.token.url, paths.token.host, SECONDS, true, paths.token.headers),
-    weftTls: await wrk(paths.weftTls.url, paths.weftTls.host, SECONDS, true),
-    nginxTls: await wrk(paths.nginxTls.url, undefined, SECONDS, true),
+    direct: await pacedRun("direct"),
+    weft: await pacedRun("weft"),
+    traced: await pacedRun("traced"),
+    nginx: await pacedRun("nginx"),
+    auth: await pacedRun("auth"),
+    token: await pacedRun("token"),
+    weftTls: await pacedRun("weftTls"),
+    nginxTls: await pacedRun("nginxTls"),
   };
-  const handshakeRate = {
-    weft: await handshakes("127.0.0.5", tlsServer.inboundPort, meshTls, SECONDS),
-    nginx: await handshakes(HOST, tlsInnerPort, nginxTls, SECONDS),
-  };
+  const handshakeRate = ONLY.has("weftTls")
+    ? { weft: await handshakes("127.0.0.5", tlsServer.inboundPort, meshTls, SECONDS), nginx: await handshakes(HOST, tlsInnerPort, nginxTls, SECONDS) }
+    : { weft: NaN, nginx: NaN };
   const exportsWhileMeasuring = exports - exportsBefore;
   clearInterval(sampler);
   gcRecording = false;
 
   // Traffic tools: mirroring's cost to the primary calls, paced, rounds interleaved.
-  const TRAFFIC_ROUNDS = Number(process.env.BENCH_TRAFFIC_ROUNDS ?? 3);
+  const TRAFFIC_ROUNDS = ONLY.has("mirror") ? Number(process.env.BENCH_TRAFFIC_ROUNDS ?? 3) : 0;
   const mirrorPaths = { baseline: `${client.outbound}plain`, mirror: `${client.outbound}mirror-shadow`, "mirror-hung": `${client.outbound}mirror-hung` };
   const mirrorRuns: Record<keyof typeof mirrorPaths, { p50: number[]; p99: number[]; errors: number }> = {
     baseline: { p50: [], p99: [], errors: 0 },
@@ -584,6 +614,20 @@ try {
   const mirrorP50 = { baseline: median(mirrorRuns.baseline.p50), mirror: median(mirrorRuns.mirror.p50), hung: median(mirrorRuns["mirror-hung"].p50) };
   const rss = Math.max(peakRssMb(client.child.pid!), peakRssMb(server.child.pid!));
   const anon = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!));
+  // The plain pair's pauses: all while measuring, and those during its paced (latency) run.
+  const pairPids = new Set(paths.weft.pids);
+  const pairPauses = gcLog.filter((pause) => pairPids.has(pause.pid));
+  const gcPauses = {
+    scavenge: pairPauses.filter((pause) => pause.kind === "scavenge").map((pause) => pause.ms),
+    markCompact: pairPauses.filter((pause) => pause.kind === "markCompact").map((pause) => pause.ms),
+  };
+  const pacedPauses = pairPauses.filter((pause) => pause.phase === "paced weft");
+  const pacedGc = {
+    scavenges: pacedPauses.filter((pause) => pause.kind === "scavenge").length,
+    markCompacts: pacedPauses.filter((pause) => pause.kind === "markCompact").length,
+    total: pacedPauses.reduce((sum, pause) => sum + pause.ms, 0),
+    longest: Math.max(0, ...pacedPauses.map((pause) => pause.ms)),
+  };
   const allPauses = [...gcPauses.scavenge, ...gcPauses.markCompact];
   const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
 
@@ -610,8 +654,9 @@ try {
   console.log(`\nbench:sidecar — ${ROUNDS} throughput rounds of ${SECONDS} s (wrk -t1 -c32), then ${SECONDS} s paced at ~1,000 rps (wrk -c10 + Lua delay 10 ms)`);
   for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join("  "));
   console.log(
-    `\nsidecars' GC pauses while measuring: ${gcPauses.scavenge.length} scavenges, p50 ${quantile(gcPauses.scavenge, 0.5).toFixed(2)} ms, p99 ${quantile(gcPauses.scavenge, 0.99).toFixed(2)} ms; ` +
-      `${gcPauses.markCompact.length} mark-compacts, p50 ${quantile(gcPauses.markCompact, 0.5).toFixed(2)} ms, p99 ${quantile(gcPauses.markCompact, 0.99).toFixed(2)} ms`,
+    `\nthe Weft pair's GC pauses while measuring: ${gcPauses.scavenge.length} scavenges, p50 ${quantile(gcPauses.scavenge, 0.5).toFixed(2)} ms, p99 ${quantile(gcPauses.scavenge, 0.99).toFixed(2)} ms; ` +
+      `${gcPauses.markCompact.length} mark-compacts, p50 ${quantile(gcPauses.markCompact, 0.5).toFixed(2)} ms, p99 ${quantile(gcPauses.markCompact, 0.99).toFixed(2)} ms; ` +
+      `during its paced run: ${pacedGc.scavenges} scavenges and ${pacedGc.markCompacts} mark-compacts, ${pacedGc.total.toFixed(1)} ms paused in all, the longest ${pacedGc.longest.toFixed(2)} ms`,
   );
   console.log(
     `weft pair vs nginx pair: ${cpu.weft.toFixed(1)} µs CPU per request (target ≤ 250), ${(rps.weft / rps.nginx).toFixed(2)}× the throughput (target ≥ 0.3), ` +
@@ -664,8 +709,13 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       peak_rss_mb: round(rss, 1),
       peak_private_mb: round(anon, 1),
       mtls_peak_private_mb: round(peakPrivateTls, 1),
+      ab_peak_private_mb: round(peakPrivateAb, 1),
       gc_pause_p50_ms: round(quantile(allPauses, 0.5), 2),
       gc_pause_p99_ms: round(quantile(allPauses, 0.99), 2),
+      gc_scavenge_p99_ms: round(quantile(gcPauses.scavenge, 0.99), 2),
+      gc_mark_compact_p99_ms: round(quantile(gcPauses.markCompact, 0.99), 2),
+      paced_gc_pauses: pacedPauses.length,
+      paced_gc_longest_ms: round(pacedGc.longest, 2),
       tapped_rps_ratio_to_untapped: round(tappedRps / rps.weft, 3),
       tapped_cpu_us_per_request: round(cpu.tapped, 1),
       auth_rps_ratio_to_weft: round(rps.auth / rps.weft, 3),
