@@ -11,6 +11,9 @@
 #   tcpdump     captures loopback traffic to show sidecars' mutual TLS is not readable
 #   openssl     s_client, x509 and verify check the mesh's certificates from outside; makes the
 #               end-user issuer's keys
+#   libjemalloc2 the allocator the sidecar runs with, as in its image (sidecar/node-flags.ts);
+#               optional (no command: on a machine without dpkg it counts as present, and
+#               the sidecar falls back to glibc's malloc)
 #
 # Idempotent and quick when everything is present (one dpkg look-up, no apt-get). When
 # something is missing it runs apt-get as root, quietly and without prompts; not as root, it
@@ -20,7 +23,7 @@ set -eu
 
 # Debian package, then the command it provides (a package counts as present on a machine
 # without dpkg, e.g. macOS, when its command is on PATH).
-PACKAGES="nginx:nginx wrk:wrk prometheus:promtool curl:curl chromium:chromium python3-jwt:python3 tcpdump:tcpdump openssl:openssl"
+PACKAGES="nginx:nginx wrk:wrk prometheus:promtool curl:curl chromium:chromium python3-jwt:python3 tcpdump:tcpdump openssl:openssl libjemalloc2:true"
 
 installed() {
   # dpkg answers "install ok installed" only for a fully installed package.
