@@ -12,9 +12,15 @@ import { existsSync } from "node:fs";
  * semispaces of 4 MB (`--max-semi-space-size=4`): large enough that short-lived request
  * objects die young between scavenges. Smaller ones traded CPU for memory in bench:sidecar
  * (1 MB: about 10 MB less private memory per sidecar under glibc's malloc, about a fifth more
- * CPU per request; 3 MB under jemalloc: no less memory).
+ * CPU per request; 3 MB under jemalloc: no less memory). One V8 helper thread
+ * (`--v8-pool-size=1`, Node's default is 4 whatever the cores): the helpers do GC marking,
+ * sweeping and background compiles, and on a 2-core host they took the CPU from the sidecars'
+ * main threads (perf sched: helper threads waited 2 ms on average to run); with one, the pair's
+ * CPU per request came out 6–12 % lower and its throughput 3–9 % higher in three interleaved
+ * A/B runs of bench:sidecar, memory unchanged. Linkerd's proxy likewise runs one worker thread
+ * by default.
  */
-export const SIDECAR_NODE_FLAGS: readonly string[] = ["--max-old-space-size=64", "--max-semi-space-size=4"];
+export const SIDECAR_NODE_FLAGS: readonly string[] = ["--max-old-space-size=64", "--max-semi-space-size=4", "--v8-pool-size=1"];
 
 /** Where Debian and Ubuntu's `libjemalloc2` (and most other distributions') put jemalloc. */
 const JEMALLOC_PATHS = [
