@@ -31,7 +31,9 @@
  *
  * wrk 4 has no fixed-rate mode (that is wrk2's `-R`): the latency runs pace wrk with its Lua
  * `delay()` hook, 10 connections each waiting 10 ms between requests, which offers a little
- * under 1,000 requests per second (each connection also waits for its response).
+ * under 1,000 requests per second (each connection also waits for its response). They run in
+ * BENCH_ROUNDS interleaved rounds too, and the medians of their p50 and p99 are reported: one
+ * 4 s run's p99 (its 40 slowest calls) moved by several ms between runs on the shared machine.
  *
  * Needs `wrk` and `nginx` (Debian: `apt-get install -y wrk nginx`). BENCH_SECONDS sets the
  * length of each run (default 4), BENCH_ROUNDS the throughput rounds (default 3), BENCH_WARMUP
@@ -228,6 +230,25 @@ const toMs = (text: string): number => {
   if (!match) return NaN;
   return Number(match[1]) * (match[2] === "us" ? 0.001 : match[2] === "s" ? 1000 : 1);
 };
+
+/** A sidecar's latency histogram as its /metrics has it: cumulative counts by `le` (seconds), all series summed. */
+async function latencyBuckets(adminUrl: string): Promise<Map<number, number>> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  for (const match of text.matchAll(/^weft_response_latency_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)) {
+    const le = match[1] === "+Inf" ? Infinity : Number(match[1]);
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(match[2]));
+  }
+  return buckets;
+}
+
+/** The `q` quantile's bucket bound (ms) of what a histogram counted between `before` and `after`. */
+function bucketQuantileMs(before: Map<number, number>, after: Map<number, number>, q: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  for (const le of bounds) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le * 1000;
+  return NaN;
+}
 
 /** Runs wrk against `url` (with `Host: host`), paced when `paced`. */
 function wrk(url: string, host: string | undefined, seconds: number, paced: boolean, headers: string[] = []): Promise<WrkResult> {
@@ -427,7 +448,7 @@ try {
   await new Promise<void>((done) => collector.listen(collectorPort, HOST, done));
   collector.unref();
   const TRACING_ENV = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${HOST}:${collectorPort}`, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" };
-  const sidecar = async (service: string, ip: string, appPort: number | undefined, mtls: boolean, extra: Record<string, string> = {}) => {
+  const sidecar = async (service: string, ip: string, appPort: number | undefined, mtls: boolean, extra: Record<string, string> = {}, nodeFlags = NODE_FLAGS) => {
     const token = join(dir, `${service}.token`);
     await cluster.project(token, "bench", service, `${service}-0`);
     const [outboundPort, inboundPort, adminPort] = await Promise.all([freePort(ip), freePort(ip), freePort(ip)]);
@@ -448,7 +469,7 @@ try {
       ...extra,
     };
     if (appPort !== undefined) Object.assign(env, { WEFT_APP_PORT: String(appPort), WEFT_APP_HOST: HOST });
-    const flags = PROFILE_DIR ? [...NODE_FLAGS, "--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${service}.cpuprofile`] : NODE_FLAGS;
+    const flags = PROFILE_DIR ? [...nodeFlags, "--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${service}.cpuprofile`] : nodeFlags;
     const child = spawn(process.execPath, [...flags, "--trace-gc", entry], { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
     traceGc(child);
@@ -461,8 +482,9 @@ try {
   const serverAuth = await sidecar("bench-upstream-auth", "127.0.0.4", upstreamPort, false);
   const client = await sidecar("bench-client", "127.0.0.2", undefined, false);
   const AB_ENV = process.env.BENCH_AB_ENV ? Object.fromEntries(process.env.BENCH_AB_ENV.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : TRACING_ENV;
-  const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, false, AB_ENV);
-  const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, false, AB_ENV);
+  const AB_FLAGS = process.env.BENCH_AB_FLAGS !== undefined ? process.env.BENCH_AB_FLAGS.split(/\s+/).filter(Boolean) : NODE_FLAGS;
+  const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, false, AB_ENV, AB_FLAGS);
+  const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, false, AB_ENV, AB_FLAGS);
   const tlsServer = await sidecar("bench-upstream-tls", "127.0.0.5", upstreamPort, true);
   const tlsClient = await sidecar("bench-client-tls", "127.0.0.4", undefined, true);
   // The client sidecars must have seen the servers' endpoint registrations.
@@ -575,16 +597,38 @@ try {
     gcPhase = `paced ${name}`;
     return wrk(path.url, path.host, SECONDS, true, "headers" in path ? path.headers : []).finally(() => (gcPhase = ""));
   };
-  const paced: Record<"direct" | "weft" | "traced" | "nginx" | "auth" | "token" | "weftTls" | "nginxTls", WrkResult> = {
-    direct: await pacedRun("direct"),
-    weft: await pacedRun("weft"),
-    traced: await pacedRun("traced"),
-    nginx: await pacedRun("nginx"),
-    auth: await pacedRun("auth"),
-    token: await pacedRun("token"),
-    weftTls: await pacedRun("weftTls"),
-    nginxTls: await pacedRun("nginxTls"),
+  // Paced (latency) runs, rounds interleaved as the throughput rounds, medians reported. What
+  // each sidecar of the plain pair saw of its paced runs: its own latency histogram (from the
+  // request's arrival in the stack to the response's head), against what wrk saw end to end.
+  type PacedName = "direct" | "weft" | "traced" | "nginx" | "auth" | "token" | "weftTls" | "nginxTls";
+  const pacedNames: PacedName[] = ["direct", "weft", "traced", "nginx", "auth", "token", "weftTls", "nginxTls"];
+  const pacedRuns = Object.fromEntries(pacedNames.map((name) => [name, [] as WrkResult[]])) as Record<PacedName, WrkResult[]>;
+  const seen = { outbound: new Map<number, number>(), inbound: new Map<number, number>() };
+  const addDelta = (into: Map<number, number>, before: Map<number, number>, after: Map<number, number>) => {
+    for (const [le, count] of after) into.set(le, (into.get(le) ?? 0) + count - (before.get(le) ?? 0));
   };
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const name of i % 2 === 0 ? pacedNames : [...pacedNames].reverse()) {
+      if (!ONLY.has(name)) continue;
+      const before = name === "weft" ? await Promise.all([latencyBuckets(client.admin), latencyBuckets(server.admin)]) : undefined;
+      pacedRuns[name].push(await pacedRun(name));
+      if (before !== undefined) {
+        const after = await Promise.all([latencyBuckets(client.admin), latencyBuckets(server.admin)]);
+        addDelta(seen.outbound, before[0], after[0]);
+        addDelta(seen.inbound, before[1], after[1]);
+      }
+    }
+  }
+  const none = new Map<number, number>();
+  const seenP99 = { outbound: bucketQuantileMs(none, seen.outbound, 0.99), inbound: bucketQuantileMs(none, seen.inbound, 0.99) };
+  const paced = Object.fromEntries(
+    pacedNames.map((name) => {
+      const results = pacedRuns[name];
+      if (results.length === 0) return [name, notRun];
+      const sum = (pick: (result: WrkResult) => number) => results.reduce((total, result) => total + pick(result), 0);
+      return [name, { rps: median(results.map((r) => r.rps)), requests: sum((r) => r.requests), p50: median(results.map((r) => r.p50)), p99: median(results.map((r) => r.p99)), errors: sum((r) => r.errors) }];
+    }),
+  ) as Record<PacedName, WrkResult>;
   const handshakeRate = ONLY.has("weftTls")
     ? { weft: await handshakes("127.0.0.5", tlsServer.inboundPort, meshTls, SECONDS), nginx: await handshakes(HOST, tlsInnerPort, nginxTls, SECONDS) }
     : { weft: NaN, nginx: NaN };
@@ -651,12 +695,13 @@ try {
     row("nginx pair, mTLS", "nginxTls", Math.max(peakRssMb(tlsOuter.pid!), peakRssMb(tlsInner.pid!)).toFixed(1)),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  console.log(`\nbench:sidecar — ${ROUNDS} throughput rounds of ${SECONDS} s (wrk -t1 -c32), then ${SECONDS} s paced at ~1,000 rps (wrk -c10 + Lua delay 10 ms)`);
+  console.log(`\nbench:sidecar — ${ROUNDS} throughput rounds of ${SECONDS} s (wrk -t1 -c32), then ${ROUNDS} paced rounds of ${SECONDS} s at ~1,000 rps (wrk -c10 + Lua delay 10 ms); medians of the rounds`);
   for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join("  "));
   console.log(
     `\nthe Weft pair's GC pauses while measuring: ${gcPauses.scavenge.length} scavenges, p50 ${quantile(gcPauses.scavenge, 0.5).toFixed(2)} ms, p99 ${quantile(gcPauses.scavenge, 0.99).toFixed(2)} ms; ` +
       `${gcPauses.markCompact.length} mark-compacts, p50 ${quantile(gcPauses.markCompact, 0.5).toFixed(2)} ms, p99 ${quantile(gcPauses.markCompact, 0.99).toFixed(2)} ms; ` +
-      `during its paced run: ${pacedGc.scavenges} scavenges and ${pacedGc.markCompacts} mark-compacts, ${pacedGc.total.toFixed(1)} ms paused in all, the longest ${pacedGc.longest.toFixed(2)} ms`,
+      `during its paced run: ${pacedGc.scavenges} scavenges and ${pacedGc.markCompacts} mark-compacts, ${pacedGc.total.toFixed(1)} ms paused in all, the longest ${pacedGc.longest.toFixed(2)} ms; ` +
+      `p99 of that run as the sidecars' own histograms saw it (bucket bounds): outbound ≤ ${seenP99.outbound} ms, inbound ≤ ${seenP99.inbound} ms (wrk: ${paced.weft.p99.toFixed(2)} ms)`,
   );
   console.log(
     `weft pair vs nginx pair: ${cpu.weft.toFixed(1)} µs CPU per request (target ≤ 250), ${(rps.weft / rps.nginx).toFixed(2)}× the throughput (target ≥ 0.3), ` +
@@ -716,6 +761,8 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       gc_mark_compact_p99_ms: round(quantile(gcPauses.markCompact, 0.99), 2),
       paced_gc_pauses: pacedPauses.length,
       paced_gc_longest_ms: round(pacedGc.longest, 2),
+      paced_outbound_seen_p99_ms: seenP99.outbound,
+      paced_inbound_seen_p99_ms: seenP99.inbound,
       tapped_rps_ratio_to_untapped: round(tappedRps / rps.weft, 3),
       tapped_cpu_us_per_request: round(cpu.tapped, 1),
       auth_rps_ratio_to_weft: round(rps.auth / rps.weft, 3),
