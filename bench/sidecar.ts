@@ -47,6 +47,11 @@
  * healthy mirror (the nginx upstream), and one to a mirror that accepts connections and never
  * answers. The p99 of each against the baseline's, medians over BENCH_TRAFFIC_ROUNDS (default 3).
  *
+ * BENCH_AB_ENV="NAME=value ..." and BENCH_AB_FLAGS="--flag ..." turn the traced pair into an A/B
+ * pair: it runs without tracing, with that environment and those V8 flags, against the plain
+ * pair as the baseline (its rows and ratios are then the tracing rows'). Read A/B results
+ * against an A/A run: the two pairs' figures differ by a few percent with the same settings.
+ *
  * BENCH_PATHS="weft,nginx" measures only the paths named (from `traced`, `tapped`, `token`,
  * `auth`, `weftTls`, `nginxTls`, `mirror`; `direct`, `weft` and `nginx` always run): a quicker
  * run when working on one figure. The figures of the paths left out print as NaN / null.
@@ -754,7 +759,7 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       peak_rss_mb: round(rss, 1),
       peak_private_mb: round(anon, 1),
       mtls_peak_private_mb: round(peakPrivateTls, 1),
-      ab_peak_private_mb: round(peakPrivateAb, 1),
+      traced_peak_private_mb: round(peakPrivateAb, 1),
       gc_pause_p50_ms: round(quantile(allPauses, 0.5), 2),
       gc_pause_p99_ms: round(quantile(allPauses, 0.99), 2),
       gc_scavenge_p99_ms: round(quantile(gcPauses.scavenge, 0.99), 2),
