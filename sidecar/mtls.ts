@@ -271,7 +271,13 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
       const first = socket.read(1) as Buffer | null;
       if (first === null) return void socket.destroy();
       socket.unshift(first);
-      (first[0] === TLS_HANDSHAKE ? secure : plain).emit("connection", socket);
+      if (first[0] === TLS_HANDSHAKE) {
+        // As a socket of node:https's own listener: not half-open. Half-open under TLS, a client
+        // that closed right after its handshake left this side open until the header timeout
+        // (a flood of handshakes held hundreds of sockets and 100 MB).
+        socket.allowHalfOpen = false;
+        secure.emit("connection", socket);
+      } else plain.emit("connection", socket);
       socket.resume();
     });
     socket.on("error", () => socket.destroy());

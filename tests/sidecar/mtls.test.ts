@@ -10,7 +10,8 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -197,6 +198,28 @@ describe("mutual TLS between sidecars", () => {
     expect(failures("certificate-expired", after) - failures("certificate-expired", before)).toBe(1);
     expect(failures("peer-identity", after) - failures("peer-identity", before)).toBe(2);
     expect(orders.app.calls()).toBe(appCalls);
+  });
+
+  it("closes the connection of a client that leaves right after its handshake, at once (a flood of them holds nothing)", async () => {
+    const args = await clientCert("flood", { uri: ID("web") });
+    const [cert, key] = [readFileSync(args[1]!, "utf8") + readFileSync(args[5]!, "utf8"), readFileSync(args[3]!, "utf8")];
+    const ca = readFileSync(join(DIR, "anchors.pem"), "utf8");
+    const pid = orders.sidecar.child.pid!;
+    const descriptors = () => readdirSync(`/proc/${pid}/fd`).length;
+    const before = descriptors();
+    const [host, port] = hostOf(orders).split(":") as [string, string];
+    for (let i = 0; i < 60; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = tlsConnect({ host, port: Number(port), cert, key, ca, minVersion: "TLSv1.3", checkServerIdentity: () => undefined }, () => {
+          socket.destroy();
+          resolve();
+        });
+        socket.once("error", reject);
+      });
+    }
+    // Well inside the 10 s header timeout, which is what closed them before.
+    await until(() => descriptors() <= before + 5, 3_000);
+    expect(descriptors()).toBeLessThanOrEqual(before + 5);
   });
 
   it("refuses an endpoint that presents a valid mesh certificate of another identity, with a weft-error naming both", async () => {
