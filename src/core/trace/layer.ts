@@ -102,21 +102,11 @@ export function traceInbound(options: TraceOptions): Layer {
     owned.meta.trace = hop;
     inject(owned.headers, hop);
     if (!span) return next(owned);
-    let response: MeshResponse | undefined;
-    let failure: unknown;
-    try {
-      response = await next(owned);
-      return response;
-    } catch (error) {
-      failure = error;
-      throw error;
-    } finally {
+    return spanning(tracer, span, false, () => next(owned), () => {
       const meta = owned.meta;
       if (meta.route) span.set("weft.route", meta.route);
       span.set("weft.src_identity", meta.client);
-      ended(span, response, failure, false);
-      tracer.end(span);
-    }
+    });
   };
 }
 
@@ -146,19 +136,9 @@ export function traceOutbound(options: TraceOptions): Layer {
     hop.spanId = span.spanId;
     hop.span = span;
     owned.meta.trace = hop;
-    let response: MeshResponse | undefined;
-    let failure: unknown;
-    try {
-      response = await next(owned);
-      return response;
-    } catch (error) {
-      failure = error;
-      throw error;
-    } finally {
+    return spanning(tracer, span, true, () => next(owned), () => {
       if (owned.meta.route) span.set("weft.route", owned.meta.route);
-      ended(span, response, failure, true);
-      tracer.end(span);
-    }
+    });
   };
 }
 
@@ -195,17 +175,26 @@ export function traceAttempt(options: AttemptOptions): Layer {
       .set("weft.attempt", Number.isSafeInteger(attempt) ? attempt : undefined)
       .set("weft.route", metaOf(request).route);
     const sent = withHeaders(request, (headers) => inject(headers, { ...hop, spanId: span.spanId, parentSpanId: hop.spanId }));
-    let response: MeshResponse | undefined;
-    let failure: unknown;
-    try {
-      response = await next(sent);
-      return response;
-    } catch (error) {
-      failure = error;
-      throw error;
-    } finally {
-      ended(span, response, failure, true);
-      tracer.end(span);
-    }
+    return spanning(tracer, span, true, () => next(sent));
   };
+}
+
+/**
+ * Runs a hop's `call` inside `span` and ends the span with how the call ended, response or
+ * error; `settle` first adds what is known only then (the route, the verified caller).
+ */
+async function spanning(tracer: Tracer, span: Span, client: boolean, call: () => Promise<MeshResponse>, settle?: () => void): Promise<MeshResponse> {
+  let response: MeshResponse | undefined;
+  let failure: unknown;
+  try {
+    response = await call();
+    return response;
+  } catch (error) {
+    failure = error;
+    throw error;
+  } finally {
+    settle?.();
+    ended(span, response, failure, client);
+    tracer.end(span);
+  }
 }
