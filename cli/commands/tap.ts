@@ -7,31 +7,15 @@
 import type { Command, Context } from "../command.ts";
 import { CliError, EXIT, outputFormat, outputOption, UsageError } from "../command.ts";
 import { errorOf } from "../control-api.ts";
+import type { TapEvent as CoreTapEvent } from "../../src/core/tap/index.ts";
 
 const FORMATS = ["text", "json"] as const;
 
 /** Seconds each events long-poll is held at the control plane. */
 const WAIT_SECONDS = 5;
 
-/** An event as the control plane passes it on (src/core/tap's `TapEvent`). */
-interface TapEvent {
-  kind: "start" | "end";
-  at: number;
-  call: number;
-  direction: string;
-  host: string;
-  method: string;
-  authority: string;
-  path: string;
-  src: string;
-  dst: string;
-  route: string;
-  trace_id: string | null;
-  attempt: number | null;
-  status?: number;
-  error?: string | null;
-  latencyMs?: number;
-}
+/** An event as the control plane passes it on: src/core/tap's own, read by the fields printed here. */
+type TapEvent = Pick<CoreTapEvent, "kind" | "at" | "call" | "direction" | "host" | "method" | "authority" | "path" | "src" | "dst" | "route" | "trace_id" | "attempt" | "status" | "error" | "latencyMs">;
 
 /** One line of text output for `event`, Linkerd style: `req` for a start, `end` for an end. */
 export function eventLine(event: TapEvent): string {
