@@ -11,7 +11,7 @@ import { Pool } from "undici";
 import { MeshError } from "../src/core/errors.ts";
 import type { Fetch } from "../src/core/fetch.ts";
 import { handshakeReason, spiffeIdOf, tlsOptions, type HandshakeStats, type MtlsCredentials } from "./mtls.ts";
-import { DEFAULT_POOL_IDLE_TIMEOUT_MS, dispatch } from "./upstream.ts";
+import { dispatch, sidecarPoolOptions } from "./upstream.ts";
 
 /**
  * Time allowed to open a mutual TLS connection to another sidecar, TCP and handshake: 5 s.
@@ -53,25 +53,21 @@ export function createMtlsUpstreams(options: MtlsUpstreamOptions): MtlsUpstreams
     const held = pools.get(key);
     if (held && held.generation === credentials.generation) return held.pool;
     if (held) held.pool.close().catch(() => {});
-    const pool = new Pool(origin, {
-      connect: {
-        ...tlsOptions(credentials),
-        timeout: options.connectTimeoutMs ?? DEFAULT_MTLS_CONNECT_TIMEOUT_MS,
-        noDelay: true,
-        // The server is named by its SPIFFE ID, not its host name: Node calls this after the
-        // chain verified against the anchors.
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          const presented = spiffeIdOf({ subjectAltName: cert.subjectaltname } as X509Certificate, options.trustDomain);
-          if (presented === identity) return undefined;
-          const error = new Error(`the endpoint at ${new URL(origin).host} presented ${presented ?? "no SPIFFE ID of this trust domain"}, not ${identity}, which the control plane says serves it`);
-          (error as Error & { code: string }).code = "ERR_WEFT_PEER_IDENTITY";
-          return error;
-        },
+    const connect = {
+      ...tlsOptions(credentials),
+      timeout: options.connectTimeoutMs ?? DEFAULT_MTLS_CONNECT_TIMEOUT_MS,
+      noDelay: true,
+      // The server is named by its SPIFFE ID, not its host name: Node calls this after the
+      // chain verified against the anchors.
+      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+        const presented = spiffeIdOf({ subjectAltName: cert.subjectaltname } as X509Certificate, options.trustDomain);
+        if (presented === identity) return undefined;
+        const error = new Error(`the endpoint at ${new URL(origin).host} presented ${presented ?? "no SPIFFE ID of this trust domain"}, not ${identity}, which the control plane says serves it`);
+        (error as Error & { code: string }).code = "ERR_WEFT_PEER_IDENTITY";
+        return error;
       },
-      keepAliveTimeout: options.idleTimeoutMs ?? DEFAULT_POOL_IDLE_TIMEOUT_MS,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
+    };
+    const pool = new Pool(origin, sidecarPoolOptions(connect, options.idleTimeoutMs));
     pool.on("connect", () => options.stats.success("outbound"));
     pool.on("connectionError", (_origin, _targets, error) => options.stats.failure("outbound", handshakeReason(error)));
     pools.set(key, { pool, generation: credentials.generation });

@@ -57,22 +57,28 @@ export interface Upstreams {
   destroy(): Promise<void>;
 }
 
+/**
+ * An undici pool's options as the sidecar's pools take them (plain and mutual TLS): `connect`
+ * as given, idle connections kept `idleTimeoutMs` (default `DEFAULT_POOL_IDLE_TIMEOUT_MS`),
+ * and undici's own header and body timeouts off, since the mesh's deadlines bound a call.
+ */
+export function sidecarPoolOptions(connect: Pool.Options["connect"], idleTimeoutMs = DEFAULT_POOL_IDLE_TIMEOUT_MS): Pool.Options {
+  return { connect, keepAliveTimeout: idleTimeoutMs, headersTimeout: 0, bodyTimeout: 0 };
+}
+
 /** Creates the pools. */
 export function createUpstreams(options: UpstreamOptions = {}): Upstreams {
   const pools = new Map<string, { pool: Pool; fetch: Fetch }>();
-  const poolOptions: Pool.Options = {
-    connect: {
+  const poolOptions = sidecarPoolOptions(
+    {
       timeout: options.connectTimeoutMs ?? DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS,
       noDelay: true,
       ...(options.tls?.servername !== undefined && { servername: options.tls.servername }),
       ...(options.tls?.ca !== undefined && { ca: options.tls.ca }),
       rejectUnauthorized: true,
     },
-    keepAliveTimeout: options.idleTimeoutMs ?? DEFAULT_POOL_IDLE_TIMEOUT_MS,
-    // The mesh's deadlines bound a call; these are only undici's backstops, off.
-    headersTimeout: 0,
-    bodyTimeout: 0,
-  };
+    options.idleTimeoutMs,
+  );
   if (options.connections !== undefined) poolOptions.connections = options.connections;
 
   return {
