@@ -545,9 +545,14 @@ try {
   let peakPrivate = 0;
   let peakPrivateTls = 0;
   let peakPrivateAb = 0;
+  /** The run under way when the plain pair's private memory peaked. */
+  let peakPrivateDuring = "";
+  let currentRun = "";
   const sampler = setInterval(() => {
     try {
-      peakPrivate = Math.max(peakPrivate, privateMb(client.child.pid!), privateMb(server.child.pid!));
+      const now = Math.max(privateMb(client.child.pid!), privateMb(server.child.pid!));
+      if (now > peakPrivate) peakPrivateDuring = currentRun;
+      peakPrivate = Math.max(peakPrivate, now);
       peakPrivateTls = Math.max(peakPrivateTls, privateMb(tlsClient.child.pid!), privateMb(tlsServer.child.pid!));
       peakPrivateAb = Math.max(peakPrivateAb, privateMb(tracedClient.child.pid!), privateMb(tracedServer.child.pid!));
     } catch {
@@ -586,6 +591,7 @@ try {
     for (const name of order) {
       if (!ONLY.has(name)) continue;
       const path = paths[name];
+      currentRun = name;
       const tap = name === "tapped" ? await tapOn() : undefined;
       const before = cpuMicros(path.pids);
       const result = await wrk(path.url, path.host, SECONDS, false, "headers" in path ? path.headers : []);
@@ -600,6 +606,7 @@ try {
     const path = paths[name];
     if (!ONLY.has(name)) return Promise.resolve(notRun);
     gcPhase = `paced ${name}`;
+    currentRun = gcPhase;
     return wrk(path.url, path.host, SECONDS, true, "headers" in path ? path.headers : []).finally(() => (gcPhase = ""));
   };
   // Paced (latency) runs, rounds interleaved as the throughput rounds, medians reported. What
@@ -711,7 +718,7 @@ try {
   console.log(
     `weft pair vs nginx pair: ${cpu.weft.toFixed(1)} µs CPU per request (target ≤ 250), ${(rps.weft / rps.nginx).toFixed(2)}× the throughput (target ≥ 0.3), ` +
       `+${(paced.weft.p99 - paced.direct.p99).toFixed(3)} ms p99 at ~1k rps against the nginx pair's +${(paced.nginx.p99 - paced.direct.p99).toFixed(3)} ms (target ≤ 2 ms, or within 1 ms of the nginx pair), ` +
-      `${anon.toFixed(1)} MB peak private memory per sidecar (target ≤ 50; ${rss.toFixed(1)} MB peak RSS, the rest the Node binary's shared, file-backed pages)`,
+      `${anon.toFixed(1)} MB peak private memory per sidecar (during the ${peakPrivateDuring} run; target ≤ 50; ${rss.toFixed(1)} MB peak RSS, the rest the Node binary's shared, file-backed pages)`,
   );
   const mirrorRows = [
     ["route (paced ~1k rps)", "p50 (median)", "p99 (median)", "p99 × baseline", "errors"],
