@@ -56,7 +56,10 @@ export interface ExporterCounts {
 export interface Exporter {
   /** Queues an ended span; drops it (counted) when the queue is full. */
   add(span: Span): void;
-  /** Sends a batch if one is due (full, or the schedule delay passed); for hosts without timers. */
+  /**
+   * For hosts without timers, after each request: sends a batch if one is due (full, or the
+   * schedule delay passed), else hands the host's `background` a send for when it is.
+   */
   due(): void;
   /** Sends everything queued and resolves when the exports end (shutdown). */
   flush(): Promise<void>;
@@ -81,6 +84,8 @@ export function createExporter(options: ExporterOptions): Exporter {
   let dropped = 0;
   let lastSent = clock.now();
   let timer: unknown;
+  /** A host without timers (`due`) has a send waiting for the schedule delay to pass. */
+  let trailing = false;
   const running = new Set<Promise<void>>();
 
   const post = async (batch: Span[]): Promise<void> => {
@@ -137,7 +142,20 @@ export function createExporter(options: ExporterOptions): Exporter {
       else arm();
     },
     due() {
-      if (queue.length >= maxBatch || (queue.length > 0 && clock.now() - lastSent >= delay)) sendBatch();
+      if (queue.length === 0) return;
+      const wait = lastSent + delay - clock.now();
+      if (queue.length >= maxBatch || wait <= 0) return sendBatch();
+      // Not due yet (a batch left less than the delay ago, say from a nested call's request):
+      // what is queued leaves once the delay has passed, in the background of this request,
+      // rather than waiting for a request that may never come.
+      if (trailing) return;
+      trailing = true;
+      options.background(
+        new Promise<void>((resolve) => clock.setTimeout(resolve, wait)).then(() => {
+          trailing = false;
+          sendBatch();
+        }),
+      );
     },
     async flush() {
       while (queue.length) sendBatch();

@@ -130,6 +130,41 @@ describe("exporter", () => {
     expect(exporter.counts()).toEqual({ exported: 0, dropped: 1_000 - 2 * 10 });
   });
 
+  it("on a host without timers, sends what a request queued once the delay passes, though no request follows", async () => {
+    const clock = createManualClock();
+    const sent: number[] = [];
+    const background: Promise<unknown>[] = [];
+    const exporter = createExporter({
+      endpoint: "http://127.0.0.1:1/v1/traces",
+      resource: { attributes: [], scope: { name: "t", version: "0" } },
+      fetch: async () => {
+        sent.push(clock.now());
+        return new Response(null, { status: 200 });
+      },
+      background: (task) => background.push(task),
+      clock,
+      timer: false,
+      scheduleDelayMs: 10,
+    });
+    await clock.advance(10);
+    // A nested call's request ends first and sends its span at once.
+    exporter.add(span(1));
+    exporter.due();
+    await settle();
+    expect(sent).toEqual([10]);
+    // The outer request ends 1 ms later: its span is not due, and no other request comes.
+    await clock.advance(1);
+    exporter.add(span(2));
+    exporter.due();
+    exporter.due();
+    expect(background).toHaveLength(2);
+    await clock.advance(9);
+    await Promise.all(background);
+    await Promise.all(background);
+    expect(sent).toEqual([10, 20]);
+    expect(exporter.counts()).toEqual({ exported: 2, dropped: 0 });
+  });
+
   it("counts a refused export's spans as dropped and a 2xx's as exported", async () => {
     const clock = createManualClock();
     let answer: () => Promise<Response> = () => Promise.reject(new TypeError("fetch failed"));
