@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CA_ALGORITHM, createCsr, generateAuthority, generateWorkloadKey, type Authority } from "../../src/identity/ca.ts";
-import { admin, callVia, metricsOf, sample, startMesh, startPod, TRUST_DOMAIN, waitReady, type Mesh, type Pod } from "./pods.ts";
+import { admin, callVia, metricsOf, sample, startMesh, startPod, TRUST_DOMAIN, until, waitReady, type Mesh, type Pod } from "./pods.ts";
 
 const ID = (sa: string) => `spiffe://${TRUST_DOMAIN}/ns/shop/sa/${sa}`;
 const DIR = mkdtempSync(join(tmpdir(), "weft-mtls-"));
@@ -31,13 +31,6 @@ let mine: Authority;
 let issuerKey: CryptoKey;
 
 const hostOf = (pod: Pod) => new URL(pod.sidecar.inbound).host;
-const until = async (check: () => Promise<boolean> | boolean, limitMs = 30_000) => {
-  const end = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 /** Signs a client certificate with `signer` (our brought issuer unless another CA's). */
 async function clientCert(name: string, options: { uri: string; notBefore?: Date; notAfter?: Date; signer?: Authority }): Promise<string[]> {
@@ -119,8 +112,8 @@ beforeAll(async () => {
   await until(async () => {
     const services = (await admin(mesh.control, "GET", "/v1/snapshot")).json.services as { name: string; endpoints?: unknown[] }[];
     return ["web", "orders", "payments"].every((name) => services.find((s) => s.name === name)?.endpoints?.length === 1);
-  });
-  await until(async () => (await callVia(web, "payments", "/warm")).status === 403 && (await callVia(orders, "payments", "/warm")).status === 200);
+  }, 30_000);
+  await until(async () => (await callVia(web, "payments", "/warm")).status === 403 && (await callVia(orders, "payments", "/warm")).status === 200, 30_000);
 }, 120_000);
 
 afterAll(async () => {
@@ -225,7 +218,7 @@ describe("mutual TLS between sidecars", () => {
   it("refuses an endpoint that presents a valid mesh certificate of another identity, with a weft-error naming both", async () => {
     // The control plane lists billing at orders' port: orders answers with its own certificate.
     await admin(mesh.control, "PUT", "/v1/services/billing/endpoints/billing-1", { address: `https://${hostOf(orders)}`, identity: ID("billing"), ttl: "5m" });
-    await until(async () => (await callVia(web, "billing", "/x")).status !== 503);
+    await until(async () => (await callVia(web, "billing", "/x")).status !== 503, 30_000);
     const callsBefore = orders.app.calls();
     const reply = await callVia(web, "billing", "/pay");
     expect(reply.status).toBe(502);

@@ -202,6 +202,15 @@ export function spawnSidecar(env: Record<string, string>, addresses: { outbound:
   return { child, log: () => stderr, exited, ...addresses };
 }
 
+/** Polls `check` every 25 ms until it holds; throws after `timeoutMs`. */
+export async function until(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** Polls `url` until it answers 200, or throws after `timeoutMs` with the sidecar's log. */
 export async function waitReady(sidecar: SidecarProcess, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@
  * `OTEL_TRACES_SAMPLER` says otherwise keeps to it. Spans go to the OTLP receiver.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admin, callVia, metricsOf, sample, startMesh, startPod, type Mesh, type Pod } from "../sidecar/pods.ts";
+import { admin, callVia, metricsOf, sample, startMesh, startPod, until, type Mesh, type Pod } from "../sidecar/pods.ts";
 import { startReceiver, type Receiver } from "./receiver.ts";
 
 let mesh: Mesh;
@@ -39,21 +39,13 @@ beforeAll(async () => {
   await until(async () => {
     const snapshot = (await admin(mesh.control, "GET", "/v1/snapshot")).json as { version: number; services: { name: string; endpoints?: unknown[] }[] };
     return snapshot.services.find((s) => s.name === "orders")?.endpoints?.length === 1 && (await following([web, jobs], snapshot.version));
-  });
+  }, 20_000);
 }, 90_000);
 
 afterAll(async () => {
   await mesh?.destroy();
   await receiver?.close();
 });
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Every pod's sidecar holds config `version` or newer. */
 async function following(pods: Pod[], version: number): Promise<boolean> {
@@ -83,21 +75,21 @@ describe("the Tracing resource applied through the control API", () => {
 
     const put = await admin(mesh.control, "PUT", "/v1/tracing/mesh", { sampler: "parentbased_always_on" });
     expect(put.status).toBe(201);
-    await until(() => following([web, orders, jobs], put.json.version));
+    await until(() => following([web, orders, jobs], put.json.version), 20_000);
 
     const jobsCalls = await calls(jobs, 5, "/jobs");
     expect(jobsCalls.filter((c) => c.sampled)).toHaveLength(0);
     const during = await calls(web, 10, "/during");
     expect(during.filter((c) => c.sampled)).toHaveLength(10);
     // Each: web's outbound and try spans, orders' inbound span.
-    await until(() => during.every((c) => spansOf(c.traceId).length >= 3));
+    await until(() => during.every((c) => spansOf(c.traceId).length >= 3), 20_000);
     for (const c of during) expect(spansOf(c.traceId).map((s) => s.resource["service.name"]).sort()).toEqual(["orders", "web", "web"]);
     // Exports are in order: what was sent before and not sampled would have arrived by now.
     for (const c of [...before, ...jobsCalls]) expect(spansOf(c.traceId)).toHaveLength(0);
 
     const deleted = await admin(mesh.control, "DELETE", "/v1/tracing/mesh");
     expect(deleted.status).toBe(200);
-    await until(() => following([web, orders], deleted.json.version));
+    await until(() => following([web, orders], deleted.json.version), 20_000);
     const after = await calls(web, 10, "/after");
     expect(after.filter((c) => c.sampled)).toHaveLength(0);
     // The sidecars never restarted: the same processes answered throughout.

@@ -4,7 +4,7 @@
  * the official OTLP definitions. Then the collector hangs, and a pod's collector refuses.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admin, callVia, freePort, metricsOf, sample, startMesh, startPod, type Mesh, type Pod } from "../sidecar/pods.ts";
+import { admin, callVia, freePort, metricsOf, sample, startMesh, startPod, until, type Mesh, type Pod } from "../sidecar/pods.ts";
 import { startReceiver, type Receiver, type ReceivedSpan } from "./receiver.ts";
 
 let mesh: Mesh;
@@ -61,14 +61,6 @@ afterAll(async () => {
   await mesh?.destroy();
   await receiver?.close();
 });
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const traceOf = (traceId: string) => receiver.spans.filter((s) => s.traceId === traceId);
 const byId = (spans: ReceivedSpan[], id: string) => spans.find((s) => s.spanId === id);
