@@ -6,17 +6,17 @@
  * Ctrl-C.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, stat, symlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFile, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { projectFolder, startDev } from "./dev-process.ts";
 import { freePort } from "../workers/local.ts";
 
-const ROOT = resolve(import.meta.dirname, "..");
 
 let child: ChildProcess | undefined;
 let dir: string;
-let output = "";
+/** What `weft dev` printed so far. */
+let output: () => string;
 let entry: number;
 let control: number;
 
@@ -26,30 +26,11 @@ afterAll(async () => {
 });
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "weft-dev-"));
-  // The folder is a project with weft installed, as `npx weft` finds it: node_modules/.bin/weft.
-  await mkdir(join(dir, "node_modules/.bin"), { recursive: true });
-  await symlink(join(ROOT, "cli/bin/weft.js"), join(dir, "node_modules/.bin/weft"));
+  dir = await projectFolder("weft-dev-");
   [entry, control] = [await freePort(), await freePort()];
-  child = spawn(process.execPath, [join(ROOT, "cli/main.ts"), "dev", "--entry-port", String(entry), "--control-port", String(control), "--load", "0"], {
-    cwd: dir,
-    detached: true, // its own process group, so Ctrl-C reaches it as in a terminal
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  await new Promise<void>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no banner printed in 60 s:\n${output}`)), 60_000);
-    const look = () => {
-      if (/Press Ctrl-C/.test(output)) {
-        clearTimeout(timer);
-        done();
-      }
-    };
-    child!.stdout!.on("data", look);
-    child!.on("exit", (code) => fail(new Error(`exited ${code}:\n${output}`)));
-  });
+  const dev = await startDev(dir, { entry, control }, 60_000);
+  child = dev.child;
+  output = dev.output;
 }, 90_000);
 
 /** The environment a person's shell would have: no WEFT_* settings, and none of npm's own variables from the test runner. */
@@ -73,7 +54,7 @@ function sh(line: string): Promise<{ code: number | null; stdout: string; stderr
 
 describe("weft dev", () => {
   it("runs the demo mesh and answers the printed URL through every hop", async () => {
-    const url = /Try it:\s+curl (\S+)/.exec(output)?.[1];
+    const url = /Try it:\s+curl (\S+)/.exec(output())?.[1];
     expect(url).toBe(`http://127.0.0.1:${entry}/`);
     const response = await fetch(url!);
     const text = await response.text();
@@ -90,7 +71,7 @@ describe("weft dev", () => {
 
   it("prints commands that work as printed, against the control plane on its own port", async () => {
     // Every `npx weft ...` and `curl ...` the banner shows; `--watch` and `tap` run until stopped, so not those.
-    const commands = [...output.matchAll(/(?:npx weft|curl) [^;()\n]*?(?=\s{2,}|;|\(|\)|$)/gm)].map((m) => m[0].trim()).filter((c) => !c.includes("--watch") && !c.startsWith("npx weft tap"));
+    const commands = [...output().matchAll(/(?:npx weft|curl) [^;()\n]*?(?=\s{2,}|;|\(|\)|$)/gm)].map((m) => m[0].trim()).filter((c) => !c.includes("--watch") && !c.startsWith("npx weft tap"));
     expect(commands.map((c) => c.split(" ").slice(0, 3).join(" "))).toEqual([
       `curl http://127.0.0.1:${entry}/`,
       "npx weft dashboard",

@@ -8,11 +8,12 @@
  * are written to docs/images/ when WEFT_SCREENSHOTS=1, else to a scratch folder.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, stat, symlink } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { projectFolder, startDev } from "../dev-process.ts";
 import { freePort } from "../../workers/local.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -24,7 +25,8 @@ let child: ChildProcess | undefined;
 let dir: string;
 let profile: string;
 let shots: string;
-let output = "";
+/** What `weft dev` printed so far. */
+let output: () => string;
 let entry: number;
 let control: number;
 let base: string;
@@ -41,32 +43,14 @@ afterAll(async () => {
 });
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "weft-dash-"));
+  dir = await projectFolder("weft-dash-");
   profile = await mkdtemp(join(tmpdir(), "weft-chromium-"));
   shots = process.env.WEFT_SCREENSHOTS === "1" ? join(ROOT, "docs/images") : join(dir, "images");
   await mkdir(shots, { recursive: true });
-  await mkdir(join(dir, "node_modules/.bin"), { recursive: true });
-  await symlink(join(ROOT, "cli/bin/weft.js"), join(dir, "node_modules/.bin/weft"));
   [entry, control] = [await freePort(), await freePort()];
-  child = spawn(process.execPath, [join(ROOT, "cli/main.ts"), "dev", "--entry-port", String(entry), "--control-port", String(control), "--load", "0"], {
-    cwd: dir,
-    detached: true,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  await new Promise<void>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no banner printed in 90 s:\n${output}`)), 90_000);
-    const look = () => {
-      if (/Press Ctrl-C/.test(output)) {
-        clearTimeout(timer);
-        done();
-      }
-    };
-    child!.stdout!.on("data", look);
-    child!.on("exit", (code) => fail(new Error(`exited ${code}:\n${output}`)));
-  });
+  const dev = await startDev(dir, { entry, control }, 90_000);
+  child = dev.child;
+  output = dev.output;
   base = `http://127.0.0.1:${control}`;
   adminToken = (await readFile(join(dir, ".weft/admin-token"), "utf8")).trim();
   context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 860 } });
@@ -123,7 +107,7 @@ const DATA = ["/v1/stats", "/v1/topology", "/v1/history?service=orders", "/v1/sn
 
 describe("the dashboard, logged out", () => {
   it("answers every page with 401 and the login form, and every data route with 401", async () => {
-    expect(output).toContain(`Dashboard:        ${base}/dashboard`);
+    expect(output()).toContain(`Dashboard:        ${base}/dashboard`);
     for (const path of PAGES) {
       const response = await fetch(`${base}${path}`, { redirect: "manual" });
       const text = await response.text();
