@@ -20,6 +20,7 @@ import { HeaderList, flatHeaders } from "../src/core/headers.ts";
 import { isHostValue } from "./authority.ts";
 import { BodySource } from "./body.ts";
 import { connectionTokens, isHopByHop } from "./hop-by-hop.ts";
+import type { IncomingBody as WireBody, LightRequest, ResponseWriter } from "./http1/server.ts";
 
 /** How a listener reads the target of a request. */
 export type Target = "proxy" | "origin";
@@ -50,6 +51,8 @@ export interface BridgeOptions {
 /** A listener's request handler, with its count of requests in flight. */
 export interface Bridge {
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /** The same for a request of the sidecar's own HTTP/1.1 server (`sidecar/http1`). */
+  handleWire(req: LightRequest, res: ResponseWriter): void;
   /**
    * The listener's `clientError` handler: a request Node could not parse gets the mesh's own
    * answer (`header-too-large` 431 for a header block over the limit, `bad-request` 400
@@ -196,6 +199,46 @@ export function createBridge(options: BridgeOptions): Bridge {
     }
   };
 
+  const handleWire = (wire: LightRequest, writer: ResponseWriter): void => {
+    inFlight++;
+    // As `handle`: the work is cancelled when the client goes away before the whole
+    // response was written; the request counts until the response is over and the stack settled.
+    const cancel = createCancel();
+    let open = 2;
+    const done = () => {
+      if (--open === 0) finished();
+    };
+    writer.onClose((whole) => {
+      if (!whole) cancel.abort(new DOMException("the client went away before the response was written", "AbortError"));
+      done();
+    });
+    let request: OwnedRequest;
+    try {
+      if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
+      request = buildRequest(wire.method, wire.target, wire.headers, wire.remoteAddress, target, () => new WireRequestBody(wire.body), cancel.signal);
+      const peer = options.peerOf?.(wire.socket);
+      if (peer !== undefined) request.meta.peer = peer;
+    } catch (error) {
+      done();
+      discard(wire.body);
+      sendWire(writer, errorResponse(error), false, draining());
+      return;
+    }
+    const head = request.method === "HEAD";
+    fetch(request)
+      .then(
+        (response) => {
+          done();
+          sendWire(writer, response, head, draining());
+        },
+        (error: unknown) => {
+          done();
+          sendWire(writer, errorResponse(error, request), head, draining());
+        },
+      )
+      .catch((error: unknown) => fault(wire.socket, error));
+  };
+
   const clientError = (error: Error & { code?: string }, socket: Socket): void => {
     try {
       const connection = connectionOf(socket);
@@ -248,6 +291,7 @@ export function createBridge(options: BridgeOptions): Bridge {
 
   return {
     handle,
+    handleWire,
     clientError,
     inFlight: () => inFlight,
     idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
@@ -341,7 +385,16 @@ const swallow: Guard =
  * as an `IncomingBody`, and `signal` (when given) as the caller's cancellation, read lazily.
  */
 export function toRequest(req: IncomingMessage, target: Target, guard: Guard = swallow, signal?: () => AbortSignal): OwnedRequest {
-  const raw = req.rawHeaders;
+  return buildRequest(req.method ?? "GET", req.url ?? "/", req.rawHeaders, req.socket?.remoteAddress, target, () => new IncomingBody(req, guard), signal);
+}
+
+/**
+ * The stack's request from a request's parts as a server parsed them (method, target as sent,
+ * flat fields as sent, the peer's address): the URL from the target, the fields less
+ * hop-by-hop ones in a `HeaderList`, and the body (made by `body`) when the fields say there
+ * is one. Throws `bad-request` for what the mesh cannot route.
+ */
+export function buildRequest(method: string, path: string, raw: readonly string[], address: string | undefined, target: Target, body: () => MeshBody, signal?: () => AbortSignal): OwnedRequest {
   let host: string | undefined;
   let connection: string | undefined;
   let hasBody = false;
@@ -363,7 +416,6 @@ export function toRequest(req: IncomingMessage, target: Target, guard: Guard = s
     if (!isHopByHop(name, extra)) flat.push(name, raw[i + 1]!);
   }
 
-  const path = req.url ?? "/";
   let url: string;
   if (path.charCodeAt(0) === 47 /* / */) {
     if (!host) throw badRequest("the request names no host: send it with a Host header naming the service");
@@ -376,17 +428,15 @@ export function toRequest(req: IncomingMessage, target: Target, guard: Guard = s
     throw badRequest("the request target is not a path");
   }
 
-  const method = req.method ?? "GET";
-  let body: MeshBody = null;
+  let requestBody: MeshBody = null;
   if (hasBody) {
     if (method === "GET" || method === "HEAD") throw badRequest(`a ${method} request may not have a body`);
-    body = new IncomingBody(req, guard);
+    requestBody = body();
   }
   // Built here from the wire and handed to the stack alone: its layers edit it in place.
   // The peer's address, for rate-limit keys; a socket already gone has none.
-  const address = req.socket?.remoteAddress;
   const meta = address === undefined ? {} : { clientAddress: address };
-  return new OwnedRequest(method, url, new HeaderList(flat), body, meta, signal);
+  return new OwnedRequest(method, url, new HeaderList(flat), requestBody, meta, signal);
 }
 
 /** An absolute-form target as the URL the stack routes on: scheme and host lower-cased, path kept. */
@@ -609,4 +659,144 @@ function drained(res: ServerResponse): Promise<void> {
     res.on("drain", done);
     res.on("close", done);
   });
+}
+
+/** Reads and drops a request body of the sidecar's own server nobody will read. */
+function discard(body: WireBody): void {
+  if (body.readableEnded) return;
+  body.on("data", () => {});
+  body.on("error", () => {});
+  body.resume();
+}
+
+/**
+ * A request body still on the connection of the sidecar's own server: the transport streams
+ * it upstream as it is (`take`); a layer that must read it gets a Web stream made on demand.
+ */
+export class WireRequestBody implements HostBody {
+  readonly wire: WireBody;
+  #taken = false;
+
+  constructor(wire: WireBody) {
+    this.wire = wire;
+  }
+
+  /** Hands the body itself to a consumer (the transport), once. */
+  take(): WireBody {
+    if (this.#taken) throw new TypeError("the request body was already taken");
+    this.#taken = true;
+    return this.wire;
+  }
+
+  stream(): ReadableStream<Uint8Array> {
+    const wire = this.take();
+    let settled = false;
+    return new ReadableStream<Uint8Array>(
+      {
+        start(controller) {
+          wire.on("data", (chunk: Buffer) => {
+            if (settled) return;
+            controller.enqueue(chunk);
+            if ((controller.desiredSize ?? 1) <= 0) wire.pause();
+          });
+          wire.on("end", () => {
+            if (settled) return;
+            settled = true;
+            controller.close();
+          });
+          wire.on("error", (error: Error) => {
+            if (settled) return;
+            settled = true;
+            controller.error(error);
+          });
+          wire.pause();
+        },
+        pull() {
+          if (!settled) wire.resume();
+        },
+        cancel() {
+          if (settled) return;
+          settled = true;
+          discard(wire);
+        },
+      },
+      { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
+    );
+  }
+
+  get complete(): boolean {
+    return this.wire.readableEnded;
+  }
+
+  cancel(): void {
+    if (this.#taken) return;
+    this.#taken = true;
+    discard(this.wire);
+  }
+}
+
+/**
+ * `send` for the sidecar's own server: status and fields less hop-by-hop ones in one
+ * `writeHead`, then the body piped, written or copied, as `send` does.
+ */
+export function sendWire(writer: ResponseWriter, response: MeshResponse, head: boolean, close = false): void {
+  const body = response.body;
+  if (writer.closed || writer.headersSent) {
+    cancelBody(body);
+    return;
+  }
+  const flat = flatHeaders(response.headers);
+  const headers: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) if (!isHopByHop(flat[i]!)) headers.push(flat[i]!, flat[i + 1]!);
+  if (close) headers.push("connection", "close");
+  try {
+    writer.writeHead(response.status, headers);
+  } catch {
+    cancelBody(body);
+    return sendWire(writer, errorResponse(new MeshError("upstream-unreachable", "the upstream sent a response header that cannot be forwarded")), head, close);
+  }
+  if (head || body === null) {
+    cancelBody(body);
+    writer.end();
+    return;
+  }
+  if (body instanceof Uint8Array) {
+    writer.end(body);
+    return;
+  }
+  if (body instanceof BodySource) {
+    writer.onClose((whole) => {
+      if (!whole) body.cancel(new Error("the client went away"));
+    });
+    body.pipe({
+      write: (chunk) => writer.write(chunk),
+      end: () => writer.end(),
+      destroy: () => writer.fail(),
+      once: (_event, listener) => writer.onDrain(listener),
+    });
+    return;
+  }
+  void copyWire(bodyStream(body)!, writer);
+}
+
+/** Copies a Web stream into `writer` with backpressure; a failure on either side ends both. */
+async function copyWire(body: ReadableStream<Uint8Array>, writer: ResponseWriter): Promise<void> {
+  const reader = body.getReader();
+  writer.onClose((whole) => {
+    if (!whole) reader.cancel().catch(() => {});
+  });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (writer.closed) return;
+      if (!writer.write(value)) await new Promise<void>((resolve) => {
+        writer.onDrain(resolve);
+        writer.onClose(() => resolve());
+      });
+    }
+    writer.end();
+  } catch {
+    writer.fail();
+  }
 }

@@ -6,8 +6,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import type { Socket } from "node:net";
 import type { TlsOptions } from "node:tls";
-import { DEFAULT_MAX_HEADER_KIB, type Bridge } from "./bridge.ts";
+import { DEFAULT_LINGER, DEFAULT_MAX_HEADER_KIB, type Bridge } from "./bridge.ts";
+import { createServer as createHttp1Server, type Http1Server, type RequestHandler } from "./http1/server.ts";
 import type { Log } from "./log.ts";
 
 /**
@@ -70,4 +72,92 @@ export function createListener(options: ListenerOptions): Server {
     refused = 0;
   });
   return server;
+}
+
+/** Options of `createWireListener`. */
+export interface WireListenerOptions {
+  /** For log lines: `outbound`, `inbound` or `inbound-tls`. */
+  name: string;
+  /** The request handler (a bridge's `handleWire`, or a guard around it). */
+  handle: RequestHandler;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Connections beyond which new ones are closed at once; for a listener that binds a port itself. */
+  maxConnections: number;
+  log: Log;
+  /**
+   * The `node:http` listener a connection that opens with `CONNECT` is handed to (the outbound
+   * listener's tunnels). It never binds a port; it shares this listener's lifecycle.
+   */
+  tunnels?: Server;
+}
+
+/**
+ * A traffic listener on the sidecar's own HTTP/1.1 server (`sidecar/http1`): the same limits
+ * as `createListener`'s, its own parser (llhttp's rules, tested against llhttp) and a light
+ * request and response in place of `IncomingMessage` and `ServerResponse`, which cost the
+ * pair about a fifth of its CPU per request (docs/sidecar.md, "Transport").
+ */
+export interface WireListener {
+  readonly wire: Http1Server;
+  listen(port: number, host: string): Promise<number>;
+  /** Serves a connection accepted elsewhere (the inbound front's plain and TLS connections). */
+  accept(socket: Socket): void;
+  close(): void;
+  closeIdleConnections(): void;
+  closeAllConnections(): void;
+  /** Told of a connection refused over the cap by a front that counts them for this listener. */
+  dropped(): void;
+}
+
+/** Creates (without binding) a traffic listener on the sidecar's own HTTP/1.1 server. */
+export function createWireListener(options: WireListenerOptions): WireListener {
+  const { log, name, tunnels } = options;
+  let refused = 0;
+  let lastReport = -Infinity;
+  const dropped = () => {
+    refused++;
+    const now = Date.now();
+    if (now - lastReport < DEFAULT_REFUSED_LOG_INTERVAL_MS) return;
+    lastReport = now;
+    log("warn", "connections-refused", { listener: name, refused, maxConnections: options.maxConnections });
+    refused = 0;
+  };
+  const wire = createHttp1Server(options.handle, {
+    headersTimeoutMs: options.headerTimeoutMs,
+    keepAliveTimeoutMs: options.idleTimeoutMs,
+    maxHeaderSize: DEFAULT_MAX_HEADER_KIB * 1024,
+    // A refused request's connection is read and drained this long before it closes, so the
+    // client reads the answer: the idle bound of the bridge's own lingering close.
+    lingerMs: DEFAULT_LINGER.idleMs,
+    maxConnections: options.maxConnections,
+    onDrop: dropped,
+    ...(tunnels && {
+      connect: (socket: Socket, head: Buffer) => {
+        socket.unshift(head);
+        tunnels.emit("connection", socket);
+        socket.resume();
+      },
+    }),
+  });
+  return {
+    wire,
+    async listen(port, host) {
+      await wire.listen(port, host);
+      // node:http tracks its connections (the header timeout, idle ones on close) from its 'listening' event.
+      tunnels?.emit("listening");
+      return wire.address().port;
+    },
+    accept: (socket) => wire.accept(socket),
+    close() {
+      void wire.close();
+      tunnels?.close();
+    },
+    closeIdleConnections: () => tunnels?.closeIdleConnections(),
+    closeAllConnections() {
+      wire.destroy();
+      tunnels?.closeAllConnections();
+    },
+    dropped,
+  };
 }

@@ -6,9 +6,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import type { Server as HttpServer } from "node:http";
-import type { Server as HttpsServer } from "node:https";
-import type { SecureContextOptions, TLSSocket } from "node:tls";
+import type { SecureContextOptions, Server as TlsServer, TLSSocket } from "node:tls";
 import { parseSpiffeId } from "../src/identity/index.ts";
 import { reason, type Log } from "./log.ts";
 
@@ -228,12 +226,24 @@ export function tlsOptions(credentials: MtlsCredentials): SecureContextOptions {
   };
 }
 
+/** An HTTP listener that serves connections a front accepted (`WireListener`). */
+export interface ConnectionSink {
+  accept(socket: Socket): void;
+  close(): void;
+  closeIdleConnections(): void;
+  closeAllConnections(): void;
+  /** A connection was refused over the cap, counted for this listener. */
+  dropped(): void;
+}
+
 /** Options of `createInboundFront`. */
 export interface InboundFrontOptions {
   /** The plain HTTP listener (callers outside the mesh; the policy decides). */
-  plain: HttpServer;
-  /** The TLS listener (requestCert, verified against the anchors). */
-  secure: HttpsServer;
+  plain: ConnectionSink;
+  /** The TLS listener (requestCert, verified against the anchors): its handshakes. */
+  secure: TlsServer;
+  /** The HTTP listener of the TLS connections, once verified. */
+  secureHttp: ConnectionSink;
   trustDomain: string;
   stats: HandshakeStats;
   maxConnections: number;
@@ -261,7 +271,7 @@ export interface InboundFront {
  * client finish first), and the connection closed before any request is read.
  */
 export function createInboundFront(options: InboundFrontOptions): InboundFront {
-  const { plain, secure, stats } = options;
+  const { plain, secure, secureHttp, stats } = options;
   const peers = new WeakMap<Socket, string>();
   // Half-open as node:http's own server is, so a client that ends its side still gets its answer.
   const server = createNetServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
@@ -277,7 +287,7 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
         // (a flood of handshakes held hundreds of sockets and 100 MB).
         socket.allowHalfOpen = false;
         secure.emit("connection", socket);
-      } else plain.emit("connection", socket);
+      } else plain.accept(socket);
       socket.resume();
     });
     socket.on("error", () => socket.destroy());
@@ -285,14 +295,8 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
     socket.pause();
   });
   server.maxConnections = options.maxConnections;
-  // node:http tracks connections (the header timeout, closing idle ones on drain) from its
-  // 'listening' event; the two servers never listen themselves, so they are told when the front does.
-  server.on("listening", () => {
-    plain.emit("listening");
-    secure.emit("listening");
-  });
   // Connections over the cap are refused here; the plain listener logs them as it would its own.
-  server.on("drop", (data) => plain.emit("drop", data));
+  server.on("drop", () => plain.dropped());
   // Before node:https's own listener, which starts reading requests: the peer is known first.
   secure.prependListener("secureConnection", (socket: TLSSocket) => {
     // Node's own refusal of a bad chain closes the socket without saying why, so the TLS
@@ -310,6 +314,10 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
     peers.set(socket, id);
     stats.success("inbound");
   });
+  // Then the verified connection goes to its HTTP listener.
+  secure.on("secureConnection", (socket: TLSSocket) => {
+    if (!socket.destroyed) secureHttp.accept(socket);
+  });
   secure.on("tlsClientError", (error: Error) => stats.failure("inbound", handshakeReason(error)));
   return {
     server,
@@ -324,15 +332,15 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
     close() {
       server.close();
       plain.close();
-      secure.close();
+      secureHttp.close();
     },
     closeIdleConnections() {
       plain.closeIdleConnections();
-      secure.closeIdleConnections();
+      secureHttp.closeIdleConnections();
     },
     closeAllConnections() {
       plain.closeAllConnections();
-      secure.closeAllConnections();
+      secureHttp.closeAllConnections();
     },
   };
 }

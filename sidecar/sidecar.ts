@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import { createServer as createTlsServer } from "node:tls";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { decodeJwt } from "jose";
 import type { ExternalService } from "../src/core/config/index.ts";
@@ -20,11 +21,11 @@ import { createAdminHandler } from "./admin.ts";
 import { createBridge } from "./bridge.ts";
 import type { ListenAddress, SidecarConfig } from "./config.ts";
 import { createControlLink } from "./control-link.ts";
-import { createListener } from "./listener.ts";
+import { createListener, createWireListener, type WireListener } from "./listener.ts";
 import { createCertificates, createHandshakeStats, createInboundFront, tlsOptions } from "./mtls.ts";
 import { createMtlsUpstreams, peerKey } from "./mtls-client.ts";
 import { reason, type Log } from "./log.ts";
-import { createTunnels, refuseConnect } from "./tunnel.ts";
+import { createTunnels } from "./tunnel.ts";
 import { createUpstreams, DEFAULT_INBOUND_CONNECT_TIMEOUT_MS } from "./upstream.ts";
 
 /**
@@ -91,6 +92,10 @@ function withTimeout(base: typeof fetch): (request: Request) => Promise<Response
 function namespaceOf(id: unknown): string[] {
   const match = typeof id === "string" ? /^spiffe:\/\/[^/]+\/ns\/([a-z0-9-]{1,63})\/sa\/[^/]+$/.exec(id) : null;
   return match ? [match[1]!] : [];
+}
+
+async function listenWire(listener: WireListener, address: ListenAddress): Promise<ListenAddress> {
+  return { host: address.host, port: await listener.listen(address.port, address.host) };
 }
 
 function listen(server: Server | NetServer, address: ListenAddress): Promise<ListenAddress> {
@@ -313,26 +318,27 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   });
   const limits = { headerTimeoutMs: config.headerTimeoutMs, maxConnections: config.maxConnections, log };
   const tunnels = createTunnels({ loaded: () => proxy !== undefined, serviceFor: (host) => proxy?.serviceFor(host), draining: () => draining, log });
-  const outboundServer = createListener({ name: "outbound", bridge: outboundBridge, handle: tunnels.guard(outboundBridge.handle), idleTimeoutMs: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, ...limits });
-  const inboundServer = createListener({ name: "inbound", bridge: inboundBridge, idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS, ...limits });
-  tunnels.attach(outboundServer);
-  inboundServer.on("connect", refuseConnect);
-  // Mutual TLS: 4143 is a TCP front that hands TLS connections to an https listener (client
-  // certificates required) and the rest to the plain one; without it, the plain one listens.
+  // The traffic listeners are the sidecar's own HTTP/1.1 server (sidecar/http1). A connection
+  // that opens with CONNECT goes to a node:http listener that tunnels (tunnel.ts) and serves
+  // the requests inside the tunnel.
+  const tunnelServer = createListener({ name: "outbound", bridge: outboundBridge, handle: tunnels.guard(outboundBridge.handle), idleTimeoutMs: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, ...limits });
+  tunnels.attach(tunnelServer);
+  const outboundServer = createWireListener({ name: "outbound", handle: outboundBridge.handleWire, idleTimeoutMs: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, tunnels: tunnelServer, ...limits });
+  const inboundServer = createWireListener({ name: "inbound", handle: inboundBridge.handleWire, idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS, ...limits });
+  // Mutual TLS: 4143 is a TCP front that hands TLS connections to a TLS listener (client
+  // certificates required) and then HTTP, and the rest to the plain one; without it, the plain one listens.
   let front: ReturnType<typeof createInboundFront> | undefined;
   if (certificates) {
-    const secureServer = createListener({
+    const secureHttp = createWireListener({
       name: "inbound-tls",
-      bridge: inboundBridge,
+      // A second guard: no request is served on a connection without a verified peer.
+      handle: (req, res) => (front?.peerOf(req.socket) !== undefined ? inboundBridge.handleWire(req, res) : void req.socket.destroy()),
       idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS,
       ...limits,
-      // Chains are checked by the front, which counts why it refuses one (see createInboundFront).
-      tls: { requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3", ALPNProtocols: ["http/1.1"] },
-      // A second guard: no request is served on a connection without a verified peer.
-      handle: (req, res) => (front?.peerOf(req.socket) !== undefined ? inboundBridge.handle(req, res) : void req.socket.destroy()),
     });
-    secureServer.on("connect", refuseConnect);
-    front = createInboundFront({ plain: inboundServer, secure: secureServer as import("node:https").Server, trustDomain: config.trustDomain, stats: tlsStats, maxConnections: config.maxConnections, headerTimeoutMs: config.headerTimeoutMs, log });
+    // Chains are checked by the front, which counts why it refuses one (see createInboundFront).
+    const secure = createTlsServer({ requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3", ALPNProtocols: ["http/1.1"] });
+    front = createInboundFront({ plain: inboundServer, secure, secureHttp, trustDomain: config.trustDomain, stats: tlsStats, maxConnections: config.maxConnections, headerTimeoutMs: config.headerTimeoutMs, log });
     certificates.onChange((credentials) => front!.update(credentials));
   }
   const inboundListener = front ?? inboundServer;
@@ -387,8 +393,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   return {
     async start() {
       const [outboundAddress, inboundAddress, adminAddress] = await Promise.all([
-        listen(outboundServer, config.outbound),
-        listen(front?.server ?? inboundServer, config.inbound),
+        listenWire(outboundServer, config.outbound),
+        front ? listen(front.server, config.inbound) : listenWire(inboundServer, config.inbound),
         listen(adminServer, config.admin),
       ]);
       log("info", "listening", { outbound: outboundAddress, inbound: inboundAddress, admin: adminAddress, service: config.service, pod: config.podName });

@@ -10,7 +10,7 @@ import { HeaderList, flatHeaders } from "../src/core/headers.ts";
 import { bodyStream, type Fetch, type MeshRequest, type MeshResponse } from "../src/core/fetch.ts";
 import { pathOf } from "../src/core/web.ts";
 import { BodySource } from "./body.ts";
-import { IncomingBody } from "./bridge.ts";
+import { IncomingBody, WireRequestBody } from "./bridge.ts";
 import { isHopByHop } from "./hop-by-hop.ts";
 
 /**
@@ -195,6 +195,8 @@ function bodyOf(request: MeshRequest): Dispatcher.DispatchOptions["body"] {
   const body = request.body;
   if (body === null || body instanceof Uint8Array) return body;
   if (body instanceof IncomingBody) return body.take();
+  // The sidecar's own server's body: an async iterable of its chunks.
+  if (body instanceof WireRequestBody) return body.take() as unknown as Dispatcher.DispatchOptions["body"];
   // undici sends any async iterable of bytes, which a Web stream is in Node.
   return bodyStream(body) as unknown as Dispatcher.DispatchOptions["body"];
 }

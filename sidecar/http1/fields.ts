@@ -202,7 +202,10 @@ export class LineReader {
     const pending = this.pending;
     if (lf < 0) {
       const length = (pending === null ? 0 : pending.length) + chunk.length - offset;
-      if (state.size + length > max) return -2;
+      if (state.size + length > max) {
+        state.size += length;
+        return -2;
+      }
       this.pending = pending === null ? Buffer.from(chunk.subarray(offset)) : Buffer.concat([pending, chunk.subarray(offset)]);
       return -1;
     }

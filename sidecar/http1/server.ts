@@ -39,6 +39,16 @@ export interface ServerOptions extends ParserLimits {
   keepAliveTimeoutMs?: number;
   /** Default `DEFAULT_LINGER_MS`. */
   lingerMs?: number;
+  /** Connections beyond which new ones are closed at once (Node's `server.maxConnections`); none by default. */
+  maxConnections?: number;
+  /** Told of each connection closed for being over `maxConnections`. */
+  onDrop?: () => void;
+  /**
+   * Where a connection whose first request is a `CONNECT` goes: the server lets go of it and
+   * hands over the socket (paused) with the bytes read from it so far. Without it, a
+   * `CONNECT` is refused with 400 as any method the parser does not take.
+   */
+  connect?: (socket: Socket, head: Buffer) => void;
 }
 
 /** One request as the handler sees it. */
@@ -52,6 +62,8 @@ export interface LightRequest {
   readonly httpVersion: string;
   readonly body: IncomingBody;
   readonly remoteAddress: string | undefined;
+  /** The connection it came on (a `TLSSocket` behind a TLS front). */
+  readonly socket: Socket;
 }
 
 /** How the handler answers: `writeHead` once, then `write`s, then `end`. */
@@ -72,7 +84,14 @@ export interface ResponseWriter {
   onDrain(listener: () => void): void;
   /** Drops the connection: the response cannot be finished. */
   fail(): void;
+  /**
+   * Calls `listener` once the response is over: `true` when it was written whole, `false`
+   * when the connection closed (or was dropped) before; at once if it is over already.
+   */
+  onClose(listener: (finished: boolean) => void): void;
   readonly headersSent: boolean;
+  /** Whether the response is over (written whole, or its connection gone). */
+  readonly closed: boolean;
 }
 
 /** The request handler: called once per request, when its head is in. */
@@ -206,6 +225,11 @@ export class IncomingBody {
 /** An HTTP/1.1 server: `listen`, then `close` (graceful) or `destroy`. */
 export interface Http1Server {
   listen(port: number, host?: string): Promise<void>;
+  /**
+   * Serves a connection accepted elsewhere (a TLS connection once its handshake is done, or
+   * one a front handed over). It counts toward `connections` but not `maxConnections`.
+   */
+  accept(socket: Socket): void;
   address(): AddressInfo;
   /** Stops accepting; idle connections close now, busy ones after their response. Resolves once all are closed. */
   close(): Promise<void>;
@@ -224,17 +248,25 @@ export function createServer(handler: RequestHandler, options: ServerOptions = {
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
     lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
     closing: false,
+    connect: options.connect,
   };
   const open = new Set<ServerConnection>();
   let whenEmpty: (() => void)[] = [];
-  const net: NetServer = createNetServer((socket) => {
+  const accept = (socket: Socket) => {
+    if (settings.closing) return void socket.destroy();
     const conn = new ServerConnection(socket, settings, () => {
       open.delete(conn);
       if (open.size === 0) for (const resolve of whenEmpty.splice(0)) resolve();
     });
     open.add(conn);
-  });
+  };
+  // Half-open, as Node's own server: a client that ends its side mid-request still gets its answer.
+  const net: NetServer = createNetServer({ allowHalfOpen: true, noDelay: true }, accept);
+  if (options.maxConnections !== undefined) net.maxConnections = options.maxConnections;
+  const onDrop = options.onDrop;
+  if (onDrop !== undefined) net.on("drop", () => onDrop());
   return {
+    accept,
     listen(port, host) {
       return new Promise((resolve, reject) => {
         net.once("error", reject);
@@ -270,12 +302,16 @@ interface Settings {
   keepAliveTimeoutMs: number;
   lingerMs: number;
   closing: boolean;
+  connect: ((socket: Socket, head: Buffer) => void) | undefined;
 }
 
 const WAITING = 0; // for a request's first byte
 const HEAD = 1; // inside a request's head
 const BUSY = 2; // a request is being read or answered
 const LINGERING = 3; // refused: the error response is out, the rest is read and dropped
+
+/** The start of a `CONNECT` request, looked for at the start of a connection when the server hands those over. */
+const CONNECT_START = Buffer.from("CONNECT ", "latin1");
 
 /** A byte a field name may not hold (`tchar`+ only); a value may not hold CR, LF, NUL or other controls but HTAB. */
 const INVALID_NAME = /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/;
@@ -296,22 +332,34 @@ class ServerConnection implements RequestSink {
   private requestDone = false;
   /** Inside `parser.execute`: a response that ends now is picked up when it returns. */
   private parsing = false;
+  /** The client ended its side. */
+  private ended = false;
+  /** The connection's first bytes while they could still start a `CONNECT` to hand over; null once they cannot. */
+  private sniffed: Buffer | null;
+  private readonly listeners: { data: (chunk: Buffer) => void; end: () => void; error: () => void; close: () => void };
 
   constructor(socket: Socket, settings: Settings, onClosed: () => void) {
     this.socket = socket;
     this.settings = settings;
     this.onClosed = onClosed;
     this.parser = new RequestParser(this, settings.limits);
+    this.sniffed = settings.connect === undefined ? null : Buffer.alloc(0);
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("end", () => this.onEnd());
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      clearTimeout(this.timer);
-      this.request?.body.fail(new Error("the connection closed"));
-      this.response?.abandon();
-      this.onClosed();
-    });
+    this.listeners = {
+      data: (chunk: Buffer) => this.onData(chunk),
+      end: () => this.onEnd(),
+      error: () => {},
+      close: () => {
+        clearTimeout(this.timer);
+        this.request?.body.fail(new Error("the connection closed"));
+        this.response?.abandon();
+        this.onClosed();
+      },
+    };
+    socket.on("data", this.listeners.data);
+    socket.on("end", this.listeners.end);
+    socket.on("error", this.listeners.error);
+    socket.on("close", this.listeners.close);
     // The first request's head must come within the headers timeout, as in Node.
     this.arm(settings.headersTimeoutMs);
   }
@@ -334,6 +382,19 @@ class ServerConnection implements RequestSink {
 
   private onData(chunk: Buffer): void {
     if (this.state === LINGERING) return;
+    if (this.sniffed !== null) {
+      const seen = this.sniffed.length === 0 ? chunk : Buffer.concat([this.sniffed, chunk]);
+      const n = Math.min(seen.length, CONNECT_START.length);
+      if (seen.compare(CONNECT_START, 0, n, 0, n) === 0) {
+        if (n < CONNECT_START.length) {
+          this.sniffed = seen;
+          return;
+        }
+        return this.handOver(seen);
+      }
+      this.sniffed = null;
+      chunk = seen;
+    }
     if (this.held !== null || this.parser.paused || this.requestDone) {
       this.held = this.held === null ? chunk : Buffer.concat([this.held, chunk]);
       this.socket.pause();
@@ -375,7 +436,7 @@ class ServerConnection implements RequestSink {
     const flags = parser.head.flags;
     const body = new IncomingBody((flags & F_CHUNKED) !== 0 || ((flags & F_CONTENT_LENGTH) !== 0 && parser.head.contentLength > 0), this);
     const version = `${parser.major}.${parser.minor}`;
-    const request: LightRequest = { method, target, headers: fields, httpVersion: version, body, remoteAddress: this.socket.remoteAddress };
+    const request: LightRequest = { method, target, headers: fields, httpVersion: version, body, remoteAddress: this.socket.remoteAddress, socket: this.socket };
     const response = new Response(this, request, parser.keepAlive && !this.settings.closing);
     this.request = request;
     this.response = response;
@@ -441,7 +502,7 @@ class ServerConnection implements RequestSink {
     // A response that ends while the request is still being parsed (a request without a
     // body answered at once) is taken up once the parser returns.
     if (this.parsing && keepAlive && !this.settings.closing && (this.requestDone || this.request?.body.hasBody === false)) return;
-    if (!keepAlive || !this.requestDone || this.settings.closing) {
+    if (!keepAlive || !this.requestDone || this.settings.closing || this.ended) {
       // Not reusable: a request body not read whole, `close` on either side, or draining.
       this.state = LINGERING;
       this.socket.end();
@@ -465,10 +526,28 @@ class ServerConnection implements RequestSink {
     if (this.held === null && !this.parser.paused) this.socket.resume();
   }
 
+  /** Lets go of a connection that starts with a `CONNECT`, for the `connect` option's handler. */
+  private handOver(head: Buffer): void {
+    const socket = this.socket;
+    socket.pause();
+    clearTimeout(this.timer);
+    socket.off("data", this.listeners.data);
+    socket.off("end", this.listeners.end);
+    socket.off("error", this.listeners.error);
+    socket.off("close", this.listeners.close);
+    this.state = LINGERING;
+    this.onClosed();
+    this.settings.connect!(socket, head);
+  }
+
   private onEnd(): void {
-    // The client is done sending; the socket then closes (a half-closed client is not
-    // answered, as with Node's server: see docs/sidecar.md).
-    if (this.state === BUSY && !this.requestDone) this.request?.body.fail(new Error("the connection closed before the request body ended"));
+    // The client is done sending. Between requests, the connection closes; inside a request's
+    // head or body, the request is cut: refused with 400 unless its response has begun (as
+    // Node's server does); with the request read whole, its response is still sent.
+    this.ended = true;
+    if (this.state === WAITING || (this.state === BUSY && this.requestDone && this.response === null)) return void this.socket.end();
+    if (this.state === HEAD) return this.refuse(400, "the connection ended inside the request head");
+    if (this.state === BUSY && !this.requestDone) this.refuse(400, "the connection ended before the request body did");
   }
 
   /** Refuses the input: a `400`/`408`/`431` answer unless a response is under way, then a lingering close. */
@@ -496,8 +575,10 @@ class ServerConnection implements RequestSink {
 
 /** A mesh error response (SPEC.md section 2) that closes the connection. */
 function errorResponse(status: number, message: string): string {
-  const body = JSON.stringify({ error: { code: "bad-request", message } });
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\ncontent-type: application/json\r\nweft-error: bad-request\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  // SPEC.md section 2's codes: a header section over the limits is `header-too-large`.
+  const code = status === 431 ? "header-too-large" : "bad-request";
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\ncontent-type: application/json\r\nweft-error: ${code}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
 /** The writer of one response. */
@@ -515,6 +596,8 @@ class Response implements ResponseWriter {
   private sent = 0;
   private chunked = false;
   private bodyless: boolean;
+  private settled: boolean | undefined;
+  private closeListeners: ((finished: boolean) => void)[] | undefined;
 
   constructor(conn: ServerConnection, request: LightRequest, keepAlive: boolean) {
     this.conn = conn;
@@ -603,18 +686,23 @@ class Response implements ResponseWriter {
       // The whole body is known now: sent with its length, in one write with the head.
       const chunk = data === undefined ? undefined : typeof data === "string" ? Buffer.from(data) : data;
       const length = chunk?.byteLength ?? 0;
+      if (this.declared >= 0 && !this.bodyless && length !== this.declared) return this.fail();
       socket.cork();
-      socket.write(this.head(length), "latin1");
+      const head = this.head(length);
       this.headersSent = true;
-      if (chunk !== undefined && length > 0 && !this.bodyless) socket.write(chunk);
+      if (chunk !== undefined && length > 0 && !this.bodyless) {
+        socket.write(head, "latin1");
+        socket.write(chunk, this.flushed);
+      } else socket.write(head, "latin1", this.flushed);
       this.sent = length;
       socket.uncork();
     } else {
       if (data !== undefined) this.write(data);
       if (this.dead) return;
-      if (this.chunked) socket.write("0\r\n\r\n", "latin1");
+      if (this.declared >= 0 && !this.bodyless && this.sent !== this.declared) return this.fail();
+      // The last write's callback says the response left (a TLS socket buffers what it encrypts).
+      socket.write(this.chunked ? "0\r\n\r\n" : "", "latin1", this.flushed);
     }
-    if (this.declared >= 0 && !this.bodyless && this.sent !== this.declared) return this.fail();
     this.finished = true;
     this.conn.responseDone(this.keepAlive);
   }
@@ -626,6 +714,27 @@ class Response implements ResponseWriter {
   fail(): void {
     this.dead = true;
     this.conn.socket.destroy();
+    this.settle(false);
+  }
+
+  get closed(): boolean {
+    return this.settled !== undefined;
+  }
+
+  onClose(listener: (finished: boolean) => void): void {
+    if (this.settled !== undefined) return listener(this.settled);
+    (this.closeListeners ??= []).push(listener);
+  }
+
+  /** The last write's callback: the response is over once its bytes have left the socket's buffers. */
+  private readonly flushed = (error?: Error | null): void => this.settle(error == null);
+
+  private settle(finished: boolean): void {
+    if (this.settled !== undefined) return;
+    this.settled = finished;
+    const listeners = this.closeListeners;
+    this.closeListeners = undefined;
+    if (listeners !== undefined) for (const listener of listeners) listener(finished);
   }
 
   /** A mesh error answer in place of the handler's (refused before the handler ran). */
@@ -633,12 +742,13 @@ class Response implements ResponseWriter {
     this.dead = true;
     this.headersSent = true;
     this.finished = true;
-    this.conn.socket.write(errorResponse(status, message), "latin1");
+    this.conn.socket.write(errorResponse(status, message), "latin1", this.flushed);
     this.conn.responseDone(false);
   }
 
   /** The connection is gone or refused: later calls do nothing. */
   abandon(): void {
     this.dead = true;
+    this.settle(false);
   }
 }
