@@ -1,8 +1,9 @@
 /**
- * The bridge between Node's HTTP server and the core's `Fetch`: each incoming request becomes
- * a light `OwnedRequest` over Node's own parsed data (a `HeaderList` straight from
- * `rawHeaders`, the body left on the socket, a cancellation signal made only when something
- * asks for it), the stack answers, and the answer is written back with one `writeHead`,
+ * The bridge between the sidecar's HTTP servers and the core's `Fetch`: `handleWire` for the
+ * listeners' own server (`sidecar/http1`), `handle` for `node:http` (the requests inside
+ * `CONNECT` tunnels). Each incoming request becomes a light `OwnedRequest` over the server's
+ * parsed data (a `HeaderList` straight from the raw fields, the body left on the connection,
+ * a cancellation signal made only when something asks for it), the stack answers, and the answer is written back with one `writeHead`,
  * piping an upstream's body straight through. No Web `Request`, `Headers` or stream is made
  * unless a layer asks. Errors become responses here, in this one place per listener
  * (`errorResponse`), those of requests Node could not parse included (`clientError`).
@@ -208,10 +209,12 @@ export function createBridge(options: BridgeOptions): Bridge {
     const done = () => {
       if (--open === 0) finished();
     };
-    writer.onClose((whole) => {
-      if (!whole) cancel.abort(new DOMException("the client went away before the response was written", "AbortError"));
-      done();
-    });
+    writer.onClose(
+      guard(wire.socket, (whole: boolean) => {
+        if (!whole) cancel.abort(new DOMException("the client went away before the response was written", "AbortError"));
+        done();
+      }),
+    );
     let request: OwnedRequest;
     try {
       if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });

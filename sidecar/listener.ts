@@ -1,13 +1,13 @@
 /**
- * A traffic listener of the sidecar (4140 outbound, 4143 inbound): a `node:http` server
- * around a bridge, with the limits that keep a client from holding the listener: the header
- * read time, the idle time of a kept-alive connection, the header block size and the number
- * of connections. Requests themselves are bounded by the mesh's deadlines instead.
+ * The traffic listeners of the sidecar (4140 outbound, 4143 inbound), with the limits that
+ * keep a client from holding one: the header read time, the idle time of a kept-alive
+ * connection, the header block size and the number of connections. Requests themselves are
+ * bounded by the mesh's deadlines instead. `createWireListener` is the listener (the
+ * sidecar's own HTTP/1.1 server); `createListener` a `node:http` one around the same bridge,
+ * which serves the requests inside `CONNECT` tunnels.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
-import type { TlsOptions } from "node:tls";
 import { DEFAULT_LINGER, DEFAULT_MAX_HEADER_KIB, type Bridge } from "./bridge.ts";
 import { createServer as createHttp1Server, type Http1Server, type RequestHandler } from "./http1/server.ts";
 import type { Log } from "./log.ts";
@@ -39,8 +39,6 @@ export interface ListenerOptions {
   log: Log;
   /** The request handler, when it wraps the bridge's (the outbound listener's tunnel guard). */
   handle?: (req: IncomingMessage, res: ServerResponse) => void;
-  /** TLS settings: the listener is then an `https` server (the inbound port's mutual TLS half). */
-  tls?: TlsOptions;
 }
 
 /** Creates (without binding) a traffic listener. */
@@ -57,7 +55,7 @@ export function createListener(options: ListenerOptions): Server {
       noDelay: true,
   };
   const handler = options.handle ?? bridge.handle;
-  const server: Server = options.tls ? createHttpsServer({ ...settings, ...options.tls }, handler) : createServer(settings, handler);
+  const server: Server = createServer(settings, handler);
   server.maxConnections = options.maxConnections;
   server.on("clientError", bridge.clientError);
 
@@ -90,6 +88,8 @@ export interface WireListenerOptions {
    * listener's tunnels). It never binds a port; it shares this listener's lifecycle.
    */
   tunnels?: Server;
+  /** What answers a connection that opens with `CONNECT` when there are no `tunnels` (the inbound listener's refusal). */
+  refuseTunnel?: (socket: Socket) => void;
 }
 
 /**
@@ -139,6 +139,7 @@ export function createWireListener(options: WireListenerOptions): WireListener {
         socket.resume();
       },
     }),
+    ...(!tunnels && options.refuseTunnel && { connect: options.refuseTunnel }),
   });
   return {
     wire,

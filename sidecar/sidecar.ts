@@ -25,7 +25,7 @@ import { createListener, createWireListener, type WireListener } from "./listene
 import { createCertificates, createHandshakeStats, createInboundFront, tlsOptions } from "./mtls.ts";
 import { createMtlsUpstreams, peerKey } from "./mtls-client.ts";
 import { reason, type Log } from "./log.ts";
-import { createTunnels } from "./tunnel.ts";
+import { createTunnels, refuseTunnel } from "./tunnel.ts";
 import { createUpstreams, DEFAULT_INBOUND_CONNECT_TIMEOUT_MS } from "./upstream.ts";
 
 /**
@@ -324,7 +324,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const tunnelServer = createListener({ name: "outbound", bridge: outboundBridge, handle: tunnels.guard(outboundBridge.handle), idleTimeoutMs: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, ...limits });
   tunnels.attach(tunnelServer);
   const outboundServer = createWireListener({ name: "outbound", handle: outboundBridge.handleWire, idleTimeoutMs: DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, tunnels: tunnelServer, ...limits });
-  const inboundServer = createWireListener({ name: "inbound", handle: inboundBridge.handleWire, idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS, ...limits });
+  const inboundServer = createWireListener({ name: "inbound", handle: inboundBridge.handleWire, idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS, refuseTunnel, ...limits });
   // Mutual TLS: 4143 is a TCP front that hands TLS connections to a TLS listener (client
   // certificates required) and then HTTP, and the rest to the plain one; without it, the plain one listens.
   let front: ReturnType<typeof createInboundFront> | undefined;
@@ -334,6 +334,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       // A second guard: no request is served on a connection without a verified peer.
       handle: (req, res) => (front?.peerOf(req.socket) !== undefined ? inboundBridge.handleWire(req, res) : void req.socket.destroy()),
       idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS,
+      refuseTunnel,
       ...limits,
     });
     // Chains are checked by the front, which counts why it refuses one (see createInboundFront).

@@ -120,6 +120,11 @@ export function createTunnels(options: TunnelOptions): Tunnels {
 
 /** A `connect` listener that refuses every `CONNECT` (the inbound listener tunnels nothing). */
 export function refuseConnect(_req: IncomingMessage, socket: Duplex): void {
+  refuseTunnel(socket);
+}
+
+/** Refuses the `CONNECT` a connection opened with (the inbound listener's `connect` hand-off). */
+export function refuseTunnel(socket: Duplex): void {
   socket.on("error", ignore);
   refuse(socket, new MeshError("bad-request", "this listener does not tunnel: CONNECT is for the outbound listener"));
 }

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { createServer as createNodeServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { connect } from "node:net";
+import { connect, createServer as createNetServer } from "node:net";
 import type { Socket } from "node:net";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
@@ -265,10 +265,11 @@ describe("the HTTP/1.1 server", () => {
     expect(received).toContain('"code":"bad-request"');
   });
 
-  it("answers 408 when a request head does not come within the headers timeout", async () => {
+  it("closes, without an answer, a connection whose request head does not come within the headers timeout", async () => {
     const { port } = await ours({ headersTimeoutMs: 100 });
     const result = await exchange(port, [Buffer.from("GET / HTTP/1.1\r\nHost: a\r\n")], 2);
-    expect(result.statuses).toEqual([408]);
+    expect(result.statuses).toEqual([]);
+    expect(result.raw).toBe("");
     expect(result.closed).toBe(true);
   });
 
@@ -338,5 +339,124 @@ describe("the HTTP/1.1 server", () => {
     expect((await busy).statuses).toEqual([200]);
     await closed;
     expect(server.connections).toBe(0);
+  });
+});
+
+/** A raw connection: what it wrote, everything it read, and when it closed. */
+function rawClient(port: number): { socket: Socket; text: () => string; closed: Promise<void> } {
+  const socket = connect({ host: "127.0.0.1", port });
+  let text = "";
+  socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+  socket.on("error", () => {});
+  cleanups.push(() => socket.destroy());
+  return { socket, text: () => text, closed: once(socket, "close").then(() => {}) };
+}
+
+describe("the HTTP/1.1 server as the sidecar's listener", () => {
+  it("answers a header section over the limit with 431 header-too-large, also when no line ends inside the first chunk", async () => {
+    const { port } = await ours();
+    const client = rawClient(port);
+    client.socket.write(`GET / HTTP/1.1\r\nHost: a\r\nx-big: ${"h".repeat(DEFAULT_MAX_HEADER_SIZE + 1_000)}`);
+    await until(() => client.text().length > 0, "the answer");
+    expect(client.text()).toMatch(/^HTTP\/1\.1 431 /);
+    expect(client.text()).toContain("weft-error: header-too-large");
+    expect(JSON.parse(client.text().slice(client.text().indexOf("\r\n\r\n") + 4)).error.code).toBe("header-too-large");
+  });
+
+  it("answers 400 to a client that ends its side inside a request body, and tells the handler its response will not be written", async () => {
+    const settled: boolean[] = [];
+    const { port } = await ours({}, (req, res) => {
+      res.onClose((finished) => settled.push(finished));
+      req.body.on("data", () => {});
+    });
+    const client = rawClient(port);
+    client.socket.write("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789");
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    client.socket.end();
+    await client.closed;
+    expect(client.text()).toMatch(/^HTTP\/1\.1 400 /);
+    expect(client.text()).toContain("weft-error: bad-request");
+    await until(() => settled.length === 1, "the response to settle");
+    expect(settled).toEqual([false]);
+  });
+
+  it("takes a client that ends its side after a whole request as gone, as Node's server does: the connection closes, the response settles as not written", async () => {
+    const settled: boolean[] = [];
+    let writer: ResponseWriter | undefined;
+    const { port } = await ours({}, (_req, res) => {
+      writer = res;
+      res.onClose((finished) => settled.push(finished));
+    });
+    const client = rawClient(port);
+    client.socket.end("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    await client.closed;
+    await until(() => settled.length === 1, "the response to settle");
+    expect(settled).toEqual([false]);
+    expect(client.text()).toBe("");
+    // Writing to it afterwards does nothing, and throws nothing.
+    writer!.end("late");
+    expect(writer!.closed).toBe(true);
+  });
+
+  it("hands a connection that opens with CONNECT to `connect` with the bytes read, even split mid-method; refuses it without", async () => {
+    const handed: { head: string; socket: Socket }[] = [];
+    const { server, port } = await ours({
+      connect: (socket, head) => {
+        handed.push({ head: head.toString("latin1"), socket });
+        socket.end("HTTP/1.1 200 Connection Established\r\n\r\n");
+      },
+    });
+    const client = rawClient(port);
+    client.socket.write("CONN");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    client.socket.write("ECT orders:80 HTTP/1.1\r\nHost: orders:80\r\n\r\n");
+    await client.closed;
+    expect(handed.map((h) => h.head)).toEqual(["CONNECT orders:80 HTTP/1.1\r\nHost: orders:80\r\n\r\n"]);
+    expect(client.text()).toBe("HTTP/1.1 200 Connection Established\r\n\r\n");
+    // The server let go of it: it counts no connection.
+    expect(server.connections).toBe(0);
+
+    const { port: plainPort } = await ours();
+    const refused = await exchange(plainPort, [Buffer.from("CONNECT orders:80 HTTP/1.1\r\nHost: orders:80\r\n\r\n")], 1);
+    expect(refused.statuses).toEqual([400]);
+  });
+
+  it("serves connections accepted elsewhere (a front), and closes those over maxConnections, telling onDrop", async () => {
+    let drops = 0;
+    const { server, port } = await ours({ maxConnections: 1, onDrop: () => drops++ });
+    const first = rawClient(port);
+    first.socket.write("GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+    await until(() => first.text().includes("ok"), "the first answer");
+    const second = rawClient(port);
+    await second.closed;
+    expect(second.text()).toBe("");
+    expect(drops).toBe(1);
+
+    // A connection another listener accepted, handed over as the inbound front does.
+    const front = createNetServer((socket) => server.accept(socket));
+    front.listen(0, "127.0.0.1");
+    await once(front, "listening");
+    cleanups.push(() => new Promise((resolve) => front.close(resolve)));
+    const viaFront = await exchange((front.address() as { port: number }).port, [Buffer.from("GET /front HTTP/1.1\r\nHost: a\r\n\r\n")], 1);
+    expect(viaFront.statuses).toEqual([200]);
+    expect(echoes(viaFront.fields)[0]?.target).toBe("/front");
+  });
+
+  it("settles a response as not written when its client goes away before the end", async () => {
+    const settled: boolean[] = [];
+    let writer: ResponseWriter | undefined;
+    const { port } = await ours({}, (_req, res) => {
+      writer = res;
+      res.onClose((finished) => settled.push(finished));
+      res.writeHead(200, []);
+      res.write("part");
+    });
+    const client = rawClient(port);
+    client.socket.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    await until(() => client.text().includes("part"), "the first part");
+    client.socket.destroy();
+    await until(() => settled.length === 1, "the response to settle");
+    expect(settled).toEqual([false]);
+    expect(writer!.closed).toBe(true);
   });
 });

@@ -332,8 +332,6 @@ class ServerConnection implements RequestSink {
   private requestDone = false;
   /** Inside `parser.execute`: a response that ends now is picked up when it returns. */
   private parsing = false;
-  /** The client ended its side. */
-  private ended = false;
   /** The connection's first bytes while they could still start a `CONNECT` to hand over; null once they cannot. */
   private sniffed: Buffer | null;
   private readonly listeners: { data: (chunk: Buffer) => void; end: () => void; error: () => void; close: () => void };
@@ -376,8 +374,9 @@ class ServerConnection implements RequestSink {
   }
 
   private onTimeout(): void {
-    if (this.state === HEAD) this.refuse(408, "the request head did not arrive in time");
-    else if (this.state === WAITING) this.socket.destroy();
+    // A head not in within the headers timeout (slowloris), or an idle connection: closed
+    // without an answer, as nginx does on `client_header_timeout`.
+    if (this.state === HEAD || this.state === WAITING) this.socket.destroy();
   }
 
   private onData(chunk: Buffer): void {
@@ -502,7 +501,7 @@ class ServerConnection implements RequestSink {
     // A response that ends while the request is still being parsed (a request without a
     // body answered at once) is taken up once the parser returns.
     if (this.parsing && keepAlive && !this.settings.closing && (this.requestDone || this.request?.body.hasBody === false)) return;
-    if (!keepAlive || !this.requestDone || this.settings.closing || this.ended) {
+    if (!keepAlive || !this.requestDone || this.settings.closing) {
       // Not reusable: a request body not read whole, `close` on either side, or draining.
       this.state = LINGERING;
       this.socket.end();
@@ -541,16 +540,18 @@ class ServerConnection implements RequestSink {
   }
 
   private onEnd(): void {
-    // The client is done sending. Between requests, the connection closes; inside a request's
-    // head or body, the request is cut: refused with 400 unless its response has begun (as
-    // Node's server does); with the request read whole, its response is still sent.
-    this.ended = true;
-    if (this.state === WAITING || (this.state === BUSY && this.requestDone && this.response === null)) return void this.socket.end();
+    // The client is done sending, as Node's server reads it (`httpAllowHalfOpen` off): inside
+    // a request's head or body, the request is cut and refused with 400 (unless its response
+    // has begun); otherwise the client has gone away, so the connection closes and a response
+    // under way settles as not written (its work is cancelled).
     if (this.state === HEAD) return this.refuse(400, "the connection ended inside the request head");
-    if (this.state === BUSY && !this.requestDone) this.refuse(400, "the connection ended before the request body did");
+    if (this.state === BUSY && !this.requestDone) return this.refuse(400, "the connection ended before the request body did");
+    if (this.state === LINGERING) return;
+    this.response?.abandon();
+    this.socket.end();
   }
 
-  /** Refuses the input: a `400`/`408`/`431` answer unless a response is under way, then a lingering close. */
+  /** Refuses the input: a `400`/`431` answer unless a response is under way, then a lingering close. */
   private refuse(status: number, message: string): void {
     this.parser.paused = true;
     const response = this.response;

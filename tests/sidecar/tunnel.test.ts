@@ -10,6 +10,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { EnvHttpProxyAgent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admin, callVia, metricsOf, sample, startMesh, startPod, TRUST_DOMAIN, type Mesh, type Pod } from "./pods.ts";
+import { addressOf, exchange } from "./wire.ts";
 
 const WEB_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/web`;
 
@@ -241,6 +242,15 @@ describe("which names are mesh services", () => {
       const reply = await callVia(web, host, "/named");
       expect([host, reply.status, reply.headers["weft-error"]]).toEqual([host, 400, "bad-request"]);
     }
+    expect(orders.app.calls()).toBe(calls);
+  });
+
+  it("refuses a CONNECT on the inbound listener with 400 and says where tunnels go, then closes", async () => {
+    const calls = orders.app.calls();
+    const result = await exchange(addressOf(orders.sidecar.inbound), ["CONNECT orders:80 HTTP/1.1\r\nHost: orders:80\r\n\r\nGET / HTTP/1.1\r\nHost: orders\r\n\r\n"]);
+    expect(result.responses.map((r) => [r.status, r.headers["weft-error"]])).toEqual([[400, "bad-request"]]);
+    expect(JSON.parse(result.responses[0]!.body).error.message).toContain("CONNECT is for the outbound listener");
+    expect(result.error).toBeUndefined();
     expect(orders.app.calls()).toBe(calls);
   });
 });
