@@ -380,6 +380,27 @@ describe("the HTTP/1.1 server as the sidecar's listener", () => {
     expect(settled).toEqual([false]);
   });
 
+  it("sends what a response writes in one tick in one socket write: a streamed body's last chunk and its end together", async () => {
+    let writes = 0;
+    const { port } = await ours({}, (req, res) => {
+      // Count the writes that reach the socket's handle (what a kill can cut between).
+      const socket = req.socket as Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+      const write = socket._write.bind(socket);
+      const writev = socket._writev.bind(socket);
+      socket._write = (...a) => (writes++, write(...a));
+      socket._writev = (...a) => (writes++, writev(...a));
+      res.writeHead(200, ["content-type", "text/plain"]);
+      res.write("last chunk");
+      res.end();
+    });
+    const client = rawClient(port);
+    client.socket.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    await until(() => client.text().endsWith("0\r\n\r\n"), "the whole chunked response");
+    expect(client.text()).toContain("transfer-encoding: chunked");
+    expect(client.text()).toContain("a\r\nlast chunk\r\n0\r\n\r\n");
+    expect(writes).toBe(1);
+  });
+
   it("takes a client that ends its side after a whole request as gone, as Node's server does: the connection closes, the response settles as not written", async () => {
     const settled: boolean[] = [];
     let writer: ResponseWriter | undefined;

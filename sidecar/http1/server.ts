@@ -582,6 +582,11 @@ function errorResponse(status: number, message: string): string {
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\ncontent-type: application/json\r\nweft-error: ${code}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
+/** Lets a tick's held writes go (`Response.corkForTick`). */
+function uncorkTick(response: Response, socket: Socket): void {
+  response.uncorked(socket);
+}
+
 /** The writer of one response. */
 class Response implements ResponseWriter {
   private readonly conn: ServerConnection;
@@ -599,6 +604,8 @@ class Response implements ResponseWriter {
   private bodyless: boolean;
   private settled: boolean | undefined;
   private closeListeners: ((finished: boolean) => void)[] | undefined;
+  /** Whether this tick's writes are being held (`corkForTick`). */
+  private corked = false;
 
   constructor(conn: ServerConnection, request: LightRequest, keepAlive: boolean) {
     this.conn = conn;
@@ -656,7 +663,7 @@ class Response implements ResponseWriter {
     if (!this.headPending && !this.headersSent) this.writeHead(200);
     const chunk = typeof data === "string" ? Buffer.from(data) : data;
     const socket = this.conn.socket;
-    socket.cork();
+    this.corkForTick(socket);
     if (!this.headersSent) {
       socket.write(this.head(-1), "latin1");
       this.headersSent = true;
@@ -665,7 +672,6 @@ class Response implements ResponseWriter {
     if (chunk.byteLength > 0 && !this.bodyless) {
       this.sent += chunk.byteLength;
       if (this.declared >= 0 && this.sent > this.declared) {
-        socket.uncork();
         this.fail();
         return false;
       }
@@ -675,8 +681,26 @@ class Response implements ResponseWriter {
         ok = socket.write("\r\n", "latin1");
       } else ok = socket.write(chunk);
     }
-    socket.uncork();
     return ok;
+  }
+
+  /**
+   * Holds what the response writes in this tick and sends it in one go on the next, as
+   * `node:http` does: a streamed body's chunk and the end that follows it in the same tick
+   * (a small chunked answer relayed from upstream) leave in one write, so a process killed
+   * between the two cannot leave the client with a response cut after its last chunk.
+   */
+  private corkForTick(socket: Socket): void {
+    if (this.corked) return;
+    this.corked = true;
+    socket.cork();
+    process.nextTick(uncorkTick, this, socket);
+  }
+
+  /** The end of a tick's writes (`corkForTick`). */
+  uncorked(socket: Socket): void {
+    this.corked = false;
+    if (!socket.destroyed) socket.uncork();
   }
 
   end(data?: Uint8Array | string): void {
