@@ -575,93 +575,32 @@ function bodyOf(req: IncomingMessage, guard: Guard): ReadableStream<Uint8Array> 
 }
 
 /**
- * Writes `response` to `res`: status, headers less hop-by-hop ones in one `writeHead`, then
- * the body: an upstream's `BodySource` piped with the socket's backpressure, bytes written at
- * once, a Web stream copied. A client that goes away cancels the body, and with it the
- * upstream call. `close` (a draining sidecar) closes the connection after the response.
+ * Writes `response` to a `node:http` response (the requests inside `CONNECT` tunnels, and the
+ * answer to one whose body broke its framing), as `sendWire` writes to the sidecar's own server.
  */
 export function send(res: ServerResponse, response: MeshResponse, head: boolean, close = false): void {
-  const body = response.body;
-  // Gone, or already answered (the mesh answered a request whose body it could not parse).
-  if (res.destroyed || res.headersSent) {
-    cancelBody(body);
-    return;
-  }
-  if (close) res.shouldKeepAlive = false;
-  const flat = flatHeaders(response.headers);
-  const headers: string[] = [];
-  for (let i = 0; i < flat.length; i += 2) if (!isHopByHop(flat[i]!)) headers.push(flat[i]!, flat[i + 1]!);
-  try {
-    res.writeHead(response.status, headers);
-  } catch {
-    // A header Node refuses (an invalid character from the upstream): answer 502 rather than crash.
-    cancelBody(body);
-    return send(res, errorResponse(new MeshError("upstream-unreachable", "the upstream sent a response header that cannot be forwarded")), head, close);
-  }
-  if (head || body === null) {
-    cancelBody(body);
-    res.end();
-    return;
-  }
-  if (body instanceof Uint8Array) {
-    res.end(body);
-    return;
-  }
-  if (body instanceof BodySource) {
-    res.once("close", () => {
-      try {
-        if (!res.writableFinished) body.cancel(new Error("the client went away"));
-      } catch {
-        // The upstream call is already over.
-      }
-    });
-    body.pipe(res);
-    return;
-  }
-  void copy(bodyStream(body)!, res);
+  sendWire(nodeWriter(res), response, head, close);
 }
 
-/** Copies a Web stream into `res` with backpressure; a failure on either side ends both. */
-async function copy(body: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
-  const reader = body.getReader();
-  const onClose = () => {
-    if (!res.writableFinished) reader.cancel().catch(() => {});
+/** A `node:http` response as the writer `sendWire` writes to. */
+function nodeWriter(res: ServerResponse): ResponseWriter {
+  return {
+    writeHead: (status, headers = []) => void res.writeHead(status, headers as string[]),
+    write: (chunk) => res.write(chunk),
+    end: (chunk) => void (chunk === undefined ? res.end() : res.end(chunk)),
+    onDrain: (listener) => void res.once("drain", listener),
+    fail: () => void res.destroy(),
+    onClose: (listener) => {
+      if (res.writableFinished || res.destroyed) listener(res.writableFinished);
+      else res.once("close", () => listener(res.writableFinished));
+    },
+    get headersSent() {
+      return res.headersSent;
+    },
+    get closed() {
+      return res.destroyed || res.writableFinished;
+    },
   };
-  res.once("close", onClose);
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      let gone = res.destroyed;
-      if (!gone && !res.write(value)) {
-        await drained(res);
-        gone = res.destroyed;
-      }
-      if (gone) {
-        // The client went away: the rest of the body, and with it the upstream call, is dropped.
-        await reader.cancel().catch(() => {});
-        return;
-      }
-    }
-    res.end();
-  } catch (error) {
-    res.destroy(error instanceof Error ? error : new Error("the response body failed"));
-  } finally {
-    res.off("close", onClose);
-  }
-}
-
-/** Resolves when `res` can take more, or has closed; leaves no listener behind either way. */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      res.off("drain", done);
-      res.off("close", done);
-      resolve();
-    };
-    res.on("drain", done);
-    res.on("close", done);
-  });
 }
 
 /** Reads and drops a request body of the sidecar's own server nobody will read. */
@@ -782,23 +721,32 @@ export function sendWire(writer: ResponseWriter, response: MeshResponse, head: b
   void copyWire(bodyStream(body)!, writer);
 }
 
-/** Copies a Web stream into `writer` with backpressure; a failure on either side ends both. */
+/**
+ * Copies a Web stream into `writer` with backpressure; a failure on either side ends both, and
+ * a client that goes away cancels the stream (and the upstream call behind it).
+ */
 async function copyWire(body: ReadableStream<Uint8Array>, writer: ResponseWriter): Promise<void> {
   const reader = body.getReader();
+  // One close listener for the whole copy; it also ends a wait for the socket to drain.
+  let wake: (() => void) | undefined;
   writer.onClose((whole) => {
     if (!whole) reader.cancel().catch(() => {});
+    wake?.();
   });
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       if (writer.closed) return;
-      if (!writer.write(value)) await new Promise<void>((resolve) => {
-        writer.onDrain(resolve);
-        writer.onClose(() => resolve());
-      });
+      if (!writer.write(value)) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          writer.onDrain(resolve);
+        });
+        wake = undefined;
+      }
     }
-    writer.end();
+    if (!writer.closed) writer.end();
   } catch {
     writer.fail();
   }

@@ -58,18 +58,25 @@ export function createListener(options: ListenerOptions): Server {
   const server: Server = createServer(settings, handler);
   server.maxConnections = options.maxConnections;
   server.on("clientError", bridge.clientError);
+  server.on("drop", refusals(log, name, options.maxConnections));
+  return server;
+}
 
+/**
+ * Counts connections refused over a listener's cap, and logs the count at most once per
+ * `DEFAULT_REFUSED_LOG_INTERVAL_MS`: a flood of refusals is one line, not one per connection.
+ */
+function refusals(log: Log, listener: string, maxConnections: number): () => void {
   let refused = 0;
   let lastReport = -Infinity;
-  server.on("drop", () => {
+  return () => {
     refused++;
     const now = Date.now();
     if (now - lastReport < DEFAULT_REFUSED_LOG_INTERVAL_MS) return;
     lastReport = now;
-    log("warn", "connections-refused", { listener: name, refused, maxConnections: options.maxConnections });
+    log("warn", "connections-refused", { listener, refused, maxConnections });
     refused = 0;
-  });
-  return server;
+  };
 }
 
 /** Options of `createWireListener`. */
@@ -113,16 +120,7 @@ export interface WireListener {
 /** Creates (without binding) a traffic listener on the sidecar's own HTTP/1.1 server. */
 export function createWireListener(options: WireListenerOptions): WireListener {
   const { log, name, tunnels } = options;
-  let refused = 0;
-  let lastReport = -Infinity;
-  const dropped = () => {
-    refused++;
-    const now = Date.now();
-    if (now - lastReport < DEFAULT_REFUSED_LOG_INTERVAL_MS) return;
-    lastReport = now;
-    log("warn", "connections-refused", { listener: name, refused, maxConnections: options.maxConnections });
-    refused = 0;
-  };
+  const dropped = refusals(log, name, options.maxConnections);
   const wire = createHttp1Server(options.handle, {
     headersTimeoutMs: options.headerTimeoutMs,
     keepAliveTimeoutMs: options.idleTimeoutMs,
