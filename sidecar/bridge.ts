@@ -170,31 +170,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           done();
         }),
       );
-      let request: OwnedRequest;
-      try {
-        if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
-        request = toRequest(req, target, guard, cancel.signal);
-        const peer = options.peerOf?.(socket);
-        if (peer !== undefined) request.meta.peer = peer;
-      } catch (error) {
-        done();
-        req.resume();
-        send(res, errorResponse(error), false, draining());
-        return;
-      }
-      const head = request.method === "HEAD";
-      fetch(request)
-        .then(
-          (response) => {
-            done();
-            send(res, response, head, draining());
-          },
-          (error: unknown) => {
-            done();
-            send(res, errorResponse(error, request), head, draining());
-          },
-        )
-        .catch((error: unknown) => fault(socket, error));
+      serve(socket, nodeWriter(res), done, () => toRequest(req, target, guard, cancel.signal), () => req.resume());
     } catch (error) {
       fault(socket, error);
     }
@@ -215,15 +191,31 @@ export function createBridge(options: BridgeOptions): Bridge {
         done();
       }),
     );
+    serve(
+      wire.socket,
+      writer,
+      done,
+      () => buildRequest(wire.method, wire.target, wire.headers, wire.remoteAddress, target, () => new WireRequestBody(wire.body), cancel.signal),
+      () => discard(wire.body),
+    );
+  };
+
+  /**
+   * Runs the stack for one request and writes its answer to `writer`: the response, or the
+   * mesh's error answer (`overloaded` over the in-flight cap, the request refused as it was
+   * read, or the stack's failure). `done` is called once the stack has settled; `drop`
+   * discards the body of a request refused before the stack saw it.
+   */
+  const serve = (socket: Socket, writer: ResponseWriter, done: () => void, build: () => OwnedRequest, drop: () => void): void => {
     let request: OwnedRequest;
     try {
       if (inFlight > maxInFlight) throw new MeshError("overloaded", "the sidecar has too many requests in flight", { retryAfter: OVERLOADED_RETRY_AFTER_S });
-      request = buildRequest(wire.method, wire.target, wire.headers, wire.remoteAddress, target, () => new WireRequestBody(wire.body), cancel.signal);
-      const peer = options.peerOf?.(wire.socket);
+      request = build();
+      const peer = options.peerOf?.(socket);
       if (peer !== undefined) request.meta.peer = peer;
     } catch (error) {
       done();
-      discard(wire.body);
+      drop();
       sendWire(writer, errorResponse(error), false, draining());
       return;
     }
@@ -239,7 +231,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           sendWire(writer, errorResponse(error, request), head, draining());
         },
       )
-      .catch((error: unknown) => fault(wire.socket, error));
+      .catch((error: unknown) => fault(socket, error));
   };
 
   const clientError = (error: Error & { code?: string }, socket: Socket): void => {
