@@ -24,6 +24,10 @@ describe("the admin endpoints", () => {
     const text = await response.text();
     expect(text).toContain("weft_config_version 3");
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
+    const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1]);
+    expect(gauge("nodejs_external_memory_bytes")).toBeGreaterThanOrEqual(gauge("nodejs_array_buffers_bytes"));
+    expect(gauge("nodejs_array_buffers_bytes")).toBeGreaterThan(0);
+    expect(gauge("nodejs_heap_size_total_bytes")).toBeGreaterThan(gauge("process_heap_bytes"));
   });
 
   it("answer /ready with 503 and the reason until ready, and /live always", async () => {
