@@ -52,6 +52,14 @@
  * pair as the baseline (its rows and ratios are then the tracing rows'). Read A/B results
  * against an A/A run: the two pairs' figures differ by a few percent with the same settings.
  *
+ * BENCH_LOOP_PROBE=1 loads `bench/loop-probe.ts` into the plain pair's two sidecars and into one
+ * that idles meanwhile (the `weft+auth` path's server): once a second it reports how long each
+ * event loop stood still and how much of that it spent on the CPU (its own work: GC, a burst of
+ * requests) rather than waiting to be scheduled. The bench prints those figures for the pair
+ * during its paced run, and for the idle sidecar then and during the nginx pair's paced run:
+ * where the p99 comes from. The probe's timer costs each of them some CPU, so a probed run's
+ * latency figures are not the ones to quote.
+ *
  * BENCH_PATHS="weft,nginx" measures only the paths named (from `traced`, `tapped`, `token`,
  * `auth`, `weftTls`, `nginxTls`, `mirror`; `direct`, `weft` and `nginx` always run): a quicker
  * run when working on one figure. The figures of the paths left out print as NaN / null.
@@ -183,6 +191,21 @@ function privateMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
+/** BENCH_LOOP_PROBE=1: each sidecar runs `bench/loop-probe.ts`, which reports its event loop's stalls once a second. */
+const LOOP_PROBE = process.env.BENCH_LOOP_PROBE === "1";
+/** One second of a sidecar's loop-stall probe while measuring: the stalls' count, wall time and on-CPU time (ms), and the run under way. */
+interface LoopStalls {
+  pid: number;
+  windowMs: number;
+  gaps: number;
+  wallMs: number;
+  cpuMs: number;
+  phase: string;
+}
+const loopLog: LoopStalls[] = [];
+/** The sidecars the probe runs in: the plain pair, and one that is idle during its paced run (the reference). */
+const PROBED = new Set(["bench-client", "bench-upstream", "bench-upstream-auth"]);
+
 /** BENCH_GC_LOG=<file>: the sidecars' `--trace-gc` lines while measuring are appended there, each after its pid. */
 const GC_LOG = process.env.BENCH_GC_LOG ? resolve(process.env.BENCH_GC_LOG) : undefined;
 /** One GC pause of a sidecar while measuring: its pid, kind, length (ms), and the run under way then. */
@@ -209,6 +232,11 @@ function traceGc(child: ChildProcess): void {
     if (!gcRecording) return;
     if (GC_LOG !== undefined) appendFileSync(GC_LOG, lines.map((line) => `${child.pid} ${line}\n`).join(""));
     for (const line of lines) {
+      if (line.startsWith("weft-loop-probe ")) {
+        const seen = JSON.parse(line.slice("weft-loop-probe ".length)) as Omit<LoopStalls, "pid" | "phase">;
+        loopLog.push({ pid: child.pid!, ...seen, phase: gcPhase });
+        continue;
+      }
       const match = /ms: (Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Sweep)\b.*? MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(line);
       if (match) gcLog.push({ pid: child.pid!, kind: match[1] === "Scavenge" || match[1] === "Minor Mark-Sweep" ? "scavenge" : "markCompact", ms: Number(match[2]), phase: gcPhase });
     }
@@ -474,7 +502,11 @@ try {
       ...extra,
     };
     if (appPort !== undefined) Object.assign(env, { WEFT_APP_PORT: String(appPort), WEFT_APP_HOST: HOST });
-    const flags = PROFILE_DIR ? [...nodeFlags, "--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${service}.cpuprofile`] : nodeFlags;
+    const flags = [
+      ...nodeFlags,
+      ...(PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${service}.cpuprofile`] : []),
+      ...(LOOP_PROBE && PROBED.has(service) ? [`--import=${join(ROOT, "bench", "loop-probe.ts")}`] : []),
+    ];
     const child = spawn(process.execPath, [...flags, "--trace-gc", entry], { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
     traceGc(child);
@@ -685,6 +717,16 @@ try {
     longest: Math.max(0, ...pacedPauses.map((pause) => pause.ms)),
   };
   const allPauses = [...gcPauses.scavenge, ...gcPauses.markCompact];
+  // The loop-stall probe's seconds (BENCH_LOOP_PROBE): the plain pair's during its paced run,
+  // and the idle reference's in the same seconds and during the nginx pair's.
+  const stalls = (phase: string, pair: boolean) => {
+    const seconds = loopLog.filter((entry) => entry.phase === phase && pairPids.has(entry.pid) === pair);
+    const window = seconds.reduce((sum, entry) => sum + entry.windowMs, 0);
+    const wall = seconds.reduce((sum, entry) => sum + entry.wallMs, 0);
+    const onCpu = seconds.reduce((sum, entry) => sum + entry.cpuMs, 0);
+    return window > 0 ? { msPerSecond: (wall / window) * 1000, onCpuShare: wall > 0 ? onCpu / wall : 0, perSecond: (seconds.reduce((sum, entry) => sum + entry.gaps, 0) / window) * 1000 } : undefined;
+  };
+  const loopStalls = { pair: stalls("paced weft", true), idle: stalls("paced weft", false), idleNginx: stalls("paced nginx", false) };
   const nginxRss = Math.max(peakRssMb(outer.pid!), peakRssMb(inner.pid!));
 
   const rps = { direct: median(runs.direct.rps), weft: median(runs.weft.rps), traced: median(runs.traced.rps), nginx: median(runs.nginx.rps), auth: median(runs.auth.rps), token: median(runs.token.rps), weftTls: median(runs.weftTls.rps), nginxTls: median(runs.nginxTls.rps) };
@@ -746,6 +788,15 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       `${cpu.weftTls.toFixed(1)} µs CPU per request (nginx ${cpu.nginxTls.toFixed(1)}); handshakes/s with a client certificate (4 clients, no resumption): weft 4143 ${handshakeRate.weft.toFixed(0)}, nginx ${handshakeRate.nginx.toFixed(0)}; ` +
       `${peakPrivateTls.toFixed(1)} MB peak private memory per mutual TLS sidecar`,
   );
+  if (loopStalls.pair !== undefined) {
+    const describe = (seen: { msPerSecond: number; onCpuShare: number; perSecond: number } | undefined) =>
+      seen === undefined ? "not seen" : `${seen.msPerSecond.toFixed(1)} ms a second in ${seen.perSecond.toFixed(1)} stalls, ${(seen.onCpuShare * 100).toFixed(0)} % of it on the CPU`;
+    console.log(
+      `\nloop stalls (BENCH_LOOP_PROBE: a 2 ms timer late by more than 2 ms; on the CPU = the loop's own work, off it = waiting to be scheduled): ` +
+        `the Weft pair during its paced run ${describe(loopStalls.pair)}; an idle sidecar in the same seconds ${describe(loopStalls.idle)}; ` +
+        `the same idle sidecar during the nginx pair's paced run ${describe(loopStalls.idleNginx)}`,
+    );
+  }
   console.log(
     JSON.stringify({
       bench: "sidecar",
@@ -775,6 +826,10 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       paced_gc_longest_ms: round(pacedGc.longest, 2),
       paced_outbound_seen_p99_ms: seenP99.outbound,
       paced_inbound_seen_p99_ms: seenP99.inbound,
+      loop_stall_pair_ms_per_s: loopStalls.pair ? round(loopStalls.pair.msPerSecond, 1) : null,
+      loop_stall_pair_on_cpu_share: loopStalls.pair ? round(loopStalls.pair.onCpuShare, 2) : null,
+      loop_stall_idle_ms_per_s: loopStalls.idle ? round(loopStalls.idle.msPerSecond, 1) : null,
+      loop_stall_idle_during_nginx_ms_per_s: loopStalls.idleNginx ? round(loopStalls.idleNginx.msPerSecond, 1) : null,
       tapped_rps_ratio_to_untapped: round(tappedRps / rps.weft, 3),
       tapped_cpu_us_per_request: round(cpu.tapped, 1),
       auth_rps_ratio_to_weft: round(rps.auth / rps.weft, 3),
