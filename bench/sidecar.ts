@@ -48,7 +48,8 @@
  * answers. The p99 of each against the baseline's, medians over BENCH_TRAFFIC_ROUNDS (default 3).
  *
  * BENCH_AB_ENV="NAME=value ..." and BENCH_AB_FLAGS="--flag ..." turn the traced pair into an A/B
- * pair: it runs without tracing, with that environment and those V8 flags, against the plain
+ * pair: it runs without tracing, with that environment and those V8 flags (and BENCH_AB_ENTRY=<file>:
+ * that bundle of the sidecar in place of the one built from the tree), against the plain
  * pair as the baseline (its rows and ratios are then the tracing rows'). Read A/B results
  * against an A/A run: the two pairs' figures differ by a few percent with the same settings.
  *
@@ -481,7 +482,7 @@ try {
   await new Promise<void>((done) => collector.listen(collectorPort, HOST, done));
   collector.unref();
   const TRACING_ENV = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${HOST}:${collectorPort}`, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" };
-  const sidecar = async (service: string, ip: string, appPort: number | undefined, mtls: boolean, extra: Record<string, string> = {}, nodeFlags = NODE_FLAGS) => {
+  const sidecar = async (service: string, ip: string, appPort: number | undefined, mtls: boolean, extra: Record<string, string> = {}, nodeFlags = NODE_FLAGS, script = entry) => {
     const token = join(dir, `${service}.token`);
     await cluster.project(token, "bench", service, `${service}-0`);
     const [outboundPort, inboundPort, adminPort] = await Promise.all([freePort(ip), freePort(ip), freePort(ip)]);
@@ -507,7 +508,7 @@ try {
       ...(PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${service}.cpuprofile`] : []),
       ...(LOOP_PROBE && PROBED.has(service) ? [`--import=${join(ROOT, "bench", "loop-probe.ts")}`] : []),
     ];
-    const child = spawn(process.execPath, [...flags, "--trace-gc", entry], { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [...flags, "--trace-gc", script], { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
     traceGc(child);
     await waitFor(`http://${ip}:${adminPort}/ready`);
@@ -520,8 +521,9 @@ try {
   const client = await sidecar("bench-client", "127.0.0.2", undefined, false);
   const AB_ENV = process.env.BENCH_AB_ENV ? Object.fromEntries(process.env.BENCH_AB_ENV.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : TRACING_ENV;
   const AB_FLAGS = process.env.BENCH_AB_FLAGS !== undefined ? process.env.BENCH_AB_FLAGS.split(/\s+/).filter(Boolean) : NODE_FLAGS;
-  const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, false, AB_ENV, AB_FLAGS);
-  const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, false, AB_ENV, AB_FLAGS);
+  const AB_ENTRY = process.env.BENCH_AB_ENTRY ? resolve(process.env.BENCH_AB_ENTRY) : entry;
+  const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, false, AB_ENV, AB_FLAGS, AB_ENTRY);
+  const tracedClient = await sidecar("traced-client", "127.0.0.4", undefined, false, AB_ENV, AB_FLAGS, AB_ENTRY);
   const tlsServer = await sidecar("bench-upstream-tls", "127.0.0.5", upstreamPort, true);
   const tlsClient = await sidecar("bench-client-tls", "127.0.0.4", undefined, true);
   // The client sidecars must have seen the servers' endpoint registrations.
