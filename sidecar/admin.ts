@@ -25,30 +25,16 @@ const PROCESS_START_S = Math.floor(Date.now() / 1000 - process.uptime());
 export function processMetrics(): string {
   const cpu = process.cpuUsage();
   const memory = process.memoryUsage();
-  return [
-    "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.",
-    "# TYPE process_cpu_seconds_total counter",
-    `process_cpu_seconds_total ${(cpu.user + cpu.system) / 1e6}`,
-    "# HELP process_resident_memory_bytes Resident memory size in bytes.",
-    "# TYPE process_resident_memory_bytes gauge",
-    `process_resident_memory_bytes ${memory.rss}`,
-    "# HELP process_heap_bytes V8 heap in use, in bytes.",
-    "# TYPE process_heap_bytes gauge",
-    `process_heap_bytes ${memory.heapUsed}`,
-    "# HELP nodejs_heap_size_total_bytes V8 heap reserved for objects (all spaces), in bytes.",
-    "# TYPE nodejs_heap_size_total_bytes gauge",
-    `nodejs_heap_size_total_bytes ${memory.heapTotal}`,
-    "# HELP nodejs_external_memory_bytes Memory outside the V8 heap held by JavaScript objects (buffers' bytes among it), in bytes.",
-    "# TYPE nodejs_external_memory_bytes gauge",
-    `nodejs_external_memory_bytes ${memory.external}`,
-    "# HELP nodejs_array_buffers_bytes Memory of ArrayBuffers and Buffers, in bytes (part of the external memory).",
-    "# TYPE nodejs_array_buffers_bytes gauge",
-    `nodejs_array_buffers_bytes ${memory.arrayBuffers}`,
-    "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.",
-    "# TYPE process_start_time_seconds gauge",
-    `process_start_time_seconds ${PROCESS_START_S}`,
-    "",
-  ].join("\n");
+  const families: [name: string, type: "counter" | "gauge", help: string, value: number][] = [
+    ["process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (cpu.user + cpu.system) / 1e6],
+    ["process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", memory.rss],
+    ["process_heap_bytes", "gauge", "V8 heap in use, in bytes.", memory.heapUsed],
+    ["nodejs_heap_size_total_bytes", "gauge", "V8 heap reserved for objects (all spaces), in bytes.", memory.heapTotal],
+    ["nodejs_external_memory_bytes", "gauge", "Memory outside the V8 heap held by JavaScript objects (buffers' bytes among it), in bytes.", memory.external],
+    ["nodejs_array_buffers_bytes", "gauge", "Memory of ArrayBuffers and Buffers, in bytes (part of the external memory).", memory.arrayBuffers],
+    ["process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", PROCESS_START_S],
+  ];
+  return families.map(([name, type, help, value]) => `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}\n`).join("");
 }
 
 /** True for a loopback peer (127.0.0.0/8, ::1, or either mapped into IPv6). */
