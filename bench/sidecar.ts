@@ -791,7 +791,7 @@ traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per
       `${peakPrivateTls.toFixed(1)} MB peak private memory per mutual TLS sidecar`,
   );
   if (loopStalls.pair !== undefined) {
-    const describe = (seen: { msPerSecond: number; onCpuShare: number; perSecond: number } | undefined) =>
+    const describe = (seen: ReturnType<typeof stalls>) =>
       seen === undefined ? "not seen" : `${seen.msPerSecond.toFixed(1)} ms a second in ${seen.perSecond.toFixed(1)} stalls, ${(seen.onCpuShare * 100).toFixed(0)} % of it on the CPU`;
     console.log(
       `\nloop stalls (BENCH_LOOP_PROBE: a 2 ms timer late by more than 2 ms; on the CPU = the loop's own work, off it = waiting to be scheduled): ` +
