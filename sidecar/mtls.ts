@@ -247,8 +247,11 @@ export interface InboundFrontOptions {
   trustDomain: string;
   stats: HandshakeStats;
   maxConnections: number;
-  /** Time a connection has to send its first byte: the header timeout a plain one would get from `node:http`. */
-  headerTimeoutMs: number;
+  /**
+   * Time a new connection has to send its first byte: the inbound listener's idle timeout,
+   * as its HTTP listeners give a connection with no request under way (`sidecar/http1`).
+   */
+  idleTimeoutMs: number;
   log: Log;
 }
 
@@ -275,7 +278,7 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
   const peers = new WeakMap<Socket, string>();
   // Half-open as node:http's own server is, so a client that ends its side still gets its answer.
   const server = createNetServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
-    socket.setTimeout(options.headerTimeoutMs, () => socket.destroy());
+    socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
     socket.once("readable", () => {
       socket.setTimeout(0);
       const first = socket.read(1) as Buffer | null;
@@ -318,7 +321,12 @@ export function createInboundFront(options: InboundFrontOptions): InboundFront {
   secure.on("secureConnection", (socket: TLSSocket) => {
     if (!socket.destroyed) secureHttp.accept(socket);
   });
-  secure.on("tlsClientError", (error: Error) => stats.failure("inbound", handshakeReason(error)));
+  // A failed handshake is closed here, as node:https's own listener does: Node closes one that
+  // failed in OpenSSL, but not one whose handshake timed out, which would stay open.
+  secure.on("tlsClientError", (error: Error, socket: TLSSocket) => {
+    stats.failure("inbound", handshakeReason(error));
+    socket.destroy();
+  });
   return {
     server,
     peerOf: (socket) => peers.get(socket),

@@ -338,8 +338,10 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       ...limits,
     });
     // Chains are checked by the front, which counts why it refuses one (see createInboundFront).
-    const secure = createTlsServer({ requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3", ALPNProtocols: ["http/1.1"] });
-    front = createInboundFront({ plain: inboundServer, secure, secureHttp, trustDomain: config.trustDomain, stats: tlsStats, maxConnections: config.maxConnections, headerTimeoutMs: config.headerTimeoutMs, log });
+    // A handshake, once its first byte is in, has the header timeout as a request head does
+    // (Node's own default is 120 s, a long hold for a client that stops mid-handshake).
+    const secure = createTlsServer({ requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3", ALPNProtocols: ["http/1.1"], handshakeTimeout: config.headerTimeoutMs });
+    front = createInboundFront({ plain: inboundServer, secure, secureHttp, trustDomain: config.trustDomain, stats: tlsStats, maxConnections: config.maxConnections, idleTimeoutMs: DEFAULT_INBOUND_IDLE_TIMEOUT_MS, log });
     certificates.onChange((credentials) => front!.update(credentials));
   }
   const inboundListener = front ?? inboundServer;

@@ -286,6 +286,56 @@ describe("the HTTP/1.1 server", () => {
     await until(() => closed, "the idle connection to close");
   });
 
+  it("gives a new connection the keep-alive timeout, not the headers timeout, to send its first byte", async () => {
+    // A pool holds a connection it opened for a request that was then cancelled as it holds
+    // any idle one; closing it at the headers timeout raced the pool's next request on it.
+    const { port } = await ours({ headersTimeoutMs: 100, keepAliveTimeoutMs: 60_000 });
+    const silent = connect({ host: "127.0.0.1", port });
+    cleanups.push(() => silent.destroy());
+    let closed = false;
+    silent.on("close", () => (closed = true));
+    await once(silent, "connect");
+    // Five headers timeouts of silence, then a request.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(closed, "the silent connection was closed at the headers timeout").toBe(false);
+    let received = "";
+    silent.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    silent.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    await until(() => received.includes("ok"), "the response");
+    // Once a request has begun, its head is held to the headers timeout.
+    silent.write("GET / HTTP/1.1\r\nHost: a\r\n");
+    await until(() => closed, "the connection with half a head to close");
+  });
+
+  it("closes a new connection that sends nothing once the keep-alive timeout passes", async () => {
+    const { port } = await ours({ headersTimeoutMs: 60_000, keepAliveTimeoutMs: 100 });
+    const result = await exchange(port, [], 1);
+    expect(result.raw).toBe("");
+    expect(result.closed).toBe(true);
+  });
+
+  it("says connection: close on a response sent before the request body is in, and keeps alive one sent after", async () => {
+    const { port } = await ours({}, (req, res) => {
+      if (req.target === "/early") {
+        // Answered at once, as a policy refusal or a spent deadline is: the body is not read.
+        res.writeHead(403, ["content-length", "2"]);
+        return void res.end("no");
+      }
+      req.body.on("data", () => {});
+      req.body.on("end", () => {
+        res.writeHead(200, ["content-length", "2"]);
+        res.end("ok");
+      });
+    });
+    // The body is declared but only part of it is sent: the server cannot reuse the connection.
+    const early = await exchange(port, [Buffer.from("POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")], 1);
+    expect(early.statuses).toEqual([403]);
+    expect(early.raw).toMatch(/\r\nconnection: close\r\n/i);
+    const read = await exchange(port, [Buffer.from("POST /read HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789"), Buffer.from("GET /read HTTP/1.1\r\nHost: a\r\n\r\n")], 2);
+    expect(read.statuses).toEqual([200, 200]);
+    expect(read.raw).not.toMatch(/connection: close/i);
+  });
+
   it("stops reading a request body the handler paused, and reads it whole once resumed", async () => {
     const total = 32 * 1024 * 1024;
     let got = 0;

@@ -14,13 +14,16 @@ import type { ParserLimits } from "./message-parser.ts";
 import { RequestParser } from "./request-parser.ts";
 import type { RequestSink } from "./request-parser.ts";
 
-/** Time allowed from a request's first byte (or the connection's start) to the end of its head: 60 s, Node's `server.headersTimeout`. */
+/** Time allowed from a request's first byte to the end of its head: 60 s, Node's `server.headersTimeout`. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 
 /**
- * How long a kept-alive connection may wait for its next request: 5 s, Node's
- * `server.keepAliveTimeout`, above the 3 s idle timeout of the sidecar's client pools so
- * that a client closes first.
+ * How long a connection with no request under way may wait for the next one's first byte:
+ * 5 s, Node's `server.keepAliveTimeout`, above the 3 s idle timeout of the sidecar's client
+ * pools so that a client closes first. A new connection waits as long as a kept-alive one:
+ * a pool holds both alike (one opened for a request that was then cancelled is idle before
+ * it carried anything), and a server that closes one first races the pool's next request
+ * on it. A silent client gains nothing it could not get by sending one small request first.
  */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
@@ -358,8 +361,17 @@ class ServerConnection implements RequestSink {
     socket.on("end", this.listeners.end);
     socket.on("error", this.listeners.error);
     socket.on("close", this.listeners.close);
-    // The first request's head must come within the headers timeout, as in Node.
-    this.arm(settings.headersTimeoutMs);
+    // Idle until the first byte, as between requests; the headers timeout runs from there.
+    this.arm(settings.keepAliveTimeoutMs);
+  }
+
+  /**
+   * True while the current request's body is still coming in. A response whose head goes
+   * out then says `connection: close`: the connection is not reused after it (`responseDone`),
+   * and a client told so does not send its next request into a closing socket.
+   */
+  get readingBody(): boolean {
+    return this.state === BUSY && !this.requestDone && this.request?.body.hasBody === true;
   }
 
   /** Closes the connection now if no request is under way (a graceful close of the server). */
@@ -374,8 +386,8 @@ class ServerConnection implements RequestSink {
   }
 
   private onTimeout(): void {
-    // A head not in within the headers timeout (slowloris), or an idle connection: closed
-    // without an answer, as nginx does on `client_header_timeout`.
+    // A head not in within the headers timeout (slowloris), or a connection idle too long:
+    // closed without an answer, as nginx does on `client_header_timeout`.
     if (this.state === HEAD || this.state === WAITING) this.socket.destroy();
   }
 
@@ -653,6 +665,7 @@ class Response implements ResponseWriter {
         this.chunked = true;
       } else this.keepAlive = false; // an HTTP/1.0 client reads the body until the close
     }
+    if (this.keepAlive && this.conn.readingBody) this.keepAlive = false;
     if (!this.keepAlive) head += "connection: close\r\n";
     else if (this.request.httpVersion === "1.0") head += "connection: keep-alive\r\n";
     return `${head}\r\n`;

@@ -7,7 +7,8 @@
  */
 import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admin, callVia, startMesh, startPod, type Mesh, type Pod } from "./pods.ts";
+import { DEFAULT_INBOUND_IDLE_TIMEOUT_MS } from "../../sidecar/sidecar.ts";
+import { admin, callVia, metricsOf, sample, startMesh, startPod, type Mesh, type Pod } from "./pods.ts";
 import { addressOf, closed, exchange, open, type WireResult } from "./wire.ts";
 
 let mesh: Mesh;
@@ -134,22 +135,31 @@ describe("a body that arrives after the mesh has answered", () => {
 });
 
 describe("header read time", () => {
-  it("closes 200 slowloris connections after the header timeout while a normal client is still served", async () => {
-    const sockets: { socket: Socket; closedAfter?: number }[] = [];
-    for (const [, address] of listeners()) {
+  it("closes 160 slowloris connections after the header timeout, and silent ones after the idle timeout, while a normal client is still served", async () => {
+    interface Held {
+      socket: Socket;
+      listener: "outbound" | "inbound";
+      drips: boolean;
+      closedAfter?: number;
+    }
+    const sockets: Held[] = [];
+    for (const [name, address] of listeners()) {
       for (let i = 0; i < 100; i++) {
         const socket = await open(address);
         const opened = Date.now();
-        const entry: { socket: Socket; closedAfter?: number } = { socket };
+        // Four in five drip a header a byte at a time; the rest send nothing at all.
+        const entry: Held = { socket, listener: name.includes("inbound") ? "inbound" : "outbound", drips: i % 5 !== 0 };
         socket.once("close", () => (entry.closedAfter = Date.now() - opened));
         sockets.push(entry);
-        // Four in five drip a header a byte at a time; the rest send nothing at all.
-        if (i % 5 !== 0) socket.write("GET /drip HTTP/1.1\r\nHost: echo\r\nX-Drip: ");
+        if (entry.drips) socket.write("GET /drip HTTP/1.1\r\nHost: echo\r\nX-Drip: ");
       }
     }
     const drip = setInterval(() => {
       for (const { socket } of sockets) if (!socket.destroyed && socket.bytesWritten > 0) socket.write("a");
     }, 200);
+    const dripping = sockets.filter((s) => s.drips);
+    const silentInbound = sockets.filter((s) => !s.drips && s.listener === "inbound");
+    const silentOutbound = sockets.filter((s) => !s.drips && s.listener === "outbound");
     try {
       // Meanwhile a normal client gets its answers, on both listeners.
       for (let i = 0; i < 10; i++) {
@@ -157,18 +167,47 @@ describe("header read time", () => {
         const direct = await exchange(inbound(), [`GET /normal-${i} HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n`]);
         expect(direct.responses[0]?.status).toBe(200);
       }
-      // Generous: the timeout is 1 s; a loaded machine may take a while to close 200 sockets.
-      await until(async () => sockets.every((s) => s.socket.destroyed), 20_000).catch(() => {});
-      const open = sockets.filter((s) => !s.socket.destroyed).length;
+      // Generous: the timeout is 1 s; a loaded machine may take a while to close 160 sockets.
+      await until(async () => dripping.every((s) => s.socket.destroyed), 20_000).catch(() => {});
+      const open = dripping.filter((s) => !s.socket.destroyed).length;
       expect(open, `${open} slowloris connections still open after 20 s`).toBe(0);
       // None was cut before its time (the check runs at least every second).
-      expect(Math.min(...sockets.map((s) => s.closedAfter!))).toBeGreaterThanOrEqual(HEADER_TIMEOUT_MS - 50);
+      expect(Math.min(...dripping.map((s) => s.closedAfter!))).toBeGreaterThanOrEqual(HEADER_TIMEOUT_MS - 50);
+      // A connection that has sent nothing is idle, as one between requests is: a client's
+      // pool may hold it for a request to come. The inbound listener closes it after its idle
+      // timeout; the outbound one, whose idle timeout is 65 s, still holds it.
+      await until(async () => silentInbound.every((s) => s.socket.destroyed), 20_000).catch(() => {});
+      expect(silentInbound.filter((s) => !s.socket.destroyed).length, "silent inbound connections still open after 20 s").toBe(0);
+      expect(Math.min(...silentInbound.map((s) => s.closedAfter!))).toBeGreaterThanOrEqual(DEFAULT_INBOUND_IDLE_TIMEOUT_MS - 50);
+      expect(silentOutbound.filter((s) => s.socket.destroyed).length, "silent outbound connections closed before the outbound idle timeout").toBe(0);
     } finally {
       clearInterval(drip);
       for (const { socket } of sockets) socket.destroy();
     }
     await expectAlive(pod);
-  }, 40_000);
+  }, 60_000);
+});
+
+describe("TLS handshake time", () => {
+  it("closes a TLS handshake that stops after its first bytes once the header timeout passes, and counts it", async () => {
+    const failures = async () => sample(await metricsOf(pod.sidecar), "weft_tls_handshake_failures_total", { direction: "inbound", reason: "timeout" }) ?? 0;
+    const before = await failures();
+    const socket = await open(inbound());
+    const opened = Date.now();
+    let closedAfter: number | undefined;
+    socket.once("close", () => (closedAfter = Date.now() - opened));
+    // A handshake record's header that promises 80 bytes, and then nothing.
+    socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x50, 0x01]));
+    try {
+      await until(async () => closedAfter !== undefined, 20_000);
+    } finally {
+      socket.destroy();
+    }
+    expect(closedAfter!).toBeGreaterThanOrEqual(HEADER_TIMEOUT_MS - 50);
+    await until(async () => (await failures()) === before + 1, 5_000).catch(() => {});
+    expect(await failures()).toBe(before + 1);
+    await expectAlive(pod);
+  });
 });
 
 describe("the connection cap", () => {
@@ -178,7 +217,12 @@ describe("the connection cap", () => {
       ["4140 (outbound)", addressOf(capped.sidecar.outbound)],
     ] as const) {
       const held: Socket[] = [];
-      for (let i = 0; i < CAP; i++) held.push(await open(address));
+      // Each begins a request head, so the 60 s header timeout holds it, not the idle timeout.
+      for (let i = 0; i < CAP; i++) {
+        const socket = await open(address);
+        socket.write("G");
+        held.push(socket);
+      }
       try {
         expect(held.every((s) => !s.destroyed)).toBe(true);
         // The kernel accepts the connection; the sidecar closes it unanswered.
