@@ -47,9 +47,10 @@
  * healthy mirror (the nginx upstream), and one to a mirror that accepts connections and never
  * answers. The p99 of each against the baseline's, medians over BENCH_TRAFFIC_ROUNDS (default 3).
  *
- * BENCH_AB_ENV="NAME=value ..." and BENCH_AB_FLAGS="--flag ..." turn the traced pair into an A/B
- * pair: it runs without tracing, with that environment and those V8 flags (and BENCH_AB_ENTRY=<file>:
- * that bundle of the sidecar in place of the one built from the tree), against the plain
+ * BENCH_AB_ENV="NAME=value ...", BENCH_AB_FLAGS="--flag ..." and BENCH_AB_ENTRY=<file>, any of
+ * them, turn the traced pair into an A/B pair: it runs without tracing, with that environment,
+ * those V8 flags and that bundle of the sidecar (in place of the one built from the tree;
+ * BENCH_AB_ENTRY= with nothing after it keeps the tree's, an A/A run), against the plain
  * pair as the baseline (its rows and ratios are then the tracing rows'). Read A/B results
  * against an A/A run: the two pairs' figures differ by a few percent with the same settings.
  *
@@ -98,6 +99,8 @@ const EXTRA_ENV: Record<string, string> =
 /** The upstream's answer: a small JSON body, as an API would send. */
 const ALL_PATHS = ["direct", "weft", "nginx", "traced", "tapped", "token", "auth", "weftTls", "nginxTls", "mirror"];
 /** The paths measured (BENCH_PATHS, comma-separated); the direct, Weft and nginx paths always. */
+/** An A/B run (BENCH_AB_ENV, BENCH_AB_FLAGS or BENCH_AB_ENTRY set): the traced pair runs as the A/B pair. */
+const AB_MODE = ["BENCH_AB_ENV", "BENCH_AB_FLAGS", "BENCH_AB_ENTRY"].some((name) => process.env[name] !== undefined);
 const ONLY = new Set(process.env.BENCH_PATHS ? ["direct", "weft", "nginx", ...process.env.BENCH_PATHS.split(",").map((name) => name.trim())] : ALL_PATHS);
 for (const name of ONLY) if (!ALL_PATHS.includes(name)) throw new Error(`BENCH_PATHS: no path ${name} (paths: ${ALL_PATHS.join(", ")})`);
 const BODY = '{"id":42,"status":"ok","items":[1,2,3],"note":"a fixed answer from the bench upstream"}';
@@ -429,6 +432,18 @@ try {
   const jwksUri = `http://${HOST}:${(jwksServer.address() as { port: number }).port}/jwks.json`;
   const endUserToken = await new SignJWT({ groups: ["bench"] }).setProtectedHeader({ alg: "RS256", kid: "bench-1" }).setIssuer(ISSUER).setSubject("bench-user").setAudience("bench-upstream-auth").setIssuedAt().setExpirationTime("2h").sign(privateKey);
   const authHeaders = [`Authorization: Bearer ${endUserToken}`];
+  // A pair's routes: two that mirror (the traffic tools' paths) and the default one.
+  const routesOf = (prefix: string, service: string) => [
+    ...(["shadow", "hung"] as const).map((to) => ({
+      kind: "Route",
+      name: `${prefix}-mirror-${to}`,
+      service,
+      matches: [{ path: { type: "PathPrefix", value: `/mirror-${to}` } }],
+      backends: [{ service }],
+      filters: [{ type: "RequestMirror", requestMirror: { backendRef: { service: `bench-${to}` }, percent: 100 } }],
+    })),
+    { kind: "Route", name: `${prefix}-default`, service, backends: [{ service }] },
+  ];
   await admin(control, "POST", "/v1/apply", {
     resources: [
       { kind: "Service", name: "bench-client", defaultPolicy: "all-authenticated" },
@@ -436,19 +451,13 @@ try {
       { kind: "AuthorizationPolicy", name: "bench-allow", target: { service: "bench-upstream" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
       { kind: "Service", name: "bench-shadow", endpoints: [{ id: "shadow-0", address: `http://${HOST}:${upstreamPort}` }] },
       { kind: "Service", name: "bench-hung", endpoints: [{ id: "hung-0", address: `http://${HOST}:${hungPort}` }] },
-      ...(["shadow", "hung"] as const).map((to) => ({
-        kind: "Route",
-        name: `bench-mirror-${to}`,
-        service: "bench-upstream",
-        matches: [{ path: { type: "PathPrefix", value: `/mirror-${to}` } }],
-        backends: [{ service: "bench-upstream" }],
-        filters: [{ type: "RequestMirror", requestMirror: { backendRef: { service: `bench-${to}` }, percent: 100 } }],
-      })),
-      { kind: "Route", name: "bench-default", service: "bench-upstream", backends: [{ service: "bench-upstream" }] },
-      // The traced pair: the same config under other names.
+      ...routesOf("bench", "bench-upstream"),
+      // The traced (or A/B) pair: the same config under other names, routes included (without
+      // them an A/A run found the pair in this slot 0.79–0.96× the CPU of the plain pair).
       { kind: "Service", name: "traced-client", defaultPolicy: "all-authenticated" },
       { kind: "Service", name: "traced-upstream", defaultPolicy: "all-authenticated" },
       { kind: "AuthorizationPolicy", name: "traced-allow", target: { service: "traced-upstream" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
+      ...routesOf("traced", "traced-upstream"),
       {
         kind: "Service",
         name: "bench-upstream-auth",
@@ -519,7 +528,9 @@ try {
   const server = await sidecar("bench-upstream", "127.0.0.3", upstreamPort, false);
   const serverAuth = await sidecar("bench-upstream-auth", "127.0.0.4", upstreamPort, false);
   const client = await sidecar("bench-client", "127.0.0.2", undefined, false);
-  const AB_ENV = process.env.BENCH_AB_ENV ? Object.fromEntries(process.env.BENCH_AB_ENV.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : TRACING_ENV;
+  // Any of the three makes the traced pair the A/B pair, without tracing: BENCH_AB_ENTRY alone
+  // once left tracing on in it, which read as a bias of the slot (0.93× the CPU in an A/A run).
+  const AB_ENV = AB_MODE ? Object.fromEntries((process.env.BENCH_AB_ENV ?? "").split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : TRACING_ENV;
   const AB_FLAGS = process.env.BENCH_AB_FLAGS !== undefined ? process.env.BENCH_AB_FLAGS.split(/\s+/).filter(Boolean) : NODE_FLAGS;
   const AB_ENTRY = process.env.BENCH_AB_ENTRY ? resolve(process.env.BENCH_AB_ENTRY) : entry;
   const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, false, AB_ENV, AB_FLAGS, AB_ENTRY);
@@ -774,6 +785,7 @@ try {
   console.log(`
 traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per route`);
   for (const row of mirrorRows) console.log(row.map((cell, c) => cell.padEnd(mirrorWidths[c]!)).join("  "));
+  if (AB_MODE) console.log(`A/B run: the rows "weft pair, tracing 0.1" and the tracing line below are the A/B pair (${[process.env.BENCH_AB_ENV, process.env.BENCH_AB_FLAGS, process.env.BENCH_AB_ENTRY].filter((v) => v !== undefined).join(" ") || "same settings"}, no tracing) against the weft pair`);
   console.log(
     `tracing at ratio 0.1 (collector present: ${exportsWhileMeasuring} exports, ${(exportedBytes / 1024).toFixed(0)} KiB in all, ${tracedDropped} spans dropped by the client sidecar): ` +
       `${(cpu.traced / cpu.weft).toFixed(3)}× the CPU per request of the same pair without (target ≤ 1.10), ${(rps.traced / rps.weft).toFixed(3)}× its throughput, ` +

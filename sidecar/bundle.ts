@@ -29,9 +29,9 @@ export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<stri
     // traces, profiles and `constructor.name` (jose names its errors by it) read as the source
     // does without esbuild's `keepNames`, which re-sets the `name` of every function it
     // renames, closures included, each time one is made: about 2,000 `Object.defineProperty`
-    // calls in the bundle, several of them per request (A/B in bench:sidecar, 2026-12-03:
-    // without them 0.77× and 0.80× the CPU per request and 1.28× and 1.30× the throughput,
-    // against 0.93× and 1.11× in an A/A run beside them; memory unchanged).
+    // calls in the bundle, several of them per request (A/B in bench:sidecar, 2026-12-03: the
+    // bundle with them cost 1.094× and 1.146× the CPU per request of this one, against A/A
+    // runs of 0.91–0.95× in the same slot, so about 0.80–0.87× without them; memory unchanged).
     minifyWhitespace: true,
     minifySyntax: true,
   });
