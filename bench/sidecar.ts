@@ -98,9 +98,11 @@ const EXTRA_ENV: Record<string, string> =
   process.env.BENCH_ENV !== undefined ? Object.fromEntries(process.env.BENCH_ENV.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : { ...SIDECAR_ENV };
 /** The upstream's answer: a small JSON body, as an API would send. */
 const ALL_PATHS = ["direct", "weft", "nginx", "traced", "tapped", "token", "auth", "weftTls", "nginxTls", "mirror"];
+/** The variables that make a run an A/B run, and those of them set. */
+const AB_VARS = ["BENCH_AB_ENV", "BENCH_AB_FLAGS", "BENCH_AB_ENTRY"].filter((name) => process.env[name] !== undefined);
+/** An A/B run (any of them set): the traced pair runs as the A/B pair. */
+const AB_MODE = AB_VARS.length > 0;
 /** The paths measured (BENCH_PATHS, comma-separated); the direct, Weft and nginx paths always. */
-/** An A/B run (BENCH_AB_ENV, BENCH_AB_FLAGS or BENCH_AB_ENTRY set): the traced pair runs as the A/B pair. */
-const AB_MODE = ["BENCH_AB_ENV", "BENCH_AB_FLAGS", "BENCH_AB_ENTRY"].some((name) => process.env[name] !== undefined);
 const ONLY = new Set(process.env.BENCH_PATHS ? ["direct", "weft", "nginx", ...process.env.BENCH_PATHS.split(",").map((name) => name.trim())] : ALL_PATHS);
 for (const name of ONLY) if (!ALL_PATHS.includes(name)) throw new Error(`BENCH_PATHS: no path ${name} (paths: ${ALL_PATHS.join(", ")})`);
 const BODY = '{"id":42,"status":"ok","items":[1,2,3],"note":"a fixed answer from the bench upstream"}';
@@ -452,8 +454,7 @@ try {
       { kind: "Service", name: "bench-shadow", endpoints: [{ id: "shadow-0", address: `http://${HOST}:${upstreamPort}` }] },
       { kind: "Service", name: "bench-hung", endpoints: [{ id: "hung-0", address: `http://${HOST}:${hungPort}` }] },
       ...routesOf("bench", "bench-upstream"),
-      // The traced (or A/B) pair: the same config under other names, routes included (without
-      // them an A/A run found the pair in this slot 0.79–0.96× the CPU of the plain pair).
+      // The traced (or A/B) pair: the same config under other names, routes included.
       { kind: "Service", name: "traced-client", defaultPolicy: "all-authenticated" },
       { kind: "Service", name: "traced-upstream", defaultPolicy: "all-authenticated" },
       { kind: "AuthorizationPolicy", name: "traced-allow", target: { service: "traced-upstream" }, action: "ALLOW", from: [{ identities: [`spiffe://${TRUST_DOMAIN}/ns/bench/sa/*`] }] },
@@ -528,8 +529,8 @@ try {
   const server = await sidecar("bench-upstream", "127.0.0.3", upstreamPort, false);
   const serverAuth = await sidecar("bench-upstream-auth", "127.0.0.4", upstreamPort, false);
   const client = await sidecar("bench-client", "127.0.0.2", undefined, false);
-  // Any of the three makes the traced pair the A/B pair, without tracing: BENCH_AB_ENTRY alone
-  // once left tracing on in it, which read as a bias of the slot (0.93× the CPU in an A/A run).
+  // Any of the three makes the traced pair the A/B pair, without tracing (BENCH_AB_ENTRY alone
+  // once left tracing on in it).
   const AB_ENV = AB_MODE ? Object.fromEntries((process.env.BENCH_AB_ENV ?? "").split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : TRACING_ENV;
   const AB_FLAGS = process.env.BENCH_AB_FLAGS !== undefined ? process.env.BENCH_AB_FLAGS.split(/\s+/).filter(Boolean) : NODE_FLAGS;
   const AB_ENTRY = process.env.BENCH_AB_ENTRY ? resolve(process.env.BENCH_AB_ENTRY) : entry;
@@ -785,7 +786,7 @@ try {
   console.log(`
 traffic tools — ${TRAFFIC_ROUNDS} interleaved paced rounds of ${SECONDS} s per route`);
   for (const row of mirrorRows) console.log(row.map((cell, c) => cell.padEnd(mirrorWidths[c]!)).join("  "));
-  if (AB_MODE) console.log(`A/B run: the rows "weft pair, tracing 0.1" and the tracing line below are the A/B pair (${[process.env.BENCH_AB_ENV, process.env.BENCH_AB_FLAGS, process.env.BENCH_AB_ENTRY].filter((v) => v !== undefined).join(" ") || "same settings"}, no tracing) against the weft pair`);
+  if (AB_MODE) console.log(`A/B run: the rows "weft pair, tracing 0.1" and the tracing line below are the A/B pair (${AB_VARS.map((name) => `${name}=${process.env[name]}`).join(" ")}, no tracing) against the weft pair`);
   console.log(
     `tracing at ratio 0.1 (collector present: ${exportsWhileMeasuring} exports, ${(exportedBytes / 1024).toFixed(0)} KiB in all, ${tracedDropped} spans dropped by the client sidecar): ` +
       `${(cpu.traced / cpu.weft).toFixed(3)}× the CPU per request of the same pair without (target ≤ 1.10), ${(rps.traced / rps.weft).toFixed(3)}× its throughput, ` +
