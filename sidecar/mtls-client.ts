@@ -7,10 +7,11 @@
  */
 import type { X509Certificate } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
-import { Pool } from "undici";
+import type { Pool } from "undici";
 import { MeshError } from "../src/core/errors.ts";
 import type { Fetch } from "../src/core/fetch.ts";
 import { handshakeReason, spiffeIdOf, tlsOptions, type HandshakeStats, type MtlsCredentials } from "./mtls.ts";
+import { UndiciPool } from "./undici-pool.ts";
 import { dispatch, sidecarPoolOptions } from "./upstream.ts";
 
 /**
@@ -67,7 +68,7 @@ export function createMtlsUpstreams(options: MtlsUpstreamOptions): MtlsUpstreams
         return error;
       },
     };
-    const pool = new Pool(origin, sidecarPoolOptions(connect, options.idleTimeoutMs));
+    const pool = new UndiciPool(origin, sidecarPoolOptions(connect, options.idleTimeoutMs));
     pool.on("connect", () => options.stats.success("outbound"));
     pool.on("connectionError", (_origin, _targets, error) => options.stats.failure("outbound", handshakeReason(error)));
     pools.set(key, { pool, generation: credentials.generation });

@@ -3,8 +3,7 @@
  * this pod's app) over an undici connection pool with keep-alive, driven through undici's
  * low-level `dispatch` so that no Node or Web stream is made for a response nobody reads.
  */
-import { Pool } from "undici";
-import type { Dispatcher } from "undici";
+import type { Dispatcher, Pool } from "undici";
 import { MeshError } from "../src/core/errors.ts";
 import { HeaderList, flatHeaders } from "../src/core/headers.ts";
 import { bodyStream, type Fetch, type MeshRequest, type MeshResponse } from "../src/core/fetch.ts";
@@ -12,6 +11,7 @@ import { pathOf } from "../src/core/web.ts";
 import { BodySource } from "./body.ts";
 import { IncomingBody, WireRequestBody } from "./bridge.ts";
 import { isHopByHop } from "./hop-by-hop.ts";
+import { UndiciPool } from "./undici-pool.ts";
 
 /**
  * Time allowed to open a connection to another pod: 1 s, linkerd2-proxy's outbound connect
@@ -85,7 +85,7 @@ export function createUpstreams(options: UpstreamOptions = {}): Upstreams {
     fetch(origin) {
       let entry = pools.get(origin);
       if (entry === undefined) {
-        const pool = new Pool(origin, poolOptions);
+        const pool = new UndiciPool(origin, poolOptions);
         // A failed connection is the request's error, reported through its handler.
         pool.on("connectionError", () => {});
         entry = { pool, fetch: (request) => dispatch(pool, request) };
