@@ -17,4 +17,11 @@ describe("the sidecar's bundle", () => {
     // beyond it (the licences kept at the end name a "Jimmy W\u00e4rting", which Latin-1 holds).
     expect(/[^\x00-\xff]/.exec(source)?.[0]).toBeUndefined();
   });
+
+  it("holds undici's pool alone (undici-pool.ts), not undici's index, which brings all of undici along", async () => {
+    const source = readFileSync(await bundleSidecar(join(dir, "sidecar.mjs")), "utf8");
+    expect(source).toContain("require_pool");
+    expect(source).not.toContain("EnvHttpProxyAgent");
+    expect(source).not.toContain("require_websocket");
+  });
 });
