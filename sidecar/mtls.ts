@@ -8,6 +8,7 @@ import { X509Certificate } from "node:crypto";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { SecureContextOptions, Server as TlsServer, TLSSocket } from "node:tls";
 import { parseSpiffeId } from "../src/identity/index.ts";
+import { generateWorkloadKey } from "../src/identity/workload-key.ts";
 import { reason, type Log } from "./log.ts";
 
 /** Renewal at two-thirds of a certificate's life, as tokens (SPEC.md section 4) and Linkerd's proxy do. */
@@ -156,12 +157,12 @@ export function createCertificates(options: CertificatesOptions): Certificates {
 
   const prepare = async () => {
     if (csr !== undefined) return;
-    // Loaded here, once: @peculiar/x509 is needed only to write the CSR.
-    const { createCsr, generateWorkloadKey } = await import("../src/identity/ca.ts");
     const keys = await generateWorkloadKey();
     const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", keys.privateKey)).toString("base64");
     keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`;
-    csr = await createCsr({ keys });
+    // Loaded here, once, and only with mutual TLS on: the ASN.1 schemas the request needs.
+    const { writeCsr } = await import("./csr.ts");
+    csr = await writeCsr(keys);
   };
 
   const schedule = (ms: number) => {

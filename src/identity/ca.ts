@@ -9,11 +9,11 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { parseSpiffeId } from "./spiffe-id.ts";
+import { CA_ALGORITHM, generateWorkloadKey } from "./workload-key.ts";
+
+export { CA_ALGORITHM, generateWorkloadKey } from "./workload-key.ts";
 
 x509.cryptoProvider.set(crypto);
-
-/** ECDSA P-256 with SHA-256, for every key and signature the CA makes (Linkerd's choice too). */
-export const CA_ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
 /** A workload certificate's lifetime: 24 h, Linkerd's `identity.issuer.issuanceLifetime`. */
 export const DEFAULT_CERTIFICATE_LIFETIME_MS = 24 * 60 * 60 * 1000;
@@ -354,9 +354,4 @@ export interface CsrOptions {
 export async function createCsr(options: CsrOptions): Promise<string> {
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: "", keys: options.keys, signingAlgorithm: CA_ALGORITHM });
   return csr.toString("pem");
-}
-
-/** A new workload key pair (ECDSA P-256), extractable so the host can hand it to its TLS stack. */
-export async function generateWorkloadKey(): Promise<CryptoKeyPair> {
-  return (await crypto.subtle.generateKey(CA_ALGORITHM, true, ["sign", "verify"])) as CryptoKeyPair;
 }
