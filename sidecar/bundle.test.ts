@@ -24,4 +24,11 @@ describe("the sidecar's bundle", () => {
     expect(source).not.toContain("EnvHttpProxyAgent");
     expect(source).not.toContain("require_websocket");
   });
+
+  it("writes the pod's CSR without @peculiar/x509 and its container (csr.ts); the CA's library stays out", async () => {
+    const source = readFileSync(await bundleSidecar(join(dir, "sidecar.mjs")), "utf8");
+    expect(source).toContain("CertificationRequestInfo");
+    expect(source).not.toContain("Pkcs10CertificateRequestGenerator");
+    expect(source).not.toContain("tsyringe");
+  });
 });

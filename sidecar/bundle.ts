@@ -11,7 +11,7 @@ import { build } from "esbuild";
 /** Where the bundle goes by default (the project's untracked build folder). */
 export const DEFAULT_BUNDLE_PATH = resolve(import.meta.dirname, "../.weft/build/sidecar/main.mjs");
 
-/** Bundles `sidecar/main.ts` and its dependencies (undici's pool, jose, zod) into `outfile`. */
+/** Bundles `sidecar/main.ts` and its dependencies (undici's pool, jose, zod, re2js, the CSR's ASN.1 schemas) into `outfile`. */
 export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<string> {
   await build({
     entryPoints: [resolve(import.meta.dirname, "main.ts")],
@@ -24,9 +24,10 @@ export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<stri
     banner: { js: 'import { createRequire as __weftRequire } from "node:module"; const require = __weftRequire(import.meta.url);' },
     logLevel: "warning",
     // Whitespace and comments out, syntax shortened, names left as written: the source V8
-    // keeps in the heap is 1.9 MB of one-byte text (2.3 MB before undici's pool was loaded
-    // from its own file, `undici-pool.ts`); unminified it was 3.3 MB, stored two bytes a
-    // character (a few curly quotes in comments): 6.5 MB. Names are not minified, so stack
+    // keeps in the heap is 1.6 MB of one-byte text (2.3 MB before undici's pool was loaded
+    // from its own file, `undici-pool.ts`, and the CSR written without @peculiar/x509,
+    // `csr.ts`); unminified it was 3.3 MB, stored two bytes a character (a few curly quotes in
+    // comments): 6.5 MB. Names are not minified, so stack
     // traces, profiles and `constructor.name` (jose names its errors by it) read as the source
     // does without esbuild's `keepNames`, which re-sets the `name` of every function it
     // renames, closures included, each time one is made: about 2,000 `Object.defineProperty`
