@@ -13,7 +13,7 @@ describe("the sidecar's runtime settings", () => {
   });
 
   it("are the image's: the Dockerfile sets the same flags and allocator", () => {
-    expect(DOCKERFILE).toContain(`NODE_OPTIONS="${SIDECAR_NODE_FLAGS.join(" ")}"`);
+    expect(DOCKERFILE).toContain(`ENTRYPOINT ${JSON.stringify(["node", ...SIDECAR_NODE_FLAGS, "sidecar.mjs"]).replaceAll(",", ", ")}`);
     expect(DOCKERFILE).toContain(`MALLOC_CONF=${JEMALLOC_CONF}`);
     expect(DOCKERFILE).toContain("LD_PRELOAD=/usr/local/lib/libjemalloc.so.2");
     expect(DOCKERFILE).toContain("libjemalloc2");
