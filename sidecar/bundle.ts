@@ -11,7 +11,10 @@ import { build } from "esbuild";
 /** Where the bundle goes by default (the project's untracked build folder). */
 export const DEFAULT_BUNDLE_PATH = resolve(import.meta.dirname, "../.weft/build/sidecar/main.mjs");
 
-/** Bundles `sidecar/main.ts` and its dependencies (undici's pool, jose, zod, re2js, the CSR's ASN.1 schemas) into `outfile`. */
+/**
+ * Bundles `sidecar/main.ts` and its dependencies (undici's pool, jose, zod, re2js, the CSR's
+ * ASN.1 schemas) into `outfile`, and their licence notices into `<outfile>.LEGAL.txt`.
+ */
 export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<string> {
   await build({
     entryPoints: [resolve(import.meta.dirname, "main.ts")],
@@ -36,6 +39,13 @@ export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<stri
     // runs of 0.91–0.95× in the same slot, so about 0.80–0.87× without them; memory unchanged).
     minifyWhitespace: true,
     minifySyntax: true,
+    // The dependencies' licence comments go to `<outfile>.LEGAL.txt`, named in a comment at
+    // the bundle's end, not into the bundle: one of them (undici's, for formdata-polyfill)
+    // names a "Jimmy W\u00e4rting", and Node loads a source over 1 MB that is not pure ASCII
+    // as a UTF-16 string, two bytes a character: the 1.65 MB bundle then took 3.3 MB of every
+    // sidecar's memory (measured: 1.3-1.8 MB more private memory at start with that one
+    // character than without it).
+    legalComments: "linked",
   });
   return outfile;
 }
