@@ -26,11 +26,11 @@ export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<stri
     // undici is CommonJS and `require`s Node's modules: give the ES module bundle a `require`.
     banner: { js: 'import { createRequire as __weftRequire } from "node:module"; const require = __weftRequire(import.meta.url);' },
     logLevel: "warning",
-    // Whitespace and comments out, syntax shortened, names left as written: the source V8
-    // keeps in the heap is 1.6 MB of one-byte text (2.3 MB before undici's pool was loaded
-    // from its own file, `undici-pool.ts`, and the CSR written without @peculiar/x509,
-    // `csr.ts`); unminified it was 3.3 MB, stored two bytes a character (a few curly quotes in
-    // comments): 6.5 MB. Names are not minified, so stack
+    // Whitespace and comments out, syntax shortened, names left as written: the source the
+    // process holds is 1.6 MB of ASCII (2.3 MB before undici's pool was loaded from its own
+    // file, `undici-pool.ts`, and the CSR written without @peculiar/x509, `csr.ts`);
+    // unminified it was 3.3 MB, stored two bytes a character: 6.5 MB. Names are not
+    // minified, so stack
     // traces, profiles and `constructor.name` (jose names its errors by it) read as the source
     // does without esbuild's `keepNames`, which re-sets the `name` of every function it
     // renames, closures included, each time one is made: about 2,000 `Object.defineProperty`
