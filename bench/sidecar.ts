@@ -79,6 +79,7 @@ import * as x509 from "@peculiar/x509";
 import { request } from "undici";
 import { CA_ALGORITHM, createCsr, generateAuthority, generateWorkloadKey } from "../src/identity/ca.ts";
 import { bundleSidecar } from "../sidecar/bundle.ts";
+import { pem } from "../sidecar/pem.ts";
 import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from "../sidecar/node-flags.ts";
 import { startControl } from "../workers/control/local.ts";
 import { ADMIN, TRUST_DOMAIN, admin, createCluster, freePort } from "../tests/sidecar/pods.ts";
@@ -326,8 +327,7 @@ const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 
 
 /** PEM of a PKCS #8 private key. */
 async function keyPem(key: CryptoKey): Promise<string> {
-  const b64 = Buffer.from(await crypto.subtle.exportKey("pkcs8", key)).toString("base64");
-  return `-----BEGIN PRIVATE KEY-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`;
+  return pem("PRIVATE KEY", (await crypto.subtle.exportKey("pkcs8", key)) as ArrayBuffer);
 }
 
 /** A certificate for the nginx TLS pair, from its own CA: a DNS name (nginx checks names) and both EKUs. */

@@ -10,6 +10,7 @@ import { KeyObject, sign, type webcrypto } from "node:crypto";
 import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
+import { pem } from "./pem.ts";
 
 /** `ecdsa-with-SHA256` (RFC 5758 section 3.2): the signature of every request, with no parameters. */
 const ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2";
@@ -28,6 +29,5 @@ export async function writeCsr(keys: CryptoKeyPair): Promise<string> {
     signatureAlgorithm: new AlgorithmIdentifier({ algorithm: ECDSA_WITH_SHA256 }),
     signature: new Uint8Array(signature).buffer,
   });
-  const base64 = Buffer.from(AsnConvert.serialize(request)).toString("base64");
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${base64.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE REQUEST-----\n`;
+  return pem("CERTIFICATE REQUEST", AsnConvert.serialize(request));
 }

@@ -10,6 +10,7 @@ import type { SecureContextOptions, Server as TlsServer, TLSSocket } from "node:
 import { parseSpiffeId } from "../src/identity/index.ts";
 import { generateWorkloadKey } from "../src/identity/workload-key.ts";
 import { reason, type Log } from "./log.ts";
+import { pem } from "./pem.ts";
 
 /** Renewal at two-thirds of a certificate's life, as tokens (SPEC.md section 4) and Linkerd's proxy do. */
 export const DEFAULT_CERT_RENEW_AT = 2 / 3;
@@ -158,8 +159,7 @@ export function createCertificates(options: CertificatesOptions): Certificates {
   const prepare = async () => {
     if (csr !== undefined) return;
     const keys = await generateWorkloadKey();
-    const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", keys.privateKey)).toString("base64");
-    keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`;
+    keyPem = pem("PRIVATE KEY", (await crypto.subtle.exportKey("pkcs8", keys.privateKey)) as ArrayBuffer);
     // Loaded here, once, and only with mutual TLS on: the ASN.1 schemas the request needs.
     const { writeCsr } = await import("./csr.ts");
     csr = await writeCsr(keys);

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CA_ALGORITHM, createCsr, generateAuthority, generateWorkloadKey, type Authority } from "../../src/identity/ca.ts";
+import { pem } from "../../sidecar/pem.ts";
 import { admin, callVia, metricsOf, sample, startMesh, startPod, TRUST_DOMAIN, until, waitReady, type Mesh, type Pod } from "./pods.ts";
 
 const ID = (sa: string) => `spiffe://${TRUST_DOMAIN}/ns/shop/sa/${sa}`;
@@ -53,13 +54,12 @@ async function clientCert(name: string, options: { uri: string; notBefore?: Date
       new x509.SubjectAlternativeNameExtension([{ type: "url", value: options.uri }], true),
     ],
   });
-  const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", keys.privateKey)).toString("base64");
   const certFile = join(DIR, `${name}.crt`);
   const keyFile = join(DIR, `${name}.key`);
   const chainFile = join(DIR, `${name}-chain.crt`);
   writeFileSync(certFile, `${leaf.toString("pem").trim()}\n`);
   writeFileSync(chainFile, signer.issuer);
-  writeFileSync(keyFile, `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`);
+  writeFileSync(keyFile, pem("PRIVATE KEY", (await crypto.subtle.exportKey("pkcs8", keys.privateKey)) as ArrayBuffer));
   return ["-cert", certFile, "-key", keyFile, "-cert_chain", chainFile];
 }
 
@@ -89,7 +89,7 @@ beforeAll(async () => {
   // Our own anchor and issuer (cert-manager style), signing from now: every pod's certificate chains to it.
   mine = await generateAuthority(TRUST_DOMAIN, Date.now(), Date.now());
   issuerKey = await crypto.subtle.importKey("jwk", mine.issuerKey, CA_ALGORITHM, true, ["sign"]);
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(await crypto.subtle.exportKey("pkcs8", issuerKey)).toString("base64")}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = pem("PRIVATE KEY", (await crypto.subtle.exportKey("pkcs8", issuerKey)) as ArrayBuffer);
   await admin(mesh.control, "POST", "/v1/identity/ca/rotate", { activateIn: "0s", bring: { anchors: mine.anchors[0], issuer: mine.issuer, issuerKey: keyPem } });
   await admin(mesh.control, "POST", "/v1/apply", {
     resources: [
