@@ -94,9 +94,11 @@ const HOST = "127.0.0.1";
 const PROFILE_DIR = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : undefined;
 /** BENCH_NODE_FLAGS="--flag ...": the sidecars' V8 flags instead of the image's (to tune them). */
 const NODE_FLAGS = process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : SIDECAR_NODE_FLAGS;
+/** An environment written `NAME=value ...` (BENCH_ENV, BENCH_AB_ENV). */
+const envOf = (text: string): Record<string, string> =>
+  Object.fromEntries(text.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]));
 /** BENCH_ENV="NAME=value ...": the sidecars' extra environment instead of the image's (`SIDECAR_ENV`), to tune it. */
-const EXTRA_ENV: Record<string, string> =
-  process.env.BENCH_ENV !== undefined ? Object.fromEntries(process.env.BENCH_ENV.split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : { ...SIDECAR_ENV };
+const EXTRA_ENV: Record<string, string> = process.env.BENCH_ENV !== undefined ? envOf(process.env.BENCH_ENV) : { ...SIDECAR_ENV };
 /** The upstream's answer: a small JSON body, as an API would send. */
 const ALL_PATHS = ["direct", "weft", "nginx", "traced", "tapped", "token", "auth", "weftTls", "nginxTls", "mirror"];
 /** The variables that make a run an A/B run, and those of them set. */
@@ -531,7 +533,7 @@ try {
   const client = await sidecar("bench-client", "127.0.0.2", undefined, false);
   // Any of the three makes the traced pair the A/B pair, without tracing (BENCH_AB_ENTRY alone
   // once left tracing on in it).
-  const AB_ENV = AB_MODE ? Object.fromEntries((process.env.BENCH_AB_ENV ?? "").split(/\s+/).filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])) : TRACING_ENV;
+  const AB_ENV = AB_MODE ? envOf(process.env.BENCH_AB_ENV ?? "") : TRACING_ENV;
   const AB_FLAGS = process.env.BENCH_AB_FLAGS !== undefined ? process.env.BENCH_AB_FLAGS.split(/\s+/).filter(Boolean) : NODE_FLAGS;
   const AB_ENTRY = process.env.BENCH_AB_ENTRY ? resolve(process.env.BENCH_AB_ENTRY) : entry;
   const tracedServer = await sidecar("traced-upstream", "127.0.0.5", upstreamPort, false, AB_ENV, AB_FLAGS, AB_ENTRY);
