@@ -21,8 +21,8 @@ import { existsSync } from "node:fs";
  * by default. No mid-tier compiler (`--no-maglev`): functions go from the baseline compiler
  * to the optimizing one; in five A/B runs of bench:sidecar (2026-12-03) the sidecars without
  * Maglev held 1.8–4.8 MB less private memory under load in four and as much in one (its code
- * and compile zones), CPU per request unchanged within the runs' noise. V8 flags are not allowed in `NODE_OPTIONS`, so
- * the image passes these on `node`'s command line.
+ * and compile zones), CPU per request unchanged within the runs' noise. V8 flags are not
+ * allowed in `NODE_OPTIONS`, so the image passes these on `node`'s command line.
  */
 export const SIDECAR_NODE_FLAGS: readonly string[] = ["--max-old-space-size=64", "--max-semi-space-size=4", "--v8-pool-size=1", "--no-maglev"];
 
