@@ -284,6 +284,45 @@ describe("the HTTP/1.1 pool", () => {
     expect(result.calls.at(-1)).toBe("complete");
   });
 
+  it("reads the next response on a connection whose last body chunk came with a pause nobody lifts", async () => {
+    // A consumer whose buffer filled on the body's last chunk asks for a pause; the body then
+    // ends and no resume ever comes. The pause was that response's: the kept-alive
+    // connection must carry the next request (it hung before, paused and idle).
+    const { origin, sockets } = await httpServer((req, res) => res.end(`body of ${req.url}`));
+    const p = pool(origin);
+    const first = await send(p, get("/1"), { onData: () => false });
+    expect(first.body.toString()).toBe("body of /1");
+    expect(first.calls.at(-1)).toBe("complete");
+    const second = await send(p, get("/2"));
+    expect(second.body.toString()).toBe("body of /2");
+    expect(sockets).toHaveLength(1);
+  });
+
+  it("reads the next response on a connection whose response ended in the bytes held while paused", async () => {
+    // Each response in one write: the pause on its data leaves the closing chunk unread,
+    // and the resume then ends the response from those held bytes.
+    const { origin, sockets } = await rawServer((socket) => {
+      let n = 0;
+      socket.on("data", () => socket.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nr${++n}!\r\n0\r\n\r\n`));
+    });
+    const p = pool(origin);
+    let resume: (() => void) | undefined;
+    const first = send(p, get("/1"), {
+      onHeaders: (_s, _h, r) => {
+        resume = r;
+        return true;
+      },
+      onData: () => {
+        setTimeout(() => resume!(), 10);
+        return false;
+      },
+    });
+    expect((await first).body.toString()).toBe("r1!");
+    const second = await send(p, get("/2"));
+    expect(second.body.toString()).toBe("r2!");
+    expect(sockets).toHaveLength(1);
+  });
+
   it("streams a large upload without holding it whole", async () => {
     const total = 64 * 1024 * 1024;
     let produced = 0;
