@@ -5,7 +5,7 @@
  * run; the seed is printed and named in every failure). The process must never exit, `/live`
  * must answer throughout, every answer must be a well-formed one, no exchange may hang, and
  * memory must come back near where it started. Real processes on 127.0.0.11.
- * `WEFT_FAULT_CASES` runs fewer (or more) cases; `WEFT_FAULT_ONLY=<kind>` keeps one kind.
+ * `WEFT_FAULT_CASES` runs fewer (or more) cases; `WEFT_FAULT_ONLY=<kind>[,<kind>...]` keeps those kinds.
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -251,12 +251,12 @@ describe("fault injection", () => {
   it(`survives ${CASES} cut, late, oversized and aborted requests on 4140 and 4143 (seed in WEFT_FAULT_SEED)`, async () => {
     console.log(`faults: seed ${SEED} (replay with WEFT_FAULT_SEED=${SEED})`);
     const random = generator(SEED);
-    // WEFT_FAULT_ONLY=<kind> keeps only the cases of one kind, to chase a failure down.
-    const only = process.env.WEFT_FAULT_ONLY;
+    // WEFT_FAULT_ONLY=<kind>[,<kind>...] keeps only the cases of those kinds, to chase a failure down.
+    const only = process.env.WEFT_FAULT_ONLY?.split(",");
     const cases: Case[] = [];
     for (let i = 0; cases.length < CASES; i++) {
       const c = makeCase(random, i);
-      if (only === undefined || c.kind === only) cases.push(c);
+      if (only === undefined || only.includes(c.kind)) cases.push(c);
     }
     const addresses = { outbound: addressOf(pod.sidecar.outbound), inbound: addressOf(pod.sidecar.inbound) };
     const pid = pod.sidecar.child.pid!;
@@ -280,7 +280,9 @@ describe("fault injection", () => {
         kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1);
         const result = await exchange(addresses[c.listener], c.steps, { limitMs: 15_000, destroyAfterSteps: c.destroyAfterSteps ?? false });
         const wrong = verdict(c, result);
-        if (wrong !== undefined) failures.push(`#${index} ${c.kind} on ${c.listener}: ${wrong}`);
+        // Named by its request line too (the path holds the case's number in the generator's run).
+        const line = typeof c.steps[0] === "string" ? JSON.stringify(c.steps[0].split("\r\n", 1)[0]!.slice(0, 60)) : "";
+        if (wrong !== undefined) failures.push(`#${index} ${c.kind} on ${c.listener} ${line}: ${wrong}`);
         if (index % 500 === 0) peak = Math.max(peak, rssOf(pid));
         if (pod.sidecar.child.exitCode !== null || pod.sidecar.child.signalCode !== null) break;
       }

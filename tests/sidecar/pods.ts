@@ -92,12 +92,18 @@ export interface Echo {
 }
 
 /**
+ * Calls to `/fail` by key, shared by every app of this process: a retry that the balancer
+ * sends to another pod of the service still finds the count (its choice between two
+ * endpoints follows their latencies, so it is not known in advance).
+ */
+const failures = new Map<string, number>();
+
+/**
  * The app of a pod: echoes what it saw as JSON. `/slow?ms=N` answers after N ms; `/fail?times=N&key=K`
- * answers 503 to the first N calls with key K; `/status/N` answers N; `/big?kb=N` streams N KiB;
+ * answers 503 to the first N calls with key K, on whichever pod; `/status/N` answers N; `/big?kb=N` streams N KiB;
  * `/overload?pod=P&s=S` answers 429 with `retry-after: S` when this is pod P (else 200).
  */
 export function startApp(host: string, pod: string): Promise<App> {
-  const failures = new Map<string, number>();
   let calls = 0;
   let pending = 0;
   let mirrored = 0;
