@@ -12,7 +12,8 @@ import { build } from "esbuild";
 export const DEFAULT_BUNDLE_PATH = resolve(import.meta.dirname, "../.weft/build/sidecar/main.mjs");
 
 /**
- * Bundles `sidecar/main.ts` and its dependencies (jose, zod, re2js, the CSR's ASN.1 schemas) into `outfile`, and their licence notices into `<outfile>.LEGAL.txt`.
+ * Bundles `sidecar/main.ts` and its dependencies (undici's pool, jose, zod, re2js, the CSR's
+ * ASN.1 schemas) into `outfile`, and their licence notices into `<outfile>.LEGAL.txt`.
  */
 export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<string> {
   await build({
@@ -22,12 +23,15 @@ export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<stri
     platform: "node",
     format: "esm",
     target: "node22",
+    // undici is CommonJS and `require`s Node's modules: give the ES module bundle a `require`.
+    banner: { js: 'import { createRequire as __weftRequire } from "node:module"; const require = __weftRequire(import.meta.url);' },
     logLevel: "warning",
     // Whitespace and comments out, syntax shortened, names left as written: the source the
-    // process holds is 1.3 MB of ASCII (2.3 MB with undici's whole index, 1.65 MB with its
-    // pool alone, before the sidecar's own client replaced it; with @peculiar/x509 before the
-    // CSR was written with its schemas, `csr.ts`); unminified it was 3.3 MB, stored two bytes
-    // a character: 6.5 MB. Names are not minified, so stack traces, profiles and `constructor.name` (jose names its errors by it) read as the source
+    // process holds is 1.6 MB of ASCII (2.3 MB before undici's pool was loaded from its own
+    // file, `undici-pool.ts`, and the CSR written without @peculiar/x509, `csr.ts`);
+    // unminified it was 3.3 MB, stored two bytes a character: 6.5 MB. Names are not
+    // minified, so stack
+    // traces, profiles and `constructor.name` (jose names its errors by it) read as the source
     // does without esbuild's `keepNames`, which re-sets the `name` of every function it
     // renames, closures included, each time one is made: about 2,000 `Object.defineProperty`
     // calls in the bundle, several of them per request (A/B in bench:sidecar, 2026-12-03: the
@@ -36,8 +40,8 @@ export async function bundleSidecar(outfile = DEFAULT_BUNDLE_PATH): Promise<stri
     minifyWhitespace: true,
     minifySyntax: true,
     // The dependencies' licence comments go to `<outfile>.LEGAL.txt`, named in a comment at
-    // the bundle's end, not into the bundle: one of them (undici's, for formdata-polyfill,
-    // when undici was in it) named a "Jimmy W\u00e4rting", and Node loads a source over 1 MB that is not pure ASCII
+    // the bundle's end, not into the bundle: one of them (undici's, for formdata-polyfill)
+    // names a "Jimmy W\u00e4rting", and Node loads a source over 1 MB that is not pure ASCII
     // as a UTF-16 string, two bytes a character: the 1.65 MB bundle then took 3.3 MB of every
     // sidecar's memory (measured: 1.3-1.8 MB more private memory at start with that one
     // character than without it).

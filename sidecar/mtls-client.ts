@@ -7,11 +7,12 @@
  */
 import type { X509Certificate } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
+import type { Pool } from "undici";
 import { MeshError } from "../src/core/errors.ts";
 import type { Fetch } from "../src/core/fetch.ts";
-import { Pool } from "./http1/pool.ts";
 import { handshakeReason, spiffeIdOf, tlsOptions, type HandshakeStats, type MtlsCredentials } from "./mtls.ts";
-import { DEFAULT_POOL_IDLE_TIMEOUT_MS, dispatch } from "./upstream.ts";
+import { UndiciPool } from "./undici-pool.ts";
+import { dispatch, sidecarPoolOptions } from "./upstream.ts";
 
 /**
  * Time allowed to open a mutual TLS connection to another sidecar, TCP and handshake: 5 s.
@@ -53,8 +54,10 @@ export function createMtlsUpstreams(options: MtlsUpstreamOptions): MtlsUpstreams
     const held = pools.get(key);
     if (held && held.generation === credentials.generation) return held.pool;
     if (held) held.pool.close().catch(() => {});
-    const tls = {
+    const connect = {
       ...tlsOptions(credentials),
+      timeout: options.connectTimeoutMs ?? DEFAULT_MTLS_CONNECT_TIMEOUT_MS,
+      noDelay: true,
       // The server is named by its SPIFFE ID, not its host name: Node calls this after the
       // chain verified against the anchors.
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
@@ -65,13 +68,9 @@ export function createMtlsUpstreams(options: MtlsUpstreamOptions): MtlsUpstreams
         return error;
       },
     };
-    const pool = new Pool(origin, {
-      tls,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_MTLS_CONNECT_TIMEOUT_MS,
-      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_POOL_IDLE_TIMEOUT_MS,
-      onConnectionOpen: () => options.stats.success("outbound"),
-      onConnectionError: (error) => options.stats.failure("outbound", handshakeReason(error)),
-    });
+    const pool = new UndiciPool(origin, sidecarPoolOptions(connect, options.idleTimeoutMs));
+    pool.on("connect", () => options.stats.success("outbound"));
+    pool.on("connectionError", (_origin, _targets, error) => options.stats.failure("outbound", handshakeReason(error)));
     pools.set(key, { pool, generation: credentials.generation });
     return pool;
   };
@@ -82,10 +81,8 @@ export function createMtlsUpstreams(options: MtlsUpstreamOptions): MtlsUpstreams
         try {
           return await dispatch(poolFor(origin, identity), request);
         } catch (error) {
-          // Say plainly when the peer is not who the control plane says it is (the pool's
-          // connect failure carries the handshake's error).
-          const failure = error instanceof MeshError ? (error.cause as { cause?: unknown } | undefined) : undefined;
-          const cause = failure?.cause as { code?: string; message?: string } | undefined;
+          // Say plainly when the peer is not who the control plane says it is.
+          const cause = error instanceof MeshError ? (error.cause as { code?: string; message?: string } | undefined) : undefined;
           if (cause?.code === "ERR_WEFT_PEER_IDENTITY") throw new MeshError("upstream-unreachable", cause.message ?? "the endpoint's identity is wrong", { cause });
           throw error;
         }

@@ -95,8 +95,7 @@ export function handshakeReason(error: unknown): string {
   if (code === "CERT_HAS_EXPIRED" || message.includes("certificate expired") || message.includes("certificate has expired")) return "certificate-expired";
   if (/UNABLE_TO_(GET_ISSUER|VERIFY_LEAF)|SELF_SIGNED|CERT_SIGNATURE_FAILURE/.test(code) || message.includes("unknown ca") || message.includes("certificate verify failed")) return "certificate-untrusted";
   if (code === "ECONNRESET" || code === "ERR_SSL_WRONG_VERSION_NUMBER" || message.includes("wrong version number")) return "protocol";
-  // The server's handshake timeout, or the client pool's connect timeout (TCP and handshake).
-  if (code === "ERR_TLS_HANDSHAKE_TIMEOUT" || code === "connect-timeout") return "timeout";
+  if (code === "ERR_TLS_HANDSHAKE_TIMEOUT") return "timeout";
   return "other";
 }
 

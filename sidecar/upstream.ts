@@ -1,9 +1,10 @@
 /**
- * The sidecar's way onto the network: a `Fetch` per origin (another pod's inbound port, this
- * pod's app, or an egress host over TLS) over a keep-alive pool of the sidecar's own HTTP/1.1
- * client (`sidecar/http1/pool.ts`), driven through its callback handler so that no Node or
- * Web stream is made for a response nobody reads.
+ * The sidecar's way onto the network: a `Fetch` per origin (another pod's inbound port, or
+ * this pod's app) over an undici connection pool with keep-alive, driven through undici's
+ * low-level `dispatch` (its controller handler, `onRequestStart` to `onResponseEnd`) so that
+ * no Node or Web stream is made for a response nobody reads.
  */
+import type { Dispatcher, Pool } from "undici";
 import { MeshError } from "../src/core/errors.ts";
 import { HeaderList, flatHeaders } from "../src/core/headers.ts";
 import { bodyStream, type Fetch, type MeshRequest, type MeshResponse } from "../src/core/fetch.ts";
@@ -11,7 +12,7 @@ import { pathOf } from "../src/core/web.ts";
 import { BodySource } from "./body.ts";
 import { IncomingBody, WireRequestBody } from "./bridge.ts";
 import { isHopByHop } from "./hop-by-hop.ts";
-import { Pool, type DispatchHandler, type PoolOptions, type RequestBody } from "./http1/pool.ts";
+import { UndiciPool } from "./undici-pool.ts";
 
 /**
  * Time allowed to open a connection to another pod: 1 s, linkerd2-proxy's outbound connect
@@ -57,26 +58,37 @@ export interface Upstreams {
   destroy(): Promise<void>;
 }
 
+/**
+ * An undici pool's options as the sidecar's pools take them (plain and mutual TLS): `connect`
+ * as given, idle connections kept `idleTimeoutMs` (default `DEFAULT_POOL_IDLE_TIMEOUT_MS`),
+ * and undici's own header and body timeouts off, since the mesh's deadlines bound a call.
+ */
+export function sidecarPoolOptions(connect: Pool.Options["connect"], idleTimeoutMs = DEFAULT_POOL_IDLE_TIMEOUT_MS): Pool.Options {
+  return { connect, keepAliveTimeout: idleTimeoutMs, headersTimeout: 0, bodyTimeout: 0 };
+}
+
 /** Creates the pools. */
 export function createUpstreams(options: UpstreamOptions = {}): Upstreams {
   const pools = new Map<string, { pool: Pool; fetch: Fetch }>();
-  const poolOptions: PoolOptions = {
-    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS,
-    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_POOL_IDLE_TIMEOUT_MS,
-    ...(options.connections !== undefined && { connections: options.connections }),
-    // Used by `https:` origins only; the server's certificate is always verified.
-    tls: {
+  const poolOptions = sidecarPoolOptions(
+    {
+      timeout: options.connectTimeoutMs ?? DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS,
+      noDelay: true,
       ...(options.tls?.servername !== undefined && { servername: options.tls.servername }),
       ...(options.tls?.ca !== undefined && { ca: options.tls.ca }),
+      rejectUnauthorized: true,
     },
-  };
+    options.idleTimeoutMs,
+  );
+  if (options.connections !== undefined) poolOptions.connections = options.connections;
 
   return {
     fetch(origin) {
       let entry = pools.get(origin);
       if (entry === undefined) {
+        const pool = new UndiciPool(origin, poolOptions);
         // A failed connection is the request's error, reported through its handler.
-        const pool = new Pool(origin, poolOptions);
+        pool.on("connectionError", () => {});
         entry = { pool, fetch: (request) => dispatch(pool, request) };
         pools.set(origin, entry);
       }
@@ -102,7 +114,7 @@ export function createUpstreams(options: UpstreamOptions = {}): Upstreams {
   };
 }
 
-/** An abort reason as the `Error` the pool's abort takes. */
+/** An abort reason as the `Error` undici's abort takes. */
 const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason ?? "aborted")));
 
 /** Statuses whose responses never have a body (RFC 9110 sections 15.3.5, 15.4.5). */
@@ -123,42 +135,47 @@ export function dispatch(pool: Pool, request: MeshRequest): Promise<MeshResponse
     for (let i = 0; i < flat.length; i += 2) if (!isHopByHop(flat[i]!)) headers.push(flat[i]!, flat[i + 1]!);
     const method = request.method;
     const body = bodyOf(request);
-    let abort: ((reason?: Error) => void) | undefined;
+    let controller: Dispatcher.DispatchController | undefined;
     let source: BodySource | undefined;
     let settled = false;
-    const onAbort = () => abort?.(asError(signal?.reason));
+    const abort = (reason: unknown) => controller?.abort(asError(reason));
+    const onAbort = () => abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
     const done = () => signal?.removeEventListener("abort", onAbort);
 
-    const handler: DispatchHandler = {
-      onConnect(abortCall) {
-        abort = abortCall;
-        if (signal?.aborted) abortCall(asError(signal.reason));
+    // undici's callback handler in its current form (the `onConnect`/`onHeaders`/`onData`/
+    // `onComplete`/`onError` one is deprecated): a controller pauses, resumes and aborts.
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(started) {
+        controller = started;
+        if (signal?.aborted) started.abort(asError(signal.reason));
       },
-      onHeaders(status, fields, resume) {
-        // The pool passes on final responses only: 103 Early Hints and the rest of 1xx stop there.
+      onResponseStart(started, status) {
+        // Informational responses (103 Early Hints) are not passed on.
+        if (status < 200) return;
+        // The fields as they came, in order (undici's parsed object merges repeated names).
+        const raw = (started.rawHeaders ?? []) as Buffer[];
         const flat: string[] = [];
-        for (let i = 0; i < fields.length; i += 2) {
-          const name = fields[i]!.toLowerCase();
-          if (!isHopByHop(name)) flat.push(name, fields[i + 1]!);
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i]!.toString("latin1").toLowerCase();
+          if (!isHopByHop(name)) flat.push(name, raw[i + 1]!.toString("latin1"));
         }
         settled = true;
         if (method === "HEAD" || isBodyless(status)) {
           resolve({ status, headers: new HeaderList(flat), body: null });
-          return true;
+          return;
         }
-        source = new BodySource(resume, (reason) => abort?.(asError(reason)));
+        source = new BodySource(() => started.resume(), abort);
         resolve({ status, headers: new HeaderList(flat), body: source });
-        return true;
       },
-      onData(chunk) {
-        return source === undefined ? true : source.push(chunk);
+      onResponseData(started, chunk) {
+        if (source !== undefined && !source.push(chunk)) started.pause();
       },
-      onComplete() {
+      onResponseEnd() {
         done();
         source?.end();
       },
-      onError(error) {
+      onResponseError(_controller, error) {
         done();
         if (!settled) {
           settled = true;
@@ -169,20 +186,22 @@ export function dispatch(pool: Pool, request: MeshRequest): Promise<MeshResponse
         source?.fail(error);
       },
     };
-    pool.dispatch({ path: pathOf(request.url), method, headers, body }, handler);
+    const options: Dispatcher.DispatchOptions = { path: pathOf(request.url), method, headers, body };
+    pool.dispatch(options, handler);
   });
 }
 
 /**
- * The request's body as the pool sends it: the client's connection itself when the body came
- * from this sidecar's listener untouched (the own server's body, or a `node:http` request
- * inside a tunnel), bytes as they are, or a Web stream (a layer read or rewrapped it) as the
- * async iterable it is.
+ * The request's body as undici sends it: the client's socket stream itself when the body
+ * came from this sidecar's listener untouched, bytes as they are, or a Web stream (a layer
+ * read or rewrapped it) as the async iterable it is.
  */
-function bodyOf(request: MeshRequest): RequestBody {
+function bodyOf(request: MeshRequest): Dispatcher.DispatchOptions["body"] {
   const body = request.body;
   if (body === null || body instanceof Uint8Array) return body;
   if (body instanceof IncomingBody) return body.take();
-  if (body instanceof WireRequestBody) return body.take();
-  return bodyStream(body) as AsyncIterable<Uint8Array>;
+  // The sidecar's own server's body: an async iterable of its chunks.
+  if (body instanceof WireRequestBody) return body.take() as unknown as Dispatcher.DispatchOptions["body"];
+  // undici sends any async iterable of bytes, which a Web stream is in Node.
+  return bodyStream(body) as unknown as Dispatcher.DispatchOptions["body"];
 }

@@ -1,13 +1,10 @@
 /**
- * A lean HTTP/1.1 client on `node:net` (and `node:tls` for `https:` origins): keep-alive
- * connections to one origin, driven through a callback handler shaped like undici's low-level
- * `Dispatcher.dispatch`, with no streams, promises or events made per request beyond the
- * socket's own.
+ * A lean HTTP/1.1 client on `node:net`: keep-alive connections to one origin, driven through
+ * a callback handler shaped like undici's low-level `Dispatcher.dispatch`, with no streams,
+ * promises or events made per request beyond the socket's own.
  */
-import { connect, isIP } from "node:net";
+import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
-import type { ConnectionOptions } from "node:tls";
 import { Http1Error } from "./errors.ts";
 import type { Http1ErrorCode } from "./errors.ts";
 import { S_DONE } from "./message-parser.ts";
@@ -105,19 +102,6 @@ export interface PoolOptions {
   maxHeaderSize?: number;
   /** Most fields in a response's header section (default `DEFAULT_MAX_HEADER_COUNT`). */
   maxHeaderCount?: number;
-  /**
-   * For an `https:` origin, Node's `tls.connect` options (trust anchors, a client certificate,
-   * `servername`, `checkServerIdentity`). The server's certificate is always verified: the
-   * SNI name and the name checked default to the origin's host (none for an IP address).
-   */
-  tls?: ConnectionOptions;
-  /** Told each time a connection opens (for `https:`, once its handshake is done). */
-  onConnectionOpen?: () => void;
-  /**
-   * Told each time a connection fails to open: the socket's own error (a TLS verification
-   * failure keeps Node's code), or an `Http1Error` of code `connect-timeout`.
-   */
-  onConnectionError?: (error: Error) => void;
 }
 
 /** RFC 9110 section 9.2.2. */
@@ -176,12 +160,6 @@ export class Pool {
   readonly idleTimeoutMs: number;
   readonly noDelay: boolean;
   readonly limits: { maxHeaderSize?: number; maxHeaderCount?: number };
-  /** The TLS options of an `https:` origin; undefined for `http:`. */
-  readonly tls: ConnectionOptions | undefined;
-  readonly onConnectionOpen: (() => void) | undefined;
-  readonly onConnectionError: ((error: Error) => void) | undefined;
-  /** The last TLS session a server gave (its ticket), offered by the next connection. */
-  session: Buffer | undefined;
   private readonly maxConnections: number;
   private readonly idle: Connection[] = [];
   private readonly all = new Set<Connection>();
@@ -193,13 +171,9 @@ export class Pool {
 
   constructor(origin: string, options: PoolOptions = {}) {
     const url = new URL(origin);
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`only http: and https: origins are supported, not ${url.protocol}`);
+    if (url.protocol !== "http:") throw new TypeError(`only http: origins are supported, not ${url.protocol}`);
     this.host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
-    const secure = url.protocol === "https:";
-    this.port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
-    this.tls = secure ? { ...(isIP(this.host) === 0 && { servername: this.host }), ...options.tls, rejectUnauthorized: true } : undefined;
-    this.onConnectionOpen = options.onConnectionOpen;
-    this.onConnectionError = options.onConnectionError;
+    this.port = url.port === "" ? 80 : Number(url.port);
     this.authority = url.host;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -378,26 +352,15 @@ class Connection implements ResponseSink {
   constructor(pool: Pool) {
     this.pool = pool;
     this.parser = new ResponseParser(this, pool.limits);
-    let socket: Socket;
-    if (pool.tls === undefined) socket = connect({ host: pool.host, port: pool.port, noDelay: pool.noDelay });
-    else {
-      // The pool's last TLS session is offered, so a new connection resumes rather than
-      // running the whole handshake again (as undici's connector does per origin).
-      const secure = tlsConnect({ ...pool.tls, host: pool.host, port: pool.port, ...(pool.session !== undefined && { session: pool.session }) });
-      secure.setNoDelay(pool.noDelay);
-      secure.on("session", (session: Buffer) => (pool.session = session));
-      socket = secure;
-    }
+    const socket = connect({ host: pool.host, port: pool.port, noDelay: pool.noDelay });
     this.socket = socket;
     this.connectTimer = setTimeout(() => {
       this.timedOut = true;
       socket.destroy();
     }, pool.connectTimeoutMs);
-    // Over TLS the connection is open once the server's certificate verified, not at TCP's.
-    socket.once(pool.tls === undefined ? "connect" : "secureConnect", () => {
+    socket.once("connect", () => {
       clearTimeout(this.connectTimer);
       this.connected = true;
-      this.pool.onConnectionOpen?.();
       if (this.pending !== null) this.send(this.pending);
     });
     socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
@@ -659,7 +622,6 @@ class Connection implements ResponseSink {
   private onClose(): void {
     this.gone = true;
     clearTimeout(this.connectTimer);
-    if (!this.connected && (this.error !== undefined || this.timedOut)) this.pool.onConnectionError?.(this.error ?? this.failure());
     const pending = this.pending;
     this.pending = null;
     let retry: Pending | null = null;
